@@ -1,0 +1,346 @@
+//! The transfer protocol spoken between two peers over any ordered, reliable message pipe
+//! (an RTCDataChannel, or the WebSocket relay). Control messages are JSON text messages;
+//! file bytes travel in binary [`DataFrame`]s. See `docs/protocol.md`, section "Transfer protocol".
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{SafeRelativePath, sanitize_path};
+
+/// Transfer protocol version, exchanged in `hello`.
+pub const TRANSFER_VERSION: u32 = 1;
+
+/// DataChannel label; the version is part of it so incompatible peers fail early.
+pub const CHANNEL_LABEL: &str = "ferry/1";
+
+/// Size of the binary frame header: transfer id, file index, offset.
+pub const FRAME_HEADER_BYTES: usize = 16;
+
+/// Largest binary message either side sends or accepts (header included).
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+
+/// Default payload size per frame; peers lower it to fit the channel's max message size.
+pub const DEFAULT_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Largest control (text) message either side sends or accepts.
+pub const MAX_CONTROL_BYTES: usize = 256 * 1024;
+
+/// Most files in one offer; bigger selections are split into several transfers.
+pub const MAX_FILES_PER_OFFER: usize = 10_000;
+
+/// Longest text message, in bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// Largest file size accepted in an offer (2^53 - 1, the largest exact integer in JavaScript).
+pub const MAX_FILE_SIZE: u64 = (1 << 53) - 1;
+
+/// One file as listed in an offer, exactly as it arrives from the network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferedFile {
+    /// Relative path with `/` separators (folders keep their structure).
+    pub path: String,
+    pub size: u64,
+    /// MIME type, may be empty.
+    #[serde(default, rename = "type")]
+    pub mime: String,
+    /// Modification time in milliseconds since the Unix epoch, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<u64>,
+}
+
+/// Where a receiver already has bytes of a file (from an earlier, interrupted transfer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumePoint {
+    pub index: u32,
+    pub offset: u64,
+}
+
+/// A side's role in one transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Sender,
+    Receiver,
+}
+
+/// Control messages of the transfer protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ControlMessage {
+    /// Sent by both sides once the pipe is open.
+    Hello {
+        version: u32,
+        /// e.g. `"ferry-web/0.1.0"` or `"ferry-cli/0.1.0"`.
+        app: String,
+    },
+    /// The sender proposes files. Nothing is written before `accept`.
+    #[serde(rename_all = "camelCase")]
+    Offer {
+        transfer_id: u32,
+        files: Vec<OfferedFile>,
+        total_size: u64,
+    },
+    /// The receiver consents. `resume` lists files of which it already holds a verified prefix.
+    #[serde(rename_all = "camelCase")]
+    Accept {
+        transfer_id: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resume: Vec<ResumePoint>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Decline { transfer_id: u32 },
+    /// Either side stops the transfer; `role` is the canceller's role in it (both peers may run
+    /// a transfer with the same id in opposite directions); `reason` is for humans.
+    #[serde(rename_all = "camelCase")]
+    Cancel {
+        transfer_id: u32,
+        role: Role,
+        #[serde(default)]
+        reason: String,
+    },
+    /// The sender has sent every byte of file `index`; `sha256` is the hex digest of the whole file.
+    #[serde(rename_all = "camelCase")]
+    FileEnd {
+        transfer_id: u32,
+        index: u32,
+        sha256: String,
+    },
+    /// The receiver checked file `index`; `ok: false` means the hash did not match.
+    #[serde(rename_all = "camelCase")]
+    FileVerified {
+        transfer_id: u32,
+        index: u32,
+        ok: bool,
+    },
+    /// The receiver has verified every file of the transfer.
+    #[serde(rename_all = "camelCase")]
+    Done { transfer_id: u32 },
+    /// A chat message.
+    Text { id: String, text: String },
+    /// A protocol error; the connection stays usable unless the sender closes it.
+    Error { code: String, message: String },
+}
+
+impl ControlMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("control messages always serialize")
+    }
+
+    /// Parses one text message from a peer.
+    pub fn parse(text: &str) -> Result<Self, TransferError> {
+        if text.len() > MAX_CONTROL_BYTES {
+            return Err(TransferError::TooLarge(text.len()));
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| TransferError::Malformed(e.to_string()))?;
+        let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        if !KNOWN_TYPES.contains(&kind) {
+            return Err(TransferError::UnknownType(kind.chars().take(64).collect()));
+        }
+        let msg: ControlMessage =
+            serde_json::from_value(value).map_err(|e| TransferError::Malformed(e.to_string()))?;
+        if let ControlMessage::Text { text, .. } = &msg
+            && text.len() > MAX_TEXT_BYTES
+        {
+            return Err(TransferError::TooLarge(text.len()));
+        }
+        Ok(msg)
+    }
+}
+
+const KNOWN_TYPES: &[&str] = &[
+    "hello",
+    "offer",
+    "accept",
+    "decline",
+    "cancel",
+    "file-end",
+    "file-verified",
+    "done",
+    "text",
+    "error",
+];
+
+/// Problems with what a peer sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransferError {
+    #[error("message of {0} bytes is over the limit")]
+    TooLarge(usize),
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+    #[error("binary frame of {0} bytes is shorter than its 16-byte header")]
+    TruncatedFrame(usize),
+    #[error("invalid offer: {0}")]
+    InvalidOffer(String),
+}
+
+/// A file of a validated offer: the path can be joined to a target folder safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedFile {
+    pub path: SafeRelativePath,
+    pub size: u64,
+    pub mime: String,
+    pub mtime: Option<u64>,
+}
+
+/// Checks an offer from the network: file count, sizes, sum, and every path.
+pub fn validate_offer(
+    files: &[OfferedFile],
+    total_size: u64,
+) -> Result<Vec<ValidatedFile>, TransferError> {
+    if files.is_empty() {
+        return Err(TransferError::InvalidOffer("no files".into()));
+    }
+    if files.len() > MAX_FILES_PER_OFFER {
+        return Err(TransferError::InvalidOffer(format!(
+            "{} files; at most {MAX_FILES_PER_OFFER} per offer",
+            files.len()
+        )));
+    }
+    let mut sum: u64 = 0;
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        if f.size > MAX_FILE_SIZE {
+            return Err(TransferError::InvalidOffer(format!(
+                "file size {} too large",
+                f.size
+            )));
+        }
+        sum = sum
+            .checked_add(f.size)
+            .ok_or_else(|| TransferError::InvalidOffer("total size overflows".into()))?;
+        let path = sanitize_path(&f.path).map_err(|e| {
+            TransferError::InvalidOffer(format!("file name {:?}: {e}", truncate(&f.path, 80)))
+        })?;
+        let mime: String = f
+            .mime
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(255)
+            .collect();
+        out.push(ValidatedFile {
+            path,
+            size: f.size,
+            mime,
+            mtime: f.mtime,
+        });
+    }
+    if sum != total_size {
+        return Err(TransferError::InvalidOffer(format!(
+            "totalSize {total_size} does not match the sum of file sizes {sum}"
+        )));
+    }
+    Ok(out)
+}
+
+fn truncate(s: &str, chars: usize) -> String {
+    s.chars().take(chars).collect()
+}
+
+/// A binary data frame: `transfer_id: u32 BE | index: u32 BE | offset: u64 BE | payload`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataFrame<'a> {
+    pub transfer_id: u32,
+    pub index: u32,
+    pub offset: u64,
+    pub payload: &'a [u8],
+}
+
+impl<'a> DataFrame<'a> {
+    /// Parses a binary message from a peer.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, TransferError> {
+        if bytes.len() > MAX_FRAME_BYTES {
+            return Err(TransferError::TooLarge(bytes.len()));
+        }
+        if bytes.len() < FRAME_HEADER_BYTES {
+            return Err(TransferError::TruncatedFrame(bytes.len()));
+        }
+        let (header, payload) = bytes.split_at(FRAME_HEADER_BYTES);
+        Ok(DataFrame {
+            transfer_id: u32::from_be_bytes(header[0..4].try_into().expect("4 bytes")),
+            index: u32::from_be_bytes(header[4..8].try_into().expect("4 bytes")),
+            offset: u64::from_be_bytes(header[8..16].try_into().expect("8 bytes")),
+            payload,
+        })
+    }
+
+    /// Writes the 16-byte header for a frame into `out[..16]`.
+    pub fn write_header(transfer_id: u32, index: u32, offset: u64, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&transfer_id.to_be_bytes());
+        out[4..8].copy_from_slice(&index.to_be_bytes());
+        out[8..16].copy_from_slice(&offset.to_be_bytes());
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0u8; FRAME_HEADER_BYTES + self.payload.len()];
+        Self::write_header(self.transfer_id, self.index, self.offset, &mut out);
+        out[FRAME_HEADER_BYTES..].copy_from_slice(self.payload);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_round_trip() {
+        let f = DataFrame {
+            transfer_id: 7,
+            index: 2,
+            offset: 1 << 40,
+            payload: b"abc",
+        };
+        let bytes = f.encode();
+        assert_eq!(bytes.len(), 19);
+        assert_eq!(DataFrame::parse(&bytes).unwrap(), f);
+        assert_eq!(
+            DataFrame::parse(&bytes[..10]),
+            Err(TransferError::TruncatedFrame(10))
+        );
+        assert!(matches!(
+            DataFrame::parse(&vec![0; MAX_FRAME_BYTES + 1]),
+            Err(TransferError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn control_parse_errors() {
+        assert!(matches!(
+            ControlMessage::parse(r#"{"type":"warp","x":1}"#),
+            Err(TransferError::UnknownType(t)) if t == "warp"
+        ));
+        assert!(matches!(
+            ControlMessage::parse(r#"{"type":"offer"}"#),
+            Err(TransferError::Malformed(_))
+        ));
+        assert!(matches!(
+            ControlMessage::parse("{"),
+            Err(TransferError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn offer_validation() {
+        let files = vec![
+            OfferedFile {
+                path: "../../etc/passwd".into(),
+                size: 3,
+                mime: String::new(),
+                mtime: None,
+            },
+            OfferedFile {
+                path: "dir/b.txt".into(),
+                size: 4,
+                mime: "text/plain".into(),
+                mtime: Some(1),
+            },
+        ];
+        let v = validate_offer(&files, 7).unwrap();
+        assert_eq!(v[0].path.as_str(), "etc/passwd");
+        assert!(validate_offer(&files, 8).is_err());
+        assert!(validate_offer(&[], 0).is_err());
+    }
+}
