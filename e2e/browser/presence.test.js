@@ -1,0 +1,58 @@
+// Two tabs (separate contexts) on the same server see each other in the LAN room, and a closed
+// tab disappears from the other's list.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../lib/server.js';
+import { launchBrowser, openApp, selfName, peerCard } from '../lib/browser.js';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('two tabs see each other, and a closed tab leaves the list', async () => {
+  const a = await openApp(browser, server.url);
+  const b = await openApp(browser, server.url);
+  const nameA = await selfName(a.page);
+  const nameB = await selfName(b.page);
+  assert.ok(nameA && nameB && nameA !== '…', 'both tabs know their display names');
+
+  await peerCard(a.page, nameB).waitFor();
+  await peerCard(b.page, nameA).waitFor();
+  assert.equal(await a.page.getByTestId('peer').count(), 1, 'a sees exactly one other peer');
+  assert.equal(await b.page.getByTestId('peer').count(), 1);
+
+  await b.context.close();
+  await peerCard(a.page, nameB).waitFor({ state: 'detached', timeout: 10_000 });
+  assert.equal(await a.page.getByTestId('peer').count(), 0);
+  assert.equal(await a.page.getByTestId('no-peers').isVisible(), true);
+  await a.context.close();
+});
+
+test('a tab reconnects with the same identity after the server restarts', async () => {
+  // A restart is a new process on the same port; the shared secret keeps issued tokens valid.
+  const own = await startServer(['--secret', 'e2e-restart-secret']);
+  const ownPort = new URL(own.url).port;
+  const a = await openApp(browser, own.url);
+  const name = await selfName(a.page);
+  await own.stop();
+  await a.page.getByTestId('conn-state').and(a.page.locator('[data-state="waiting"]')).waitFor();
+  const again = await startServer(['--secret', 'e2e-restart-secret'], { port: ownPort });
+  try {
+    await a.page.getByTestId('conn-state').and(a.page.locator('[data-state="open"]')).waitFor({ timeout: 15_000 });
+    assert.equal(await selfName(a.page), name, 'same token, same name after reconnect');
+  } finally {
+    await a.context.close();
+    await again.stop();
+  }
+});

@@ -1,0 +1,59 @@
+// Launches Debian's chromium through playwright-core (never a downloaded browser) with the flags
+// WebRTC on loopback needs, and opens pages of the app in separate contexts (separate tabs with
+// their own sessionStorage, like two devices).
+
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
+}
+
+/**
+ * A fresh context (own storage, own downloads) with the permissions that make Chromium reveal
+ * loopback ICE candidates, and a page opened at `url`.
+ * @param {import('playwright-core').Browser} browser
+ * @param {string} url
+ */
+export async function openApp(browser, url) {
+  const context = await browser.newContext({
+    acceptDownloads: true,
+    permissions: ['camera', 'microphone'],
+    locale: 'en-US',
+  });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
+  if (process.env.FERRY_E2E_VERBOSE) page.on('console', (m) => console.error(`[console] ${m.text()}`));
+  await page.goto(url);
+  await page.getByTestId('conn-state').and(page.locator('[data-state="open"]')).waitFor();
+  return { context, page };
+}
+
+/** @param {import('playwright-core').Page} page */
+export async function selfName(page) {
+  return (await page.getByTestId('self-name').textContent())?.trim() ?? '';
+}
+
+/**
+ * The peer card for a display name.
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+export function peerCard(page, name) {
+  return page.getByTestId('peer').filter({ has: page.getByTestId('peer-name').getByText(name, { exact: true }) });
+}

@@ -1,0 +1,150 @@
+// Strings of the UI in English and Simplified Chinese. The language comes from the browser unless
+// the user picked one (kept in localStorage). Elements carrying `data-i18n="key"` (text) or
+// `data-i18n-placeholder="key"` are filled by `applyTranslations`; code that builds text itself
+// calls `t()` and re-renders on the `ferry-lang` event.
+
+/** @typedef {'en' | 'zh-CN'} Lang */
+
+/** @type {Record<Lang, Record<string, string>>} */
+const STRINGS = {
+  en: {
+    youAre: 'You are',
+    connecting: 'Connecting…',
+    online: 'Online',
+    offline: 'Offline — reconnecting in {s} s',
+    createRoom: 'Create room',
+    join: 'Join',
+    codePlaceholder: 'Room code',
+    peersHere: 'Nearby and in your rooms',
+    noPeers: 'Nobody else here yet. Open this page on another device on your network, or share a room code.',
+    roomLan: 'Local network',
+    roomCode: 'Room {code}',
+    roomLink: 'Link',
+    copy: 'Copy',
+    leave: 'Leave',
+    sendFiles: 'Send files',
+    sendFolder: 'Send folder',
+    dropHere: 'Drop files here',
+    chat: 'Messages',
+    chatPlaceholder: 'Type a message',
+    send: 'Send',
+    accept: 'Accept',
+    decline: 'Decline',
+    cancel: 'Cancel',
+    incomingOffer: '{name} wants to send you {count} file(s), {size}',
+    memoryWarning: 'This browser cannot stream to disk here: files are held in memory until saved ({size}). Large files may fail.',
+    waitingAccept: 'Waiting for {name} to accept…',
+    sending: 'Sending',
+    receiving: 'Receiving',
+    stateWaiting: 'waiting',
+    stateActive: 'in progress',
+    stateDone: 'done',
+    stateDeclined: 'declined',
+    stateCancelled: 'cancelled',
+    stateFailed: 'failed',
+    fileVerified: 'verified',
+    fileMismatch: 'hash mismatch — file is corrupt and was discarded',
+    save: 'Save',
+    peerLeft: '{name} left',
+    connFailed: 'Connection to {name} failed',
+    pathDirect: 'direct',
+    pathStun: 'via STUN',
+    pathRelay: 'via TURN relay',
+    pathNone: 'not connected',
+    eta: '{speed}/s, {eta} left',
+    you: 'You',
+    roomNotFound: 'No room with that code (it may have expired).',
+  },
+  'zh-CN': {
+    youAre: '你是',
+    connecting: '正在连接…',
+    online: '在线',
+    offline: '离线 — {s} 秒后重连',
+    createRoom: '创建房间',
+    join: '加入',
+    codePlaceholder: '房间码',
+    peersHere: '附近和你房间里的设备',
+    noPeers: '这里还没有其他人。在同一网络的另一台设备上打开本页，或分享房间码。',
+    roomLan: '本地网络',
+    roomCode: '房间 {code}',
+    roomLink: '链接',
+    copy: '复制',
+    leave: '离开',
+    sendFiles: '发送文件',
+    sendFolder: '发送文件夹',
+    dropHere: '把文件拖到这里',
+    chat: '消息',
+    chatPlaceholder: '输入消息',
+    send: '发送',
+    accept: '接受',
+    decline: '拒绝',
+    cancel: '取消',
+    incomingOffer: '{name} 想发给你 {count} 个文件，共 {size}',
+    memoryWarning: '此浏览器在这里无法直接写入磁盘：文件会先保存在内存中（{size}），大文件可能失败。',
+    waitingAccept: '等待 {name} 接受…',
+    sending: '发送中',
+    receiving: '接收中',
+    stateWaiting: '等待中',
+    stateActive: '传输中',
+    stateDone: '完成',
+    stateDeclined: '已拒绝',
+    stateCancelled: '已取消',
+    stateFailed: '失败',
+    fileVerified: '已校验',
+    fileMismatch: '哈希不匹配 — 文件已损坏并被丢弃',
+    save: '保存',
+    peerLeft: '{name} 已离开',
+    connFailed: '与 {name} 的连接失败',
+    pathDirect: '直连',
+    pathStun: '经 STUN',
+    pathRelay: '经 TURN 中继',
+    pathNone: '未连接',
+    eta: '{speed}/秒，剩余 {eta}',
+    you: '你',
+    roomNotFound: '没有这个房间码的房间（可能已过期）。',
+  },
+};
+
+/** @type {Lang} */
+let current = pickInitial();
+
+/** @returns {Lang} */
+function pickInitial() {
+  const stored = globalThis.localStorage?.getItem('ferry-lang');
+  if (stored === 'en' || stored === 'zh-CN') return stored;
+  const nav = globalThis.navigator?.languages?.[0] ?? globalThis.navigator?.language ?? 'en';
+  return nav.toLowerCase().startsWith('zh') ? 'zh-CN' : 'en';
+}
+
+/** @returns {Lang} */
+export function lang() {
+  return current;
+}
+
+/** @param {string} value */
+export function setLang(value) {
+  current = value === 'zh-CN' ? 'zh-CN' : 'en';
+  globalThis.localStorage?.setItem('ferry-lang', current);
+  document.documentElement.lang = current;
+  applyTranslations(document);
+  window.dispatchEvent(new Event('ferry-lang'));
+}
+
+/**
+ * @param {string} key
+ * @param {Record<string, string | number>} [params]
+ */
+export function t(key, params = {}) {
+  const s = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ''));
+}
+
+/** @param {ParentNode} root */
+export function applyTranslations(root) {
+  for (const el of root.querySelectorAll('[data-i18n]')) {
+    el.textContent = t(/** @type {HTMLElement} */ (el).dataset.i18n ?? '');
+  }
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) {
+    /** @type {HTMLInputElement} */ (el).placeholder = t(/** @type {HTMLElement} */ (el).dataset.i18nPlaceholder ?? '');
+  }
+}

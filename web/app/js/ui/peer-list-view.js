@@ -1,0 +1,72 @@
+// The list of other peers, keyed by peer id so a card (with its chat box, transfers and inputs)
+// survives re-renders and a peer in two rooms is shown once.
+
+import { h } from './dom.js';
+
+/**
+ * @typedef {{id: string, name: string, client: string}} PeerInfo
+ * @typedef {{el: HTMLElement, update(info: PeerInfo, rooms: string[]): void, removed?(): void}} PeerCardLike
+ */
+
+export class PeerListView {
+  /**
+   * @param {HTMLElement} list
+   * @param {HTMLElement} emptyHint
+   * @param {(info: PeerInfo) => PeerCardLike} makeCard
+   */
+  constructor(list, emptyHint, makeCard) {
+    this.list = list;
+    this.emptyHint = emptyHint;
+    this.makeCard = makeCard;
+    /** @type {Map<string, PeerCardLike>} */
+    this.cards = new Map();
+  }
+
+  /** @param {{info: PeerInfo, rooms: string[]}[]} peers */
+  render(peers) {
+    const seen = new Set();
+    /** @type {HTMLElement[]} */
+    const order = [];
+    for (const { info, rooms } of peers) {
+      seen.add(info.id);
+      let card = this.cards.get(info.id);
+      if (!card) {
+        card = this.makeCard(info);
+        this.cards.set(info.id, card);
+      }
+      card.update(info, rooms);
+      order.push(card.el);
+    }
+    for (const [id, card] of this.cards) {
+      if (!seen.has(id)) {
+        this.cards.delete(id);
+        card.el.remove();
+        card.removed?.();
+      }
+    }
+    // Re-append only when the order changed, so focus and scroll inside cards are kept.
+    const current = [...this.list.children];
+    if (current.length !== order.length || current.some((el, i) => el !== order[i])) {
+      this.list.append(...order);
+    }
+    this.emptyHint.hidden = peers.length > 0;
+  }
+}
+
+/**
+ * A plain card: name and client kind. The transfer UI extends it.
+ * @param {PeerInfo} info
+ * @returns {PeerCardLike}
+ */
+export function simplePeerCard(info) {
+  const name = h('span', { class: 'peer-name', testid: 'peer-name' });
+  const kind = h('span', { class: 'badge', testid: 'peer-client' });
+  const el = h('li', { class: 'peer', testid: 'peer', dataset: { peerId: info.id } }, name, kind);
+  return {
+    el,
+    update(i) {
+      name.textContent = i.name;
+      kind.textContent = i.client;
+    },
+  };
+}

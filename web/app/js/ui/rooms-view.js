@@ -1,0 +1,49 @@
+// Code rooms: create, join by code, and for each joined room its code, link and QR code.
+
+import { renderSVG } from '../../vendor/uqr/index.mjs';
+import { h } from './dom.js';
+import { t } from '../i18n.js';
+
+/** @param {string} code */
+export function roomLink(code) {
+  return `${location.origin}/?room=${encodeURIComponent(code)}`;
+}
+
+export class RoomsView {
+  /**
+   * @param {HTMLElement} list the room list element
+   * @param {(roomId: string) => void} onLeave
+   */
+  constructor(list, onLeave) {
+    this.list = list;
+    this.onLeave = onLeave;
+    /** @type {string[]} */
+    this.codes = [];
+  }
+
+  /** @param {string[]} codes */
+  render(codes) {
+    this.codes = codes;
+    this.list.replaceChildren(
+      ...codes.map((code) => {
+        const link = roomLink(code);
+        const qr = h('div', { class: 'qr', testid: 'room-qr', title: link });
+        qr.innerHTML = renderSVG(link, { border: 2 });
+        return h(
+          'li',
+          { class: 'room', testid: 'room', dataset: { room: code } },
+          h('div', { class: 'room-head' },
+            h('span', { class: 'room-title' }, t('roomCode', { code: '' })),
+            h('strong', { class: 'code', testid: 'room-code' }, code),
+            h('button', { type: 'button', class: 'small', testid: 'room-leave', onclick: () => this.onLeave(code) }, t('leave'))),
+          h('a', { href: link, class: 'room-link', testid: 'room-link' }, link),
+          qr,
+        );
+      }),
+    );
+  }
+
+  rerender() {
+    this.render(this.codes);
+  }
+}
