@@ -1,0 +1,130 @@
+//! STUN + TURN (RFC 5389 / 5766) for `ferry serve`, built on the webrtc-rs `turn` server, with
+//! coturn-compatible time-limited credentials and a peer address policy that keeps the relay
+//! from being an open proxy into the server's own network.
+#![forbid(unsafe_code)]
+
+mod credentials;
+mod guard;
+mod peer_policy;
+mod relay_ports;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use credentials::{Credential, CredentialError, RestCredentials};
+pub use peer_policy::PeerPolicy;
+
+use credentials::RestAuthHandler;
+use guard::ListenerGuard;
+use relay_ports::PolicyRelayGenerator;
+
+pub const REALM: &str = "ferry";
+
+#[derive(Debug, Clone)]
+pub struct TurnConfig {
+    /// UDP address for STUN and TURN (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Address put into XOR-RELAYED-ADDRESS; must be reachable by peers.
+    pub advertised_ip: IpAddr,
+    pub relay_ports: RangeInclusive<u16>,
+    pub credentials: RestCredentials,
+    pub allow_private_peers: bool,
+    pub allow_loopback_peers: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind UDP {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TURN server: {0}")]
+    Turn(#[from] turn::Error),
+}
+
+/// A running STUN/TURN server; dropping it without [`TurnServer::close`] leaves the tasks
+/// running until the runtime ends, which is what `ferry serve` wants.
+pub struct TurnServer {
+    server: turn::server::Server,
+    local_addr: SocketAddr,
+    advertised_ip: IpAddr,
+}
+
+impl TurnServer {
+    pub async fn start(config: TurnConfig) -> Result<Self, StartError> {
+        let socket = tokio::net::UdpSocket::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = socket.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let mut own_ips = vec![config.advertised_ip, local_addr.ip()];
+        own_ips.retain(|ip| !ip.is_unspecified());
+        let policy = Arc::new(PeerPolicy {
+            allow_private: config.allow_private_peers,
+            allow_loopback: config.allow_loopback_peers,
+            own_ips,
+            relay_ports: config.relay_ports.clone(),
+        });
+        let listener = ListenerGuard {
+            socket: Arc::new(socket),
+            policy: policy.clone(),
+        };
+        let server = turn::server::Server::new(turn::server::config::ServerConfig {
+            conn_configs: vec![turn::server::config::ConnConfig {
+                conn: Arc::new(listener),
+                relay_addr_generator: Box::new(PolicyRelayGenerator {
+                    advertised_ip: config.advertised_ip,
+                    bind_ip: config.listen.ip(),
+                    ports: config.relay_ports.clone(),
+                    policy,
+                }),
+            }],
+            realm: REALM.to_owned(),
+            auth_handler: Arc::new(RestAuthHandler {
+                credentials: config.credentials.clone(),
+            }),
+            channel_bind_timeout: Duration::ZERO,
+            alloc_close_notify: None,
+        })
+        .await?;
+        Ok(TurnServer {
+            server,
+            local_addr,
+            advertised_ip: config.advertised_ip,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn advertised_ip(&self) -> IpAddr {
+        self.advertised_ip
+    }
+
+    pub async fn close(&self) -> Result<(), turn::Error> {
+        self.server.close().await
+    }
+}
+
+/// The address other hosts most likely reach us at when listening on a wildcard: the source
+/// address the kernel picks for a route to the public internet. No packet is sent.
+pub fn detect_outbound_ip(ipv6: bool) -> Option<IpAddr> {
+    let (bind, probe): (SocketAddr, SocketAddr) = if ipv6 {
+        ("[::]:0".parse().ok()?, "[2001:db8::1]:9".parse().ok()?)
+    } else {
+        ("0.0.0.0:0".parse().ok()?, "192.0.2.1:9".parse().ok()?)
+    };
+    let socket = StdUdpSocket::bind(bind).ok()?;
+    socket.connect(probe).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
