@@ -65,7 +65,10 @@ async fn run(socket: WebSocket, state: AppState, addr: std::net::IpAddr, params:
 
     let (mut sink, mut stream) = socket.split();
     let cfg = &state.config;
-    let mut heartbeat = tokio::time::interval(cfg.heartbeat_interval);
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + cfg.heartbeat_interval,
+        cfg.heartbeat_interval,
+    );
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     let mut limiter = RateLimiter::new(cfg.messages_per_second, cfg.message_burst);
@@ -86,6 +89,10 @@ async fn run(socket: WebSocket, state: AppState, addr: std::net::IpAddr, params:
                     break None;
                 };
                 last_seen = Instant::now();
+                // Pongs answer our own heartbeat; they never count as client traffic.
+                if matches!(frame, Message::Pong(_)) {
+                    continue;
+                }
                 match limiter.check(Instant::now()) {
                     Verdict::Allow => {}
                     Verdict::Drop { warn } => {
@@ -122,11 +129,18 @@ async fn run(socket: WebSocket, state: AppState, addr: std::net::IpAddr, params:
     };
     state.hub.disconnect(&session);
     if let Some(frame) = close {
-        // Best effort, bounded: a dead peer must not hold the task.
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            sink.send(Message::Close(Some(frame))),
-        )
+        // Best effort, bounded: a dead peer must not hold the task. After our Close, keep reading
+        // until the client's Close: closing a socket with unread input makes the kernel send a
+        // reset, and the client would never see why it was disconnected.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            sink.send(Message::Close(Some(frame))).await?;
+            while let Some(Ok(msg)) = stream.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+            Ok::<_, axum::Error>(())
+        })
         .await;
     }
     tracing::debug!(peer = %session.peer_id, "signaling disconnected");
