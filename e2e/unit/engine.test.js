@@ -1,0 +1,241 @@
+// Two transfer engines wired by an in-memory pipe pair: the whole protocol without a network.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { TransferSession } from '../../web/app/js/transfer/engine.js';
+import { memoryPipePair } from '../../web/app/js/transfer/memory-pipe.js';
+import { inlineHasher } from '../../web/app/js/hash/hasher.js';
+
+const sha = (/** @type {Uint8Array} */ b) => createHash('sha256').update(b).digest('hex');
+
+function pair(opts = {}) {
+  const [pa, pb] = memoryPipePair(opts);
+  const a = new TransferSession(pa, { hasherFactory: inlineHasher, highWaterMark: 1024 * 1024 });
+  const b = new TransferSession(pb, { hasherFactory: inlineHasher, highWaterMark: 1024 * 1024 });
+  a.start();
+  b.start();
+  return { a, b, pa, pb };
+}
+
+/** A sink factory that stores files in memory and records what happened to each. */
+function memoryStore() {
+  /** @type {Map<string, {chunks: Uint8Array[], state: string, reason?: string}>} */
+  const files = new Map();
+  /** @type {import('../../web/app/js/transfer/engine.js').SinkFactory} */
+  const factory = (file) => {
+    const entry = { chunks: /** @type {Uint8Array[]} */ ([]), state: 'open', reason: '' };
+    files.set(file.path, entry);
+    return {
+      write: (b) => void entry.chunks.push(b.slice()),
+      close: async () => void (entry.state = 'complete'),
+      abort: (r) => {
+        entry.state = 'aborted';
+        entry.reason = r;
+        entry.chunks = [];
+      },
+    };
+  };
+  return { files, factory, bytes: (/** @type {string} */ p) => Buffer.concat(files.get(p)?.chunks ?? []) };
+}
+
+/** @param {import('../../web/app/js/transfer/engine.js').Transfer} t @param {(t: any) => boolean} pred */
+function until(t, pred, ms = 10_000) {
+  return new Promise((resolve, reject) => {
+    if (pred(t)) return resolve(t);
+    const timer = setTimeout(() => reject(new Error(`timeout; state ${t.state} ${t.error}`)), ms);
+    t.addEventListener('update', () => {
+      if (pred(t)) {
+        clearTimeout(timer);
+        resolve(t);
+      }
+    });
+  });
+}
+
+/** @param {EventTarget} target @param {string} type @returns {Promise<any>} */
+const next = (target, type) => new Promise((resolve) => target.addEventListener(type, (e) => resolve(/** @type {CustomEvent} */ (e).detail), { once: true }));
+
+test('several files, 0 B to a few MiB, arrive byte for byte and verified', async () => {
+  const { a, b } = pair();
+  const store = memoryStore();
+  const contents = [new Uint8Array(0), randomBytes(1), randomBytes(1024 * 1024 + 1), randomBytes(3 * 1024 * 1024 + 7)];
+  const names = ['empty', 'one', 'dir/mib+1.bin', 'dir/sub/big.bin'];
+  const offered = next(b, 'offer');
+  const out = a.sendFiles(contents.map((c, i) => ({ blob: new Blob([c]), path: names[i] })));
+  const inc = await offered;
+  assert.deepEqual(inc.files.map((/** @type {any} */ f) => f.path), names);
+  assert.equal(store.files.size, 0, 'nothing stored before accept');
+  inc.accept(store.factory);
+  await until(out, (t) => t.state === 'done');
+  await until(inc, (t) => t.state === 'done');
+  contents.forEach((c, i) => {
+    assert.equal(store.files.get(names[i])?.state, 'complete');
+    assert.equal(sha(store.bytes(names[i])), sha(c), names[i]);
+  });
+  assert.ok(out.files.every((/** @type {any} */ f) => f.state === 'verified'));
+  assert.ok(inc.files.every((/** @type {any} */ f) => f.state === 'verified'));
+});
+
+test('both directions at once with the same transfer id', async () => {
+  const { a, b } = pair();
+  const sa = memoryStore();
+  const sb = memoryStore();
+  b.addEventListener('offer', (e) => /** @type {any} */ (e).detail.accept(sb.factory));
+  a.addEventListener('offer', (e) => /** @type {any} */ (e).detail.accept(sa.factory));
+  const x = randomBytes(500_000);
+  const y = randomBytes(700_000);
+  const t1 = a.sendFiles([{ blob: new Blob([x]), path: 'x' }]);
+  const t2 = b.sendFiles([{ blob: new Blob([y]), path: 'y' }]);
+  assert.equal(t1.id, t2.id);
+  await Promise.all([until(t1, (t) => t.state === 'done'), until(t2, (t) => t.state === 'done')]);
+  assert.equal(sha(sb.bytes('x')), sha(x));
+  assert.equal(sha(sa.bytes('y')), sha(y));
+});
+
+test('decline: nothing is stored and the sender is told', async () => {
+  const { a, b } = pair();
+  const store = memoryStore();
+  const offered = next(b, 'offer');
+  const out = a.sendFiles([{ blob: new Blob([randomBytes(10)]), path: 'f' }]);
+  (await offered).decline();
+  await until(out, (t) => t.state === 'declined');
+  assert.equal(out.endedBy, 'peer');
+  assert.equal(store.files.size, 0);
+});
+
+for (const who of ['sender', 'receiver']) {
+  test(`cancel mid-transfer by the ${who}: both stop, the partial file is aborted`, async () => {
+    const { a, b } = pair({ deliverDelayMs: 1 });
+    const store = memoryStore();
+    const offered = next(b, 'offer');
+    const out = a.sendFiles([{ blob: new Blob([randomBytes(8 * 1024 * 1024)]), path: 'big' }]);
+    const inc = await offered;
+    inc.accept(store.factory);
+    await until(inc, (t) => t.bytesDone > 512 * 1024);
+    (who === 'sender' ? out : inc).cancel();
+    await until(out, (t) => t.state === 'cancelled');
+    await until(inc, (t) => t.state === 'cancelled');
+    assert.equal(store.files.get('big')?.state, 'aborted');
+    assert.equal((who === 'sender' ? inc : out).endedBy, 'peer');
+    // The session stays usable.
+    const again = next(b, 'offer');
+    a.sendFiles([{ blob: new Blob(['ok']), path: 'after' }]);
+    (await again).accept(store.factory);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(store.files.get('after')?.state, 'complete');
+  });
+}
+
+test('a corrupted frame is a hash mismatch; the transfer goes on with the next file', async () => {
+  const [pa, pb] = memoryPipePair();
+  let corrupted = 0;
+  const a = new TransferSession(pa, {
+    hasherFactory: inlineHasher,
+    tamperFrame: (frame, _id, index) => {
+      if (index === 0 && corrupted++ === 1) frame[frame.length - 1] ^= 0xff;
+    },
+  });
+  const b = new TransferSession(pb, { hasherFactory: inlineHasher });
+  a.start();
+  b.start();
+  const store = memoryStore();
+  const offered = next(b, 'offer');
+  const second = randomBytes(1000);
+  const out = a.sendFiles([
+    { blob: new Blob([randomBytes(600_000)]), path: 'bad' },
+    { blob: new Blob([second]), path: 'good' },
+  ]);
+  const inc = await offered;
+  inc.accept(store.factory);
+  await until(out, (t) => t.state === 'done');
+  assert.equal(inc.files[0].state, 'mismatch');
+  assert.equal(out.files[0].state, 'mismatch');
+  assert.equal(store.files.get('bad')?.state, 'aborted');
+  assert.equal(store.files.get('good')?.state, 'complete');
+  assert.equal(sha(store.bytes('good')), sha(second));
+});
+
+test('text both ways, emoji and 10 KB, and the 64 KiB limit', async () => {
+  const { a, b } = pair();
+  const got = next(b, 'text');
+  const long = '字'.repeat(3400) + ' 👋🏽';
+  a.sendText(long);
+  assert.equal((await got).text, long);
+  const back = next(a, 'text');
+  b.sendText('hi 👋');
+  assert.deepEqual(await back, { id: (await back).id, text: 'hi 👋', mine: false });
+  assert.throws(() => a.sendText('x'.repeat(64 * 1024 + 1)), /64 KiB/);
+});
+
+test('hostile offers: names sanitized, unusable names refuse the whole offer', async () => {
+  const { a, b, pa } = pair();
+  const offered = next(b, 'offer');
+  let id = 99;
+  /** @param {any} files */
+  const raw = (files) => pa.send(JSON.stringify({ type: 'offer', transferId: id++, totalSize: files.reduce((s, f) => s + f.size, 0), files }));
+  raw([
+    { path: '../../x', size: 1, type: '' },
+    { path: '/etc/passwd', size: 1, type: '' },
+    { path: 'a\0b', size: 1, type: '' },
+    { path: 'n'.repeat(5000), size: 1, type: '' },
+  ]);
+  const inc = await offered;
+  assert.deepEqual(inc.files.map((/** @type {any} */ f) => f.path), ['x', 'etc/passwd', 'a_b', 'n'.repeat(255)]);
+  const peerErr = next(a, 'peer-error');
+  raw([{ path: '../..', size: 1, type: '' }]);
+  const err = await peerErr;
+  assert.equal(err.code, 'invalid-offer');
+});
+
+test('a frame at the wrong offset cancels the transfer as a protocol violation', async () => {
+  const [pa, pb] = memoryPipePair();
+  let n = 0;
+  pa.intercept = (m) => {
+    if (typeof m !== 'string' && n++ === 1) m[15] ^= 1; // shift the second frame's offset
+    return m;
+  };
+  const a = new TransferSession(pa, { hasherFactory: inlineHasher });
+  const b = new TransferSession(pb, { hasherFactory: inlineHasher });
+  a.start();
+  b.start();
+  const store = memoryStore();
+  const offered = next(b, 'offer');
+  const out = a.sendFiles([{ blob: new Blob([randomBytes(1_000_000)]), path: 'f' }]);
+  (await offered).accept(store.factory);
+  await until(out, (t) => t.state === 'cancelled');
+  assert.match(out.error, /offset/);
+  assert.equal(store.files.get('f')?.state, 'aborted');
+});
+
+test('the pipe closing mid-transfer fails both sides', async () => {
+  const { a, b, pa } = pair({ deliverDelayMs: 1 });
+  const store = memoryStore();
+  const offered = next(b, 'offer');
+  const out = a.sendFiles([{ blob: new Blob([randomBytes(4 * 1024 * 1024)]), path: 'f' }]);
+  const inc = await offered;
+  inc.accept(store.factory);
+  await until(inc, (t) => t.bytesDone > 0);
+  pa.close();
+  await until(inc, (t) => t.state === 'failed');
+  await until(out, (t) => t.state === 'failed');
+  assert.equal(store.files.get('f')?.state, 'aborted');
+});
+
+test('backpressure: the sender never buffers far past its high-water mark', async () => {
+  const [pa, pb] = memoryPipePair({ deliverDelayMs: 2 });
+  const a = new TransferSession(pa, { hasherFactory: inlineHasher, highWaterMark: 512 * 1024 });
+  const b = new TransferSession(pb, { hasherFactory: inlineHasher });
+  a.start();
+  b.start();
+  let peak = 0;
+  const send = pa.send.bind(pa);
+  pa.send = (d) => {
+    send(d);
+    peak = Math.max(peak, pa.bufferedAmount());
+  };
+  b.addEventListener('offer', (e) => /** @type {any} */ (e).detail.accept(memoryStore().factory));
+  const out = a.sendFiles([{ blob: new Blob([randomBytes(6 * 1024 * 1024)]), path: 'f' }]);
+  await until(out, (t) => t.state === 'done');
+  assert.ok(peak <= 512 * 1024 + 256 * 1024, `peak buffered ${peak}`);
+});

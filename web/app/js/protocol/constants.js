@@ -1,0 +1,12 @@
+// Limits and names of transfer protocol v1; mirror of crates/ferry-protocol/src/transfer.rs.
+
+export const TRANSFER_VERSION = 1;
+export const CHANNEL_LABEL = 'ferry/1';
+export const CHANNEL_ID = 0;
+export const FRAME_HEADER_BYTES = 16;
+export const MAX_FRAME_BYTES = 256 * 1024;
+export const MAX_CONTROL_BYTES = 256 * 1024;
+export const MAX_FILES_PER_OFFER = 10_000;
+export const MAX_TEXT_BYTES = 64 * 1024;
+export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
+export const APP_NAME = 'ferry-web/0.1.0';

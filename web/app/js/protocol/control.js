@@ -1,0 +1,170 @@
+// Control (JSON text) messages of transfer protocol v1: parsed once, here, into checked objects,
+// with the same acceptance rules as serde in crates/ferry-protocol/src/transfer.rs (tested against
+// vectors/control.json). The rest of the web app never reads raw JSON from a peer.
+
+import { MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_FILE_SIZE, MAX_TEXT_BYTES } from './constants.js';
+import { sanitizePath } from './names.js';
+
+/**
+ * @typedef {{path: string, size: number, type: string, mtime?: number}} OfferedFile
+ * @typedef {{index: number, offset: number}} ResumePoint
+ * @typedef {'sender' | 'receiver'} Role
+ * @typedef {{type: 'hello', version: number, app: string}
+ *  | {type: 'offer', transferId: number, files: OfferedFile[], totalSize: number}
+ *  | {type: 'accept', transferId: number, resume: ResumePoint[]}
+ *  | {type: 'decline', transferId: number}
+ *  | {type: 'cancel', transferId: number, role: Role, reason: string}
+ *  | {type: 'file-end', transferId: number, index: number, sha256: string}
+ *  | {type: 'file-verified', transferId: number, index: number, ok: boolean}
+ *  | {type: 'done', transferId: number}
+ *  | {type: 'text', id: string, text: string}
+ *  | {type: 'error', code: string, message: string}} ControlMessage
+ */
+
+export class ControlError extends Error {
+  /** @param {'bad-message' | 'unknown-type' | 'too-large'} code @param {string} message */
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const encoder = new TextEncoder();
+
+const bad = (/** @type {string} */ m) => new ControlError('bad-message', `malformed message: ${m}`);
+
+/** @param {any} o @param {string} k */
+function u32(o, k) {
+  const v = o[k];
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw bad(`${k} must be an integer from 0 to 2^32-1`);
+  return v;
+}
+/** u64 as far as JavaScript can hold it exactly. @param {any} o @param {string} k */
+function u64(o, k) {
+  const v = o[k];
+  if (!Number.isInteger(v) || v < 0) throw bad(`${k} must be a non-negative integer`);
+  if (!Number.isSafeInteger(v)) throw bad(`${k} is too large`);
+  return v;
+}
+/** @param {any} o @param {string} k */
+function str(o, k) {
+  const v = o[k];
+  if (typeof v !== 'string') throw bad(`${k} must be a string`);
+  return v;
+}
+/** @param {any} o @param {string} k @param {string} dflt */
+function optStr(o, k, dflt) {
+  return o[k] === undefined ? dflt : str(o, k);
+}
+/** @param {any} v @param {string} k */
+function obj(v, k) {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad(`${k} must be an object`);
+  return v;
+}
+/** @param {any} o @param {string} k */
+function arr(o, k) {
+  if (!Array.isArray(o[k])) throw bad(`${k} must be an array`);
+  return /** @type {any[]} */ (o[k]);
+}
+
+/** @type {Record<string, (o: any) => ControlMessage>} */
+const PARSERS = {
+  hello: (o) => ({ type: 'hello', version: u32(o, 'version'), app: str(o, 'app') }),
+  offer: (o) => ({
+    type: 'offer',
+    transferId: u32(o, 'transferId'),
+    files: arr(o, 'files').map((f, i) => {
+      obj(f, `files[${i}]`);
+      /** @type {OfferedFile} */
+      const out = { path: str(f, 'path'), size: u64(f, 'size'), type: optStr(f, 'type', '') };
+      if (f.mtime !== undefined && f.mtime !== null) out.mtime = u64(f, 'mtime');
+      return out;
+    }),
+    totalSize: u64(o, 'totalSize'),
+  }),
+  accept: (o) => ({
+    type: 'accept',
+    transferId: u32(o, 'transferId'),
+    resume: (o.resume === undefined ? [] : arr(o, 'resume')).map((r, i) => {
+      obj(r, `resume[${i}]`);
+      return { index: u32(r, 'index'), offset: u64(r, 'offset') };
+    }),
+  }),
+  decline: (o) => ({ type: 'decline', transferId: u32(o, 'transferId') }),
+  cancel: (o) => {
+    const role = str(o, 'role');
+    if (role !== 'sender' && role !== 'receiver') throw bad('role must be "sender" or "receiver"');
+    return { type: 'cancel', transferId: u32(o, 'transferId'), role, reason: optStr(o, 'reason', '') };
+  },
+  'file-end': (o) => ({ type: 'file-end', transferId: u32(o, 'transferId'), index: u32(o, 'index'), sha256: str(o, 'sha256') }),
+  'file-verified': (o) => {
+    if (typeof o.ok !== 'boolean') throw bad('ok must be a boolean');
+    return { type: 'file-verified', transferId: u32(o, 'transferId'), index: u32(o, 'index'), ok: o.ok };
+  },
+  done: (o) => ({ type: 'done', transferId: u32(o, 'transferId') }),
+  text: (o) => ({ type: 'text', id: str(o, 'id'), text: str(o, 'text') }),
+  error: (o) => ({ type: 'error', code: str(o, 'code'), message: str(o, 'message') }),
+};
+
+/**
+ * Parses one text message from a peer.
+ * @param {string} text
+ * @returns {ControlMessage}
+ * @throws {ControlError}
+ */
+export function parseControl(text) {
+  // UTF-16 length ≤ UTF-8 length × 1, so a cheap check first, the exact one only when close.
+  if (text.length > MAX_CONTROL_BYTES || (text.length * 3 > MAX_CONTROL_BYTES && encoder.encode(text).length > MAX_CONTROL_BYTES)) {
+    throw new ControlError('too-large', `message of ${text.length} characters is over the limit`);
+  }
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw bad(/** @type {Error} */ (e).message);
+  }
+  const kind = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.type === 'string' ? value.type : '';
+  const parser = Object.hasOwn(PARSERS, kind) ? PARSERS[kind] : undefined;
+  if (!parser) throw new ControlError('unknown-type', `unknown message type ${JSON.stringify(String(kind).slice(0, 64))}`);
+  const msg = parser(value);
+  if (msg.type === 'text' && encoder.encode(msg.text).length > MAX_TEXT_BYTES) {
+    throw new ControlError('too-large', 'text message is over 64 KiB');
+  }
+  return msg;
+}
+
+/**
+ * @typedef {{path: string, size: number, type: string, mtime?: number}} ValidatedFile
+ *   `path` is sanitized: safe to join under a target folder.
+ */
+
+/**
+ * Checks an offer from the network: file count, sizes, their sum, and every path.
+ * @param {OfferedFile[]} files @param {number} totalSize
+ * @returns {ValidatedFile[]}
+ * @throws {Error} with a message for the `invalid-offer` error
+ */
+export function validateOffer(files, totalSize) {
+  if (files.length === 0) throw new Error('invalid offer: no files');
+  if (files.length > MAX_FILES_PER_OFFER) throw new Error(`invalid offer: ${files.length} files; at most ${MAX_FILES_PER_OFFER} per offer`);
+  let sum = 0;
+  const out = files.map((f) => {
+      if (f.size > MAX_FILE_SIZE) throw new Error(`invalid offer: file size ${f.size} too large`);
+      sum += f.size;
+      if (!Number.isSafeInteger(sum)) throw new Error('invalid offer: total size overflows');
+      let path;
+      try {
+        path = sanitizePath(f.path);
+      } catch (e) {
+        throw new Error(`invalid offer: file name ${JSON.stringify([...f.path].slice(0, 80).join(''))}: ${/** @type {Error} */ (e).message}`);
+      }
+      // eslint-disable-next-line no-control-regex
+      const type = [...f.type.replace(/[\u0000-\u001f\u007f-\u009f]/g, '')].slice(0, 255).join('');
+      /** @type {ValidatedFile} */
+      const v = { path, size: f.size, type };
+      if (f.mtime !== undefined) v.mtime = f.mtime;
+      return v;
+    });
+  if (sum !== totalSize) throw new Error(`invalid offer: totalSize ${totalSize} does not match the sum of file sizes ${sum}`);
+  return out;
+}

@@ -1,0 +1,58 @@
+// Binary data frames (docs/protocol.md §2): transferId u32 BE | index u32 BE | offset u64 BE | payload.
+
+import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './constants.js';
+
+export class FrameError extends Error {
+  /** @param {'too-large' | 'truncated' | 'bad-offset'} code @param {string} message */
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * @typedef {{transferId: number, index: number, offset: number, payload: Uint8Array}} DataFrame
+ */
+
+/**
+ * Parses a binary message; the payload is a view into `buf`, not a copy.
+ * @param {ArrayBuffer | Uint8Array} buf
+ * @returns {DataFrame}
+ */
+export function parseFrame(buf) {
+  const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
+  if (bytes.byteLength > MAX_FRAME_BYTES) throw new FrameError('too-large', `binary message of ${bytes.byteLength} bytes is over the limit`);
+  if (bytes.byteLength < FRAME_HEADER_BYTES) {
+    throw new FrameError('truncated', `binary frame of ${bytes.byteLength} bytes is shorter than its 16-byte header`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
+  const hi = view.getUint32(8);
+  // Offsets above 2^53 - 1 cannot be a position in any file we accept (sizes are capped there).
+  if (hi > 0x1fffff) throw new FrameError('bad-offset', 'frame offset is beyond the largest file size');
+  return {
+    transferId: view.getUint32(0),
+    index: view.getUint32(4),
+    offset: hi * 2 ** 32 + view.getUint32(12),
+    payload: bytes.subarray(FRAME_HEADER_BYTES),
+  };
+}
+
+/**
+ * Writes a frame header into the first 16 bytes of `out`.
+ * @param {Uint8Array} out @param {number} transferId @param {number} index @param {number} offset
+ */
+export function writeHeader(out, transferId, index, offset) {
+  const view = new DataView(out.buffer, out.byteOffset, FRAME_HEADER_BYTES);
+  view.setUint32(0, transferId);
+  view.setUint32(4, index);
+  view.setUint32(8, Math.floor(offset / 2 ** 32));
+  view.setUint32(12, offset % 2 ** 32);
+}
+
+/** @param {DataFrame} f @returns {Uint8Array} */
+export function encodeFrame(f) {
+  const out = new Uint8Array(FRAME_HEADER_BYTES + f.payload.byteLength);
+  writeHeader(out, f.transferId, f.index, f.offset);
+  out.set(f.payload, FRAME_HEADER_BYTES);
+  return out;
+}
