@@ -2,12 +2,23 @@
 //! wires the library crates together.
 #![forbid(unsafe_code)]
 
+mod disk;
+mod peer_common;
+mod receive;
+mod send;
 mod serve;
+mod session;
+mod sources;
+mod ui;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "Peer-to-peer file sharing: browser, terminal, or curl")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Peer-to-peer file sharing: browser, terminal, or curl"
+)]
 struct Cli {
     /// Log filter, e.g. `info`, `debug`, `ferry_server=trace`.
     #[arg(long, global = true, env = "FERRY_LOG", default_value = "info")]
@@ -21,10 +32,22 @@ struct Cli {
 enum Command {
     /// Run the server: web app, signaling, relays, on one port.
     Serve(serve::ServeArgs),
+    /// Send files or folders: prints a code, a link and a QR code for the receiver.
+    Send(send::SendArgs),
+    /// Receive what a sender in room <code> offers.
+    Receive(receive::ReceiveArgs),
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Peers print their own progress; library chatter (webrtc-rs logs ICE/DTLS at info and
+    // warn) only when asked for with --log-level / FERRY_LOG.
+    if matches!(cli.command, Command::Send(_) | Command::Receive(_))
+        && cli.log_level == "info"
+        && std::env::var_os("FERRY_LOG").is_none()
+    {
+        cli.log_level = "off,ferry=warn".into();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log_level)
@@ -36,6 +59,8 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Send(args) => send::run(args).await,
+            Command::Receive(args) => receive::run(args).await,
         }
     })
 }

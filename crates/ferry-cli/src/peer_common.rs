@@ -1,0 +1,134 @@
+//! What `ferry send` and `ferry receive` share: server and network options, connecting to the
+//! peer, Ctrl-C, and the end-of-run report.
+
+use std::time::Duration;
+
+use clap::Args;
+use ferry_transport::{IcePath, PeerLink, PeerOptions, SignalingClient};
+
+use crate::session::{Outcome, Session};
+use crate::ui::{Ui, rate_line};
+
+#[derive(Args, Clone)]
+pub struct PeerArgs {
+    /// The ferry server to meet the peer through.
+    #[arg(long, env = "FERRY_SERVER", default_value = "http://localhost:8080")]
+    pub server: String,
+    /// Local UDP address(es) for WebRTC, e.g. `0.0.0.0:0` (all interfaces but loopback) or
+    /// `127.0.0.1:0` (loopback only).
+    #[arg(
+        long,
+        env = "FERRY_BIND",
+        value_delimiter = ',',
+        default_value = "0.0.0.0:0"
+    )]
+    pub bind: Vec<String>,
+    /// Print machine-readable JSON lines on stdout (room, path, summary).
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for the WebRTC connection to come up.
+    #[arg(long, default_value_t = 30)]
+    pub connect_timeout: u64,
+}
+
+impl PeerArgs {
+    pub fn peer_options(&self) -> PeerOptions {
+        PeerOptions {
+            bind: self.bind.clone(),
+            timeout: Duration::from_secs(self.connect_timeout),
+            ..PeerOptions::default()
+        }
+    }
+}
+
+pub fn json_line(v: serde_json::Value) {
+    println!("{v}");
+}
+
+/// Connects to `peer_id` and reports the path taken.
+pub async fn link(
+    sig: &mut SignalingClient,
+    peer_id: &str,
+    args: &PeerArgs,
+    ui: &Ui,
+) -> anyhow::Result<PeerLink> {
+    eprintln!("Connecting to the peer…");
+    let link = ferry_transport::connect(sig, peer_id, &args.peer_options())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("Connected, path: {}", link.path);
+    if ui.json {
+        json_line(path_json(&link.path));
+    }
+    Ok(link)
+}
+
+fn path_json(p: &IcePath) -> serde_json::Value {
+    serde_json::json!({"event":"connected","path":p.kind,"candidate":p.candidate,"local":p.local,"remote":p.remote})
+}
+
+/// Ctrl-C as a future (first press cancels the transfer cleanly; the peer is told).
+pub async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Prints the summary and turns the outcome into the exit status.
+pub fn report(
+    outcome: Outcome,
+    session: &Session,
+    path: &IcePath,
+    verb: &str,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    match outcome {
+        Outcome::Done {
+            bytes,
+            files,
+            failed,
+        } => {
+            let elapsed = session.elapsed();
+            let hash = match files.as_slice() {
+                [one] => format!("sha256 {}", one.sha256),
+                _ if failed == 0 => "all files verified (SHA-256)".to_string(),
+                _ => format!("{failed} file(s) failed verification"),
+            };
+            eprintln!("{verb} {}, {hash}, path: {path}", rate_line(bytes, elapsed));
+            for f in &files {
+                if let Some(p) = &f.saved_as {
+                    tracing::info!(name = %f.name, saved = %p.display(), "saved");
+                }
+            }
+            if ui.json {
+                json_line(serde_json::json!({
+                    "event":"done","bytes":bytes,"seconds":elapsed.as_secs_f64(),
+                    "failed":failed,"path":path.kind,"candidate":path.candidate,
+                    "files": files.iter().map(|f| serde_json::json!({"name":f.name,"sha256":f.sha256,"savedAs":f.saved_as})).collect::<Vec<_>>(),
+                }));
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} file(s) arrived damaged (hash mismatch) and were not kept");
+            }
+            Ok(())
+        }
+        Outcome::Declined => {
+            if ui.json {
+                json_line(serde_json::json!({"event":"declined"}));
+            }
+            anyhow::bail!("the transfer was declined")
+        }
+        Outcome::Cancelled { by_peer, reason } => {
+            if ui.json {
+                json_line(
+                    serde_json::json!({"event":"cancelled","byPeer":by_peer,"reason":reason}),
+                );
+            }
+            if by_peer {
+                anyhow::bail!("the peer cancelled the transfer: {reason}")
+            } else {
+                anyhow::bail!("transfer cancelled: {reason}")
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `ferry receive <code>`: join the room, show the offer, ask, and write into `--out`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ferry_protocol::signaling::ServerMessage;
+use ferry_transport::SignalingClient;
+
+use crate::peer_common::{PeerArgs, ctrl_c, link, report};
+use crate::session::{Mode, Session};
+use crate::ui::Ui;
+
+#[derive(Args)]
+pub struct ReceiveArgs {
+    /// The room code shown by the sender (case and dashes do not matter).
+    code: String,
+    /// Folder to write into; nothing is ever written outside it.
+    #[arg(long, short, default_value = ".")]
+    out: PathBuf,
+    /// Accept the offer without asking.
+    #[arg(long, short)]
+    yes: bool,
+    #[command(flatten)]
+    peer: PeerArgs,
+}
+
+pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
+    let out = args.out.clone();
+    if !out.is_dir() {
+        anyhow::bail!("--out {} is not a folder", out.display());
+    }
+    let mut sig = SignalingClient::connect(&args.peer.server).await?;
+    let room = sig
+        .join_room(&args.code)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot join room {:?}: {e}", args.code))?;
+    let peer_id = match room.peers.first() {
+        Some(p) => p.id.clone(),
+        None => {
+            eprintln!("Waiting for the sender to join room {}…", room.id);
+            loop {
+                tokio::select! {
+                    m = sig.recv() => {
+                        if let ServerMessage::PeerJoined { room: r, peer } = m? && r == room.id {
+                            break peer.id;
+                        }
+                    }
+                    _ = ctrl_c() => anyhow::bail!("cancelled before the sender joined"),
+                }
+            }
+        }
+    };
+    let ui = Ui::new(args.peer.json);
+    let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
+    let mut session = Session::new(Mode::Receive { out, yes: args.yes }, ui);
+    let outcome = session.run(&peer_link.pipe, ctrl_c()).await?;
+    let ui = Ui::new(args.peer.json);
+    let r = report(outcome, &session, &peer_link.path, "received", &ui);
+    peer_link.close().await;
+    sig.close().await;
+    r
+}

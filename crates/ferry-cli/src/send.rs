@@ -1,0 +1,77 @@
+//! `ferry send <file-or-folder>...`: create a code room, show the code, link and QR code, wait
+//! for a receiver, and send once it accepts.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ferry_protocol::signaling::ServerMessage;
+use ferry_transport::SignalingClient;
+
+use crate::peer_common::{PeerArgs, ctrl_c, json_line, link, report};
+use crate::session::{Mode, Session};
+use crate::ui::{Ui, qr};
+
+#[derive(Args)]
+pub struct SendArgs {
+    /// Files and folders to send (folders keep their structure).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Do not print the QR code.
+    #[arg(long)]
+    no_qr: bool,
+    #[command(flatten)]
+    peer: PeerArgs,
+}
+
+pub async fn run(args: SendArgs) -> anyhow::Result<()> {
+    let sources = crate::sources::collect(&args.paths)?;
+    let mut sig = SignalingClient::connect(&args.peer.server).await?;
+    let room = sig.create_room().await?;
+    let link_url = format!("{}/?room={}", sig.http_base, room.id);
+    let ui = Ui::new(args.peer.json);
+    let total: u64 = sources.iter().map(|s| s.offered.size).sum();
+    eprintln!(
+        "Sending {} file{} ({}).",
+        sources.len(),
+        if sources.len() == 1 { "" } else { "s" },
+        indicatif::HumanBytes(total)
+    );
+    if args.peer.json {
+        json_line(serde_json::json!({"event":"room","code":room.id,"link":link_url}));
+    } else {
+        println!("Code: {}", room.id);
+        println!("Link: {link_url}");
+        if !args.no_qr
+            && let Some(q) = qr(&link_url)
+        {
+            println!("{q}");
+        }
+        println!("On the other machine: ferry receive {}", room.id);
+    }
+    // Wait for a receiver: someone already in the room, or the next to join it.
+    let peer_id = match room.peers.first() {
+        Some(p) => p.id.clone(),
+        None => {
+            eprintln!("Waiting for a receiver…");
+            loop {
+                tokio::select! {
+                    m = sig.recv() => {
+                        if let ServerMessage::PeerJoined { room: r, peer } = m? && r == room.id {
+                            eprintln!("{} ({}) joined", peer.name, peer.client);
+                            break peer.id;
+                        }
+                    }
+                    _ = ctrl_c() => anyhow::bail!("cancelled before a receiver joined"),
+                }
+            }
+        }
+    };
+    let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
+    let mut session = Session::new(Mode::Send { sources }, ui);
+    let outcome = session.run(&peer_link.pipe, ctrl_c()).await?;
+    let ui = Ui::new(args.peer.json);
+    let r = report(outcome, &session, &peer_link.path, "sent", &ui);
+    peer_link.close().await;
+    sig.close().await;
+    r
+}

@@ -1,0 +1,431 @@
+//! Drives a transfer [`Engine`] over a [`MessagePipe`] with files on disk: the async shell around
+//! the sans-I/O core.
+//!
+//! The one rule of the loop: after every input, drain the engine's outputs in order (messages go
+//! on the pipe, writes go to disk before the next output runs); only then wait for the next input
+//! — a message, room on the pipe for the next chunk, or Ctrl-C.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::anyhow;
+use ferry_engine::{Engine, Event, IoRequest, Output, ReadRequest, ResumeFrom};
+use ferry_protocol::names::SafeRelativePath;
+use ferry_protocol::transfer::{FRAME_HEADER_BYTES, Role};
+use ferry_transport::{Message, MessagePipe};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use crate::disk;
+use crate::ui::Ui;
+
+/// How a session ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Done {
+        bytes: u64,
+        files: Vec<FileResult>,
+        failed: u32,
+    },
+    Declined,
+    Cancelled {
+        by_peer: bool,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct FileResult {
+    pub name: String,
+    pub sha256: String,
+    pub saved_as: Option<PathBuf>,
+}
+
+/// What the local side does: offer files, or receive into a folder.
+pub enum Mode {
+    Send {
+        sources: Vec<crate::sources::Source>,
+    },
+    Receive {
+        out: PathBuf,
+        yes: bool,
+    },
+}
+
+struct OpenPart {
+    file: tokio::fs::File,
+    part: PathBuf,
+    target: PathBuf,
+    rel: SafeRelativePath,
+}
+
+pub struct Session {
+    engine: Engine,
+    mode: Mode,
+    ui: Ui,
+    started: Option<Instant>,
+    total: u64,
+    reader: Option<(u32, u32, tokio::fs::File, u64)>,
+    writers: HashMap<(u32, u32), OpenPart>,
+    results: Vec<FileResult>,
+    outcome: Option<Outcome>,
+}
+
+impl Session {
+    pub fn new(mode: Mode, ui: Ui) -> Self {
+        Session {
+            engine: Engine::new(format!("ferry-cli/{}", env!("CARGO_PKG_VERSION"))),
+            mode,
+            ui,
+            started: None,
+            total: 0,
+            reader: None,
+            writers: HashMap::new(),
+            results: Vec::new(),
+            outcome: None,
+        }
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.map(|s| s.elapsed()).unwrap_or_default()
+    }
+
+    /// Runs until the transfer is over. `interrupt` resolves on Ctrl-C.
+    pub async fn run<P: MessagePipe>(
+        &mut self,
+        pipe: &P,
+        interrupt: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<Outcome> {
+        tokio::pin!(interrupt);
+        self.engine.set_max_message_size(pipe.max_message_size());
+        self.engine.start();
+        if let Mode::Send { sources } = &self.mode {
+            let files = sources.iter().map(|s| s.offered.clone()).collect();
+            self.total = sources.iter().map(|s| s.offered.size).sum();
+            self.engine.send_offer(files)?;
+        }
+        let mut pending: Option<ReadRequest> = None;
+        let mut interrupted = false;
+        loop {
+            self.flush(pipe).await?;
+            if let Some(o) = self.outcome.take() {
+                pipe.close().await;
+                return Ok(o);
+            }
+            if pending.is_none() {
+                pending = self.engine.next_read();
+            }
+            tokio::select! {
+                _ = &mut interrupt, if !interrupted => {
+                    interrupted = true;
+                    self.engine.cancel_all("cancelled by the user (Ctrl-C)");
+                    if !self.engine.is_busy() && self.outcome.is_none() {
+                        self.outcome = Some(Outcome::Cancelled { by_peer: false, reason: "cancelled by the user (Ctrl-C)".into() });
+                    }
+                }
+                msg = pipe.recv() => match msg {
+                    Some(Message::Text(t)) => self.engine.handle_text(&t),
+                    Some(Message::Binary(b)) => self.engine.handle_binary(&b),
+                    None => {
+                        self.engine.handle_closed();
+                        self.flush_events_only().await;
+                        if self.outcome.is_none() {
+                            return Err(anyhow!("the connection to the peer closed unexpectedly"));
+                        }
+                    }
+                },
+                w = pipe.writable(), if pending.is_some() => {
+                    w.map_err(|e| anyhow!("{e}"))?;
+                    let req = pending.take().expect("guarded");
+                    match self.read(req).await {
+                        Ok(buf) => self.engine.handle_read(req, buf),
+                        Err(e) => {
+                            let reason = format!("cannot read {}: {e}", self.source_name(req.index));
+                            self.engine.io_failed(req.transfer_id, Role::Sender, &reason);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn source_name(&self, index: u32) -> String {
+        match &self.mode {
+            Mode::Send { sources } => sources
+                .get(index as usize)
+                .map(|s| s.local.display().to_string())
+                .unwrap_or_default(),
+            Mode::Receive { .. } => String::new(),
+        }
+    }
+
+    async fn flush<P: MessagePipe>(&mut self, pipe: &P) -> anyhow::Result<()> {
+        while let Some(o) = self.engine.poll_output() {
+            match o {
+                Output::SendText(t) => pipe
+                    .send(Message::Text(t))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?,
+                Output::SendBinary(b) => pipe
+                    .send(Message::Binary(b))
+                    .await
+                    .map_err(|e| anyhow!("{e}"))?,
+                Output::Io(io) => self.io(io).await,
+                Output::Event(e) => self.event(e).await?,
+                Output::Close => {
+                    return Err(anyhow!(
+                        "the peer speaks an incompatible transfer protocol version"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After the pipe closed: only events and local I/O remain meaningful.
+    async fn flush_events_only(&mut self) {
+        while let Some(o) = self.engine.poll_output() {
+            match o {
+                Output::Io(io) => self.io(io).await,
+                Output::Event(e) => {
+                    let _ = self.event(e).await;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn read(&mut self, req: ReadRequest) -> std::io::Result<Vec<u8>> {
+        let Mode::Send { sources } = &self.mode else {
+            return Err(std::io::Error::other("not sending"));
+        };
+        let reuse =
+            matches!(&self.reader, Some((t, i, _, _)) if *t == req.transfer_id && *i == req.index);
+        if !reuse {
+            let path = &sources[req.index as usize].local;
+            let f = tokio::fs::File::open(path).await?;
+            self.reader = Some((req.transfer_id, req.index, f, 0));
+        }
+        let (_, _, f, pos) = self.reader.as_mut().expect("set above");
+        if *pos != req.offset {
+            f.seek(std::io::SeekFrom::Start(req.offset)).await?;
+            *pos = req.offset;
+        }
+        let mut buf = vec![0u8; FRAME_HEADER_BYTES + req.len];
+        let mut got = 0;
+        while got < req.len {
+            let n = f.read(&mut buf[FRAME_HEADER_BYTES + got..]).await?;
+            if n == 0 {
+                break; // shorter than offered: the engine cancels with a clear reason
+            }
+            got += n;
+        }
+        *pos += got as u64;
+        buf.truncate(FRAME_HEADER_BYTES + got);
+        Ok(buf)
+    }
+
+    async fn io(&mut self, io: IoRequest) {
+        let Mode::Receive { out, .. } = &self.mode else {
+            return;
+        };
+        let out = out.clone();
+        let (tid, result) = match io {
+            IoRequest::Open {
+                transfer_id,
+                index,
+                path,
+                resume_offset,
+                ..
+            } => {
+                let part = disk::part_path(&out, &path);
+                let target = disk::final_path(&out, &path);
+                let r = disk::open_part(&part, resume_offset).await.map(|file| {
+                    self.writers.insert(
+                        (transfer_id, index),
+                        OpenPart {
+                            file,
+                            part: part.clone(),
+                            target,
+                            rel: path.clone(),
+                        },
+                    );
+                });
+                (
+                    transfer_id,
+                    r.map_err(|e| format!("cannot create {}: {e}", part.display())),
+                )
+            }
+            IoRequest::Write {
+                transfer_id,
+                index,
+                data,
+                ..
+            } => {
+                let r = match self.writers.get_mut(&(transfer_id, index)) {
+                    Some(w) => w
+                        .file
+                        .write_all(&data)
+                        .await
+                        .map_err(|e| format!("cannot write {}: {e}", w.part.display())),
+                    None => Err("write to a file that is not open".to_string()),
+                };
+                (transfer_id, r)
+            }
+            IoRequest::Finish {
+                transfer_id,
+                index,
+                verified,
+                sha256,
+            } => {
+                let r = match self.writers.remove(&(transfer_id, index)) {
+                    Some(w) => finish(w, verified, sha256, &mut self.results).await,
+                    None => Err("finish of a file that is not open".to_string()),
+                };
+                (transfer_id, r)
+            }
+            IoRequest::Abort { transfer_id } => {
+                let keys: Vec<_> = self
+                    .writers
+                    .keys()
+                    .filter(|(t, _)| *t == transfer_id)
+                    .copied()
+                    .collect();
+                for k in keys {
+                    if let Some(w) = self.writers.remove(&k) {
+                        let _ = disk::close(w.file).await;
+                        self.ui.note(&format!(
+                            "kept partial file {} — run again to resume",
+                            w.part.display()
+                        ));
+                    }
+                }
+                (transfer_id, Ok(()))
+            }
+        };
+        if let Err(reason) = result {
+            self.engine.io_failed(tid, Role::Receiver, &reason);
+        }
+    }
+
+    async fn event(&mut self, e: Event) -> anyhow::Result<()> {
+        match e {
+            Event::OfferReceived {
+                transfer_id,
+                files,
+                total_size,
+            } => {
+                let Mode::Receive { out, yes } = &self.mode else {
+                    // A send-only session refuses offers: it was started to send.
+                    self.engine.decline(transfer_id).ok();
+                    return Ok(());
+                };
+                let (out, yes) = (out.clone(), *yes);
+                self.ui.show_offer(&files, total_size);
+                let ok = yes || self.ui.confirm("Accept?").await;
+                if !ok {
+                    self.engine.decline(transfer_id).ok();
+                    self.outcome = Some(Outcome::Declined);
+                    return Ok(());
+                }
+                let mut resume = Vec::new();
+                for (i, f) in files.iter().enumerate() {
+                    let part = disk::part_path(&out, &f.path);
+                    if let Some((offset, hasher)) = disk::resumable(&part, f.size).await {
+                        self.ui
+                            .note(&format!("resuming {} from {} bytes", f.path, offset));
+                        resume.push(ResumeFrom {
+                            index: i as u32,
+                            offset,
+                            hasher,
+                        });
+                    }
+                }
+                self.total = total_size;
+                self.started = Some(Instant::now());
+                self.ui.start_progress(total_size);
+                self.engine.accept(transfer_id, resume)?;
+            }
+            Event::Accepted { .. } => {
+                self.started = Some(Instant::now());
+                self.ui.note("receiver accepted; sending");
+                self.ui.start_progress(self.total);
+            }
+            Event::Declined { .. } => self.outcome = Some(Outcome::Declined),
+            Event::Progress { done, .. } => self.ui.progress(done),
+            Event::FileVerified {
+                index,
+                ok,
+                role: Role::Sender,
+                ..
+            } => {
+                if !ok {
+                    self.ui.note(&format!(
+                        "receiver reports a hash mismatch for {}",
+                        self.source_name(index)
+                    ));
+                }
+            }
+            Event::FileVerified { .. } => {}
+            Event::TransferDone { failed, .. } => {
+                self.ui.finish_progress();
+                self.outcome = Some(Outcome::Done {
+                    bytes: self.total,
+                    files: std::mem::take(&mut self.results),
+                    failed,
+                });
+            }
+            Event::Cancelled {
+                by_peer, reason, ..
+            } => {
+                self.ui.abandon_progress();
+                self.outcome = Some(Outcome::Cancelled { by_peer, reason });
+            }
+            Event::OfferRefused { reason, .. } => {
+                self.outcome = Some(Outcome::Cancelled {
+                    by_peer: true,
+                    reason: format!("refused the sender's offer: {reason}"),
+                });
+            }
+            Event::Text { text, .. } => self.ui.note(&format!("peer says: {text}")),
+            Event::PeerError { code, message } => self
+                .ui
+                .note(&format!("peer reported error {code}: {message}")),
+            Event::ProtocolError { code, message } => {
+                tracing::warn!(%code, %message, "refused a message from the peer")
+            }
+            Event::PeerHello { app } => tracing::info!(%app, "peer said hello"),
+        }
+        Ok(())
+    }
+}
+
+async fn finish(
+    w: OpenPart,
+    verified: bool,
+    sha256: String,
+    results: &mut Vec<FileResult>,
+) -> Result<(), String> {
+    disk::close(w.file)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", w.part.display()))?;
+    if !verified {
+        // Bad bytes are no base for a resume: remove them.
+        let _ = tokio::fs::remove_file(&w.part).await;
+        results.push(FileResult {
+            name: w.rel.to_string(),
+            sha256,
+            saved_as: None,
+        });
+        return Ok(());
+    }
+    let saved = disk::publish(&w.part, &w.target)
+        .await
+        .map_err(|e| format!("cannot move {} into place: {e}", w.part.display()))?;
+    results.push(FileResult {
+        name: w.rel.to_string(),
+        sha256,
+        saved_as: Some(saved),
+    });
+    Ok(())
+}

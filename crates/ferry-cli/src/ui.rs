@@ -1,0 +1,117 @@
+//! Terminal output of `ferry send` / `ferry receive`: offer listing, the consent prompt, progress
+//! bars with speed and ETA, and the summary. Messages go to stderr; stdout carries only what
+//! scripts read (the code, the link, `--json` lines).
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use ferry_protocol::transfer::ValidatedFile;
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub struct Ui {
+    bar: Option<ProgressBar>,
+    pub json: bool,
+}
+
+impl Ui {
+    pub fn new(json: bool) -> Self {
+        Ui { bar: None, json }
+    }
+
+    pub fn note(&self, msg: &str) {
+        match &self.bar {
+            Some(b) if !b.is_hidden() => b.println(msg),
+            _ => eprintln!("{msg}"),
+        }
+    }
+
+    pub fn show_offer(&self, files: &[ValidatedFile], total: u64) {
+        let n = files.len();
+        eprintln!(
+            "Offer: {n} file{} ({}):",
+            if n == 1 { "" } else { "s" },
+            HumanBytes(total)
+        );
+        for f in files.iter().take(20) {
+            eprintln!("  {}  ({})", f.path, HumanBytes(f.size));
+        }
+        if n > 20 {
+            eprintln!("  … and {} more", n - 20);
+        }
+    }
+
+    /// Asks `question [Y/n]` on the terminal; Enter means yes. No terminal means no: consent
+    /// must be given, so scripts pass `--yes`.
+    pub async fn confirm(&self, question: &str) -> bool {
+        let q = question.to_string();
+        tokio::task::spawn_blocking(move || {
+            eprint!("{q} [Y/n] ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            match std::io::stdin().read_line(&mut line) {
+                Ok(0) | Err(_) => false,
+                Ok(_) => matches!(line.trim().to_ascii_lowercase().as_str(), "" | "y" | "yes"),
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    pub fn start_progress(&mut self, total: u64) {
+        let bar = ProgressBar::with_draw_target(
+            Some(total),
+            if std::io::stderr().is_terminal() {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        self.bar = Some(bar);
+    }
+
+    pub fn progress(&self, done: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+        }
+    }
+
+    pub fn finish_progress(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+
+    pub fn abandon_progress(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.abandon();
+        }
+    }
+}
+
+/// `1.00 GiB in 7.20 s (149.1 MB/s)`
+pub fn rate_line(bytes: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-6);
+    format!(
+        "{} in {:.2} s ({:.1} MB/s)",
+        HumanBytes(bytes),
+        secs,
+        bytes as f64 / secs / 1e6
+    )
+}
+
+/// Renders the link as a QR code in text, for phones.
+pub fn qr(link: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build(),
+    )
+}

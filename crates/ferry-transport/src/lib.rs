@@ -1,0 +1,15 @@
+//! Transports for the transfer engine: the [`MessagePipe`] trait, a webrtc-rs DataChannel that
+//! implements it, the signaling client, and ICE configuration. Nothing here knows the transfer
+//! protocol beyond the channel's label and frame size limits.
+#![forbid(unsafe_code)]
+
+pub mod datachannel;
+pub mod ice;
+pub mod peer;
+pub mod pipe;
+pub mod signaling;
+
+pub use ice::IcePath;
+pub use peer::{ConnectError, PeerLink, PeerOptions, connect};
+pub use pipe::{Message, MessagePipe, PipeError, memory_pipe};
+pub use signaling::{SignalingClient, SignalingError};

@@ -1,0 +1,323 @@
+//! Establishing the WebRTC connection to one peer over signaling: perfect negotiation
+//! (`docs/protocol.md`, "WebRTC negotiation between peers") and the one negotiated DataChannel
+//! `ferry/1` with id 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_protocol::signaling::{IceCandidate, SdpType, ServerMessage, Signal};
+use ferry_protocol::transfer::{CHANNEL_LABEL, MAX_FRAME_BYTES};
+use tokio::sync::mpsc;
+use webrtc::data_channel::RTCDataChannelInit;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateInit, RTCIceCandidateType, RTCIceGatheringState, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+};
+
+use crate::datachannel::DataChannelPipe;
+use crate::ice::{IcePath, rtc_ice_servers};
+use crate::signaling::{SignalingClient, SignalingError};
+
+/// Options for [`connect`].
+#[derive(Debug, Clone)]
+pub struct PeerOptions {
+    /// Local UDP addresses to bind, e.g. `0.0.0.0:0` (every interface but loopback) or
+    /// `127.0.0.1:0` (loopback only, for tests: webrtc-rs skips loopback on wildcards).
+    pub bind: Vec<String>,
+    /// Per-channel send-buffer limit in bytes: the backpressure high-water mark.
+    pub send_buffer_limit: usize,
+    /// How long to wait for the channel to open.
+    pub timeout: Duration,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            bind: vec!["0.0.0.0:0".into()],
+            send_buffer_limit: 4 * 1024 * 1024,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Signaling(#[from] SignalingError),
+    #[error("WebRTC error: {0}")]
+    Rtc(String),
+    #[error("could not reach the peer: no network path worked within {0:?} (ICE {1})")]
+    Timeout(Duration, String),
+    #[error("the peer left before the connection was up")]
+    PeerLeft,
+    #[error("the connection to the peer failed (ICE could not find a path)")]
+    Failed,
+}
+
+fn rtc<E: std::fmt::Display>(e: E) -> ConnectError {
+    ConnectError::Rtc(e.to_string())
+}
+
+/// A live connection: keep it alive as long as the pipe is used.
+pub struct PeerLink {
+    pub pipe: DataChannelPipe,
+    pub path: IcePath,
+    pc: Arc<dyn PeerConnection>,
+    state: tokio::sync::watch::Receiver<RTCPeerConnectionState>,
+}
+
+impl PeerLink {
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+
+    /// Resolves when the peer connection fails or closes.
+    pub async fn lost(&self) {
+        let mut s = self.state.clone();
+        let _ = s
+            .wait_for(|s| {
+                matches!(
+                    s,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                )
+            })
+            .await;
+    }
+}
+
+enum HandlerEvent {
+    Candidate(RTCIceCandidateInit),
+    GatheringDone,
+}
+
+struct Handler {
+    tx: mpsc::UnboundedSender<HandlerEvent>,
+    state: tokio::sync::watch::Sender<RTCPeerConnectionState>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.tx.send(HandlerEvent::Candidate(init));
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.tx.send(HandlerEvent::GatheringDone);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        tracing::debug!(%state, "peer connection state");
+        let _ = self.state.send(state);
+    }
+}
+
+/// Connects to `peer_id` (who must share a room with us) and opens the `ferry/1` channel.
+pub async fn connect(
+    sig: &mut SignalingClient,
+    peer_id: &str,
+    opts: &PeerOptions,
+) -> Result<PeerLink, ConnectError> {
+    let polite = sig.me.id.as_str() < peer_id;
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let (state_tx, state_rx) = tokio::sync::watch::channel(RTCPeerConnectionState::New);
+    let setting_engine = SettingEngineBuilder::new()
+        // Receive frames up to the protocol's 256 KiB (the default advertises 64 KiB).
+        .with_sctp_max_message_size(
+            rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize::Bounded(
+                MAX_FRAME_BYTES as u32,
+            ),
+        )
+        .build();
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(rtc_ice_servers(&sig.ice_servers))
+        .build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(config)
+        .with_setting_engine(setting_engine)
+        .with_handler(Arc::new(Handler {
+            tx,
+            state: state_tx,
+        }))
+        .with_udp_addrs(opts.bind.clone())
+        .with_data_channel_send_buffer_limit(opts.send_buffer_limit)
+        .build()
+        .await
+        .map_err(rtc)?;
+    let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+    let dc = pc
+        .create_data_channel(
+            CHANNEL_LABEL,
+            Some(RTCDataChannelInit {
+                ordered: true,
+                negotiated: Some(0),
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(rtc)?;
+    let pipe = DataChannelPipe::new(dc);
+
+    // Perfect negotiation: we offer right away (as a browser's negotiationneeded would); on glare
+    // the polite side rolls back and answers, the impolite side ignores the other offer.
+    let mut ignore_offer = false;
+    let mut remote_set = false;
+    let mut queued: Vec<RTCIceCandidateInit> = Vec::new();
+    let offer = pc.create_offer(None).await.map_err(rtc)?;
+    pc.set_local_description(offer.clone()).await.map_err(rtc)?;
+    let mut have_local_offer = true;
+    send_description(sig, peer_id, SdpType::Offer, offer.sdp).await?;
+
+    let deadline = tokio::time::sleep(opts.timeout);
+    tokio::pin!(deadline);
+    let mut state = state_rx.clone();
+    loop {
+        tokio::select! {
+            opened = pipe.opened() => {
+                if !opened {
+                    return Err(ConnectError::Failed);
+                }
+                break;
+            }
+            _ = state.wait_for(|s| *s == RTCPeerConnectionState::Failed) => {
+                return Err(ConnectError::Failed);
+            }
+            _ = &mut deadline => {
+                let s = *state_rx.borrow();
+                return Err(ConnectError::Timeout(opts.timeout, s.to_string()));
+            }
+            ev = events.recv() => match ev {
+                Some(HandlerEvent::Candidate(init)) => {
+                    let candidate = IceCandidate {
+                        candidate: init.candidate,
+                        sdp_mid: init.sdp_mid,
+                        sdp_m_line_index: init.sdp_mline_index,
+                        username_fragment: init.username_fragment,
+                    };
+                    sig.send_signal(peer_id, Signal::Candidate { candidate: Some(candidate) }).await?;
+                }
+                Some(HandlerEvent::GatheringDone) => {
+                    sig.send_signal(peer_id, Signal::Candidate { candidate: None }).await?;
+                }
+                None => {}
+            },
+            msg = sig.recv() => match msg? {
+                ServerMessage::Signal { from, signal } if from == peer_id => match signal {
+                    Signal::Description { sdp_type: SdpType::Offer, sdp } => {
+                        let collision = have_local_offer;
+                        ignore_offer = !polite && collision;
+                        if ignore_offer {
+                            tracing::debug!("glare: impolite, ignoring the peer's offer");
+                            continue;
+                        }
+                        if collision {
+                            tracing::debug!("glare: polite, rolling back our offer");
+                            pc.set_local_description(RTCSessionDescription::rollback(None).map_err(rtc)?)
+                                .await
+                                .map_err(rtc)?;
+                            have_local_offer = false;
+                        }
+                        pc.set_remote_description(RTCSessionDescription::offer(sdp).map_err(rtc)?)
+                            .await
+                            .map_err(rtc)?;
+                        remote_set = true;
+                        for c in queued.drain(..) {
+                            let _ = pc.add_ice_candidate(c).await;
+                        }
+                        let answer = pc.create_answer(None).await.map_err(rtc)?;
+                        pc.set_local_description(answer.clone()).await.map_err(rtc)?;
+                        send_description(sig, peer_id, SdpType::Answer, answer.sdp).await?;
+                    }
+                    Signal::Description { sdp_type: SdpType::Answer, sdp } => {
+                        if !have_local_offer {
+                            continue; // an answer to an offer we rolled back
+                        }
+                        pc.set_remote_description(RTCSessionDescription::answer(sdp).map_err(rtc)?)
+                            .await
+                            .map_err(rtc)?;
+                        have_local_offer = false;
+                        remote_set = true;
+                        for c in queued.drain(..) {
+                            let _ = pc.add_ice_candidate(c).await;
+                        }
+                    }
+                    Signal::Description { .. } => {}
+                    Signal::Candidate { candidate: Some(c) } => {
+                        let init = RTCIceCandidateInit {
+                            candidate: c.candidate,
+                            sdp_mid: c.sdp_mid,
+                            sdp_mline_index: c.sdp_m_line_index,
+                            username_fragment: c.username_fragment,
+                            ..Default::default()
+                        };
+                        if !remote_set {
+                            queued.push(init);
+                        } else if let Err(e) = pc.add_ice_candidate(init).await
+                            && !ignore_offer
+                        {
+                            tracing::debug!("remote candidate refused: {e}");
+                        }
+                    }
+                    Signal::Candidate { candidate: None } | Signal::App { .. } => {}
+                },
+                ServerMessage::PeerLeft { peer_id: left, .. } if left == peer_id => {
+                    return Err(ConnectError::PeerLeft);
+                }
+                _ => {}
+            },
+        }
+    }
+
+    let path = selected_path(&pc).await;
+    if let Some(sctp) = pc.sctp().await
+        && let Ok(max) = sctp.max_message_size().await
+    {
+        pipe.set_max_message_size((max as usize).min(MAX_FRAME_BYTES));
+    }
+    Ok(PeerLink {
+        pipe,
+        path,
+        pc,
+        state: state_rx,
+    })
+}
+
+async fn send_description(
+    sig: &mut SignalingClient,
+    peer_id: &str,
+    sdp_type: SdpType,
+    sdp: String,
+) -> Result<(), SignalingError> {
+    sig.send_signal(peer_id, Signal::Description { sdp_type, sdp })
+        .await
+}
+
+async fn selected_path(pc: &Arc<dyn PeerConnection>) -> IcePath {
+    let Some(sctp) = pc.sctp().await else {
+        return IcePath::unknown();
+    };
+    let ice = sctp.transport().ice_transport();
+    match ice.get_selected_candidate_pair().await {
+        Ok(Some(pair)) => IcePath::from_types(
+            kind(pair.local().typ),
+            kind(pair.remote().typ),
+            format!("{}:{}", pair.local().address, pair.local().port),
+            format!("{}:{}", pair.remote().address, pair.remote().port),
+        ),
+        _ => IcePath::unknown(),
+    }
+}
+
+fn kind(t: RTCIceCandidateType) -> &'static str {
+    match t {
+        RTCIceCandidateType::Host => "host",
+        RTCIceCandidateType::Srflx => "srflx",
+        RTCIceCandidateType::Prflx => "prflx",
+        RTCIceCandidateType::Relay => "relay",
+        _ => "unknown",
+    }
+}

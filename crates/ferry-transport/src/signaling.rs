@@ -1,0 +1,189 @@
+//! Client side of signaling v1 (`/ws`): a WebSocket to the ferry server, speaking the types of
+//! `ferry_protocol::signaling`.
+
+use ferry_protocol::signaling::{
+    ClientMessage, IceServer, PeerInfo, RoomInfo, ServerMessage, Signal,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignalingError {
+    #[error("invalid server URL {0:?}: {1}")]
+    BadUrl(String, String),
+    #[error("cannot connect to the ferry server at {0}: {1}")]
+    Connect(String, String),
+    #[error("the server closed the signaling connection")]
+    Closed,
+    #[error("signaling connection failed: {0}")]
+    Io(String),
+    #[error("the server sent something unexpected: {0}")]
+    Unexpected(String),
+    #[error("server error {code}: {message}")]
+    Server { code: String, message: String },
+}
+
+/// A connected signaling session, after `welcome`.
+pub struct SignalingClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub me: PeerInfo,
+    pub ice_servers: Vec<IceServer>,
+    pub rooms: Vec<RoomInfo>,
+    /// The HTTP base URL of the server (for links to the web app).
+    pub http_base: String,
+}
+
+/// Turns `http://host:port[/]` (or ws://) into the `/ws` WebSocket URL and the HTTP base.
+pub fn server_urls(server: &str) -> Result<(String, String), SignalingError> {
+    let bad = |why: &str| SignalingError::BadUrl(server.to_string(), why.to_string());
+    let mut url = url::Url::parse(server).map_err(|e| bad(&e.to_string()))?;
+    let (ws_scheme, http_scheme) = match url.scheme() {
+        "http" | "ws" => ("ws", "http"),
+        "https" | "wss" => ("wss", "https"),
+        other => return Err(bad(&format!("scheme {other:?} is not http(s) or ws(s)"))),
+    };
+    url.set_scheme(http_scheme)
+        .map_err(|_| bad("cannot set scheme"))?;
+    url.set_query(None);
+    url.set_fragment(None);
+    let path = url.path().trim_end_matches('/').to_string();
+    url.set_path(&path);
+    let http_base = url.as_str().trim_end_matches('/').to_string();
+    url.set_scheme(ws_scheme)
+        .map_err(|_| bad("cannot set scheme"))?;
+    url.set_path(&format!("{path}/ws"));
+    url.set_query(Some("client=cli"));
+    Ok((url.to_string(), http_base))
+}
+
+impl SignalingClient {
+    /// Connects to `server` (e.g. `http://localhost:8080`) and waits for `welcome`.
+    pub async fn connect(server: &str) -> Result<Self, SignalingError> {
+        let (ws_url, http_base) = server_urls(server)?;
+        let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+            .await
+            .map_err(|e| SignalingError::Connect(http_base.clone(), e.to_string()))?;
+        let mut client = SignalingClient {
+            ws,
+            me: PeerInfo {
+                id: String::new(),
+                name: String::new(),
+                client: String::new(),
+            },
+            ice_servers: Vec::new(),
+            rooms: Vec::new(),
+            http_base,
+        };
+        match client.recv().await? {
+            ServerMessage::Welcome {
+                peer,
+                ice_servers,
+                rooms,
+                ..
+            } => {
+                client.me = peer;
+                client.ice_servers = ice_servers;
+                client.rooms = rooms;
+                Ok(client)
+            }
+            other => Err(SignalingError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &ClientMessage) -> Result<(), SignalingError> {
+        let json = serde_json::to_string(msg).expect("client messages serialize");
+        self.ws
+            .send(WsMessage::text(json))
+            .await
+            .map_err(|e| SignalingError::Io(e.to_string()))
+    }
+
+    pub async fn send_signal(&mut self, to: &str, signal: Signal) -> Result<(), SignalingError> {
+        self.send(&ClientMessage::Signal {
+            to: to.to_string(),
+            signal,
+        })
+        .await
+    }
+
+    /// The next message from the server. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<ServerMessage, SignalingError> {
+        loop {
+            let frame = self
+                .ws
+                .next()
+                .await
+                .ok_or(SignalingError::Closed)?
+                .map_err(|e| SignalingError::Io(e.to_string()))?;
+            match frame {
+                WsMessage::Text(t) => {
+                    return serde_json::from_str(t.as_str())
+                        .map_err(|e| SignalingError::Unexpected(format!("{e}: {t}")));
+                }
+                WsMessage::Close(_) => return Err(SignalingError::Closed),
+                _ => continue, // pings are answered by tungstenite
+            }
+        }
+    }
+
+    /// Creates a code room; returns it.
+    pub async fn create_room(&mut self) -> Result<RoomInfo, SignalingError> {
+        self.send(&ClientMessage::CreateRoom).await?;
+        self.await_room().await
+    }
+
+    /// Joins the code room `code` (typed codes may have spaces, dashes, lower case).
+    pub async fn join_room(&mut self, code: &str) -> Result<RoomInfo, SignalingError> {
+        self.send(&ClientMessage::JoinRoom {
+            code: code.to_string(),
+        })
+        .await?;
+        self.await_room().await
+    }
+
+    async fn await_room(&mut self) -> Result<RoomInfo, SignalingError> {
+        loop {
+            match self.recv().await? {
+                ServerMessage::RoomJoined { room } => return Ok(room),
+                ServerMessage::Error { code, message } => {
+                    let code = serde_json::to_value(code)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default();
+                    return Err(SignalingError::Server { code, message });
+                }
+                _ => continue, // presence of the LAN room and the like
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_urls;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            server_urls("http://localhost:8080").unwrap(),
+            (
+                "ws://localhost:8080/ws?client=cli".into(),
+                "http://localhost:8080".into()
+            )
+        );
+        assert_eq!(
+            server_urls("https://ferry.example/base/").unwrap(),
+            (
+                "wss://ferry.example/base/ws?client=cli".into(),
+                "https://ferry.example/base".into()
+            )
+        );
+        assert!(server_urls("ftp://x").is_err());
+    }
+}
