@@ -28,6 +28,9 @@ pub enum ClientMessage {
     SetName { name: String },
     /// Forward `signal` to peer `to`, who must share a room with the sender.
     Signal { to: String, signal: Signal },
+    /// Ask for a relay session with peer `to` (both are told with `relay-ready`). Idempotent:
+    /// while a session for the pair is open, asking again returns the same one.
+    RelayOpen { to: String },
     /// Application-level keepalive for clients that cannot see WebSocket pings.
     Ping,
 }
@@ -160,6 +163,14 @@ pub enum ServerMessage {
     PeerUpdated { peer: PeerInfo },
     /// A signal from another peer; `from` is stamped by the hub.
     Signal { from: String, signal: Signal },
+    /// A relay session between this peer and `peerId` is authorized: connect a WebSocket to
+    /// `/relay/<relayId>?token=<your token>` within `expiresInMs`.
+    #[serde(rename_all = "camelCase")]
+    RelayReady {
+        relay_id: String,
+        peer_id: String,
+        expires_in_ms: u64,
+    },
     Pong,
     Error {
         code: ErrorCode,

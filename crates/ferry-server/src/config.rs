@@ -20,6 +20,8 @@ pub struct ServerConfig {
     pub secret: Option<Vec<u8>>,
     /// STUN/TURN URLs handed to clients, e.g. `stun:stun.example.org:3478`.
     pub ice_urls: Vec<String>,
+    /// Embedded STUN/TURN server and TURN credentials (off in `Default`, on in `ferry serve`).
+    pub turn: crate::turn::TurnOptions,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +36,7 @@ impl Default for ServerConfig {
             message_burst: 100,
             secret: None,
             ice_urls: Vec::new(),
+            turn: crate::turn::TurnOptions::default(),
         }
     }
 }

@@ -279,8 +279,25 @@ impl Hub {
     }
 
     /// Forwards a signal to `to`, stamped with the sender's id, if they share a room.
-    pub fn forward(&self, session: &Session, to: &str, signal: Signal) -> Result<(), ServerMessage> {
+    pub fn forward(
+        &self,
+        session: &Session,
+        to: &str,
+        signal: Signal,
+    ) -> Result<(), ServerMessage> {
+        self.check_room_mate(session, to)?;
         let mut st = self.lock();
+        let msg = ServerMessage::Signal {
+            from: session.peer_id.clone(),
+            signal,
+        };
+        send_to(&mut st, to, msg.to_json().into());
+        Ok(())
+    }
+
+    /// Checks that `to` is another peer sharing a room with the session's peer.
+    pub fn check_room_mate(&self, session: &Session, to: &str) -> Result<(), ServerMessage> {
+        let st = self.lock();
         self.current(&st, session)?;
         if to == session.peer_id || !room_mates(&st, &session.peer_id).contains(to) {
             return Err(ServerMessage::error(
@@ -291,12 +308,13 @@ impl Hub {
                 ),
             ));
         }
-        let msg = ServerMessage::Signal {
-            from: session.peer_id.clone(),
-            signal,
-        };
-        send_to(&mut st, to, msg.to_json().into());
         Ok(())
+    }
+
+    /// Queues a message for a connected peer, whichever connection it is on now.
+    pub fn notify(&self, peer_id: &str, msg: &ServerMessage) {
+        let mut st = self.lock();
+        send_to(&mut st, peer_id, msg.to_json().into());
     }
 
     /// Drops code rooms that have been empty for longer than the TTL.

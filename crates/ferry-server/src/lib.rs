@@ -6,8 +6,11 @@ pub mod config;
 mod display_name;
 pub mod hub;
 pub mod lan_room;
+pub mod pipe;
+pub mod relay_ws;
 mod signaling_ws;
 pub mod token;
+pub mod turn;
 mod web_assets;
 
 use std::net::SocketAddr;
@@ -31,6 +34,10 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub hub: Arc<Hub>,
     pub tokens: TokenSigner,
+    /// Authorized WebSocket relay sessions waiting for their two peers.
+    pub relays: Arc<relay_ws::RelayRegistry>,
+    /// STUN/TURN servers and per-peer TURN credentials for `welcome`.
+    pub ice: Arc<turn::IceProvider>,
 }
 
 impl AppState {
@@ -42,30 +49,41 @@ impl AppState {
         AppState {
             hub: Arc::new(Hub::new(config.code_room_ttl)),
             tokens: TokenSigner::new(secret),
+            relays: Arc::new(relay_ws::RelayRegistry::default()),
+            ice: Arc::new(turn::IceProvider::new(
+                &config.turn,
+                config.ice_urls.clone(),
+            )),
             config: Arc::new(config),
         }
     }
 
-    pub fn ice_servers_for(&self, _peer_id: &str) -> Vec<IceServer> {
-        if self.config.ice_urls.is_empty() {
-            return Vec::new();
-        }
-        vec![IceServer {
-            urls: self.config.ice_urls.clone(),
-            username: None,
-            credential: None,
-        }]
+    pub fn ice_servers_for(&self, peer_id: &str) -> Vec<IceServer> {
+        self.ice.ice_servers_for(peer_id, None)
+    }
+
+    /// `host` is the request's Host header: the name this client reaches us by.
+    pub fn ice_servers_for_host(&self, peer_id: &str, host: Option<&str>) -> Vec<IceServer> {
+        self.ice.ice_servers_for(peer_id, host)
     }
 }
 
 pub fn router(state: AppState) -> Router {
+    let pipes = Arc::new(pipe::Registry::default());
     Router::new()
         .route("/", get(web_assets::index))
         .route("/index.html", get(web_assets::index))
         .route("/app/{*path}", get(web_assets::app_file))
         .route("/ws", get(signaling_ws::upgrade))
+        .route("/relay/{id}", get(relay_ws::upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/version", get(|| async { format!("ferry {VERSION}\n") }))
+        .route("/help", get(pipe::help))
+        // Keep these two last: the method fallback only covers routes added before it.
+        // POST/PUT to an app route is refused like a send to a reserved path; every path
+        // that is not the app's is a piping-server-compatible pipe (docs/relay.md).
+        .method_not_allowed_fallback(pipe::reserved_path)
+        .fallback(move |request| pipe::handle(pipes.clone(), request))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -74,14 +92,29 @@ pub fn router(state: AppState) -> Router {
 pub struct BoundServer {
     listener: TcpListener,
     state: AppState,
+    turn: Option<ferry_turn::TurnServer>,
 }
 
 impl BoundServer {
     pub async fn bind(config: ServerConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
+        let mut state = AppState::new(config);
+        let turn = if state.config.turn.enabled {
+            let credentials = state.ice.credentials().clone();
+            let server =
+                turn::start_embedded(state.config.listen.ip(), &state.config.turn, credentials)
+                    .await?;
+            let mut ice = (*state.ice).clone();
+            ice.set_embedded(server.local_addr().port(), server.advertised_ip());
+            state.ice = Arc::new(ice);
+            Some(server)
+        } else {
+            None
+        };
         Ok(BoundServer {
             listener,
-            state: AppState::new(config),
+            state,
+            turn,
         })
     }
 
@@ -93,7 +126,14 @@ impl BoundServer {
         &self.state
     }
 
+    /// The embedded STUN/TURN server's UDP address, when it runs.
+    pub fn turn_addr(&self) -> Option<SocketAddr> {
+        self.turn.as_ref().map(|t| t.local_addr())
+    }
+
     pub async fn run(self) -> std::io::Result<()> {
+        // The TURN server's tasks live on their own; holding it here ties its lifetime to ours.
+        let _turn = self.turn;
         let hub = self.state.hub.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));

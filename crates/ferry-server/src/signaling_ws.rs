@@ -39,16 +39,25 @@ pub async fn upgrade(
     headers: HeaderMap,
     Query(params): Query<ConnectParams>,
 ) -> Response {
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let addr = client_addr(remote.ip(), forwarded, &state.config.trusted_proxies);
+    // The name the client reached us by is the name it can reach our STUN/TURN port by.
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| run(socket, state, addr, params))
+        .on_upgrade(move |socket| run(socket, state, addr, params, host))
 }
 
-async fn run(socket: WebSocket, state: AppState, addr: std::net::IpAddr, params: ConnectParams) {
+async fn run(
+    socket: WebSocket,
+    state: AppState,
+    addr: std::net::IpAddr,
+    params: ConnectParams,
+    host: Option<String>,
+) {
     let peer_id = params
         .token
         .as_deref()
@@ -56,7 +65,7 @@ async fn run(socket: WebSocket, state: AppState, addr: std::net::IpAddr, params:
         .unwrap_or_else(new_peer_id);
     let client = sanitize_client(params.client.as_deref());
     let token = state.tokens.issue(&peer_id);
-    let ice_servers = state.ice_servers_for(&peer_id);
+    let ice_servers = state.ice_servers_for_host(&peer_id, host.as_deref());
     let (session, mut outbox) =
         state
             .hub
@@ -167,6 +176,7 @@ fn handle_text(state: &AppState, session: &Session, text: &str) {
             .map(|room| hub.reply(session, &ServerMessage::RoomLeft { room })),
         ClientMessage::SetName { name } => hub.set_name(session, &name),
         ClientMessage::Signal { to, signal } => hub.forward(session, &to, signal),
+        ClientMessage::RelayOpen { to } => open_relay(state, session, &to),
         ClientMessage::Ping => {
             hub.reply(session, &ServerMessage::Pong);
             Ok(())
@@ -175,6 +185,33 @@ fn handle_text(state: &AppState, session: &Session, text: &str) {
     if let Err(err) = result {
         hub.reply(session, &err);
     }
+}
+
+/// Authorizes a relay session for the pair and tells both peers where to connect.
+fn open_relay(state: &AppState, session: &Session, to: &str) -> Result<(), ServerMessage> {
+    state.hub.check_room_mate(session, to)?;
+    let relay_id = state
+        .relays
+        .authorize(&session.peer_id, to)
+        .map_err(|_| ServerMessage::error(ErrorCode::Limit, "too many pending relay sessions"))?;
+    let expires_in_ms = crate::relay_ws::RELAY_JOIN_TIMEOUT.as_millis() as u64;
+    state.hub.reply(
+        session,
+        &ServerMessage::RelayReady {
+            relay_id: relay_id.clone(),
+            peer_id: to.to_string(),
+            expires_in_ms,
+        },
+    );
+    state.hub.notify(
+        to,
+        &ServerMessage::RelayReady {
+            relay_id,
+            peer_id: session.peer_id.clone(),
+            expires_in_ms,
+        },
+    );
+    Ok(())
 }
 
 fn close_frame(code: u16, reason: &str) -> CloseFrame {

@@ -30,15 +30,27 @@ async fn malformed_messages_get_bad_message_and_the_connection_survives() {
     for case in cases {
         send_text(&mut a.ws, case).await;
         let msg = recv(&mut a.ws).await;
-        assert_eq!(error_code(&msg).as_deref(), Some("bad-message"), "{case:?} -> {msg:?}");
+        assert_eq!(
+            error_code(&msg).as_deref(),
+            Some("bad-message"),
+            "{case:?} -> {msg:?}"
+        );
         if let ServerMessage::Error { message, .. } = msg {
             assert!(!message.is_empty());
         }
     }
     send_json(&mut a.ws, json!({"type":"set-name","name":"   "})).await;
-    assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("invalid-value"));
-    a.ws.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
-    assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("unsupported"));
+    assert_eq!(
+        error_code(&recv(&mut a.ws).await).as_deref(),
+        Some("invalid-value")
+    );
+    a.ws.send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(&recv(&mut a.ws).await).as_deref(),
+        Some("unsupported")
+    );
     // Still fully functional.
     send_json(&mut a.ws, json!({"type":"ping"})).await;
     assert_eq!(recv(&mut a.ws).await, ServerMessage::Pong);
@@ -53,7 +65,10 @@ async fn oversize_messages_are_refused_and_huge_frames_close() {
 
     let big = json!({"type":"set-name","name": "x".repeat(70 * 1024)}).to_string();
     send_text(&mut a.ws, &big).await;
-    assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("too-large"));
+    assert_eq!(
+        error_code(&recv(&mut a.ws).await).as_deref(),
+        Some("too-large")
+    );
     send_json(&mut a.ws, json!({"type":"ping"})).await;
     assert_eq!(recv(&mut a.ws).await, ServerMessage::Pong);
 
@@ -71,7 +86,9 @@ async fn oversize_messages_are_refused_and_huge_frames_close() {
     .await
     .unwrap();
     assert!(ended);
-    assert!(matches!(recv(&mut b.ws).await, ServerMessage::PeerLeft { peer_id, .. } if peer_id == a.id));
+    assert!(
+        matches!(recv(&mut b.ws).await, ServerMessage::PeerLeft { peer_id, .. } if peer_id == a.id)
+    );
     send_json(&mut b.ws, json!({"type":"ping"})).await;
     assert_eq!(recv(&mut b.ws).await, ServerMessage::Pong);
 }
@@ -92,7 +109,9 @@ async fn floods_are_rate_limited_then_closed_without_hurting_others() {
     }
     let mut pongs = 0;
     let mut limited = 0;
-    while let Ok(msg) = tokio::time::timeout(Duration::from_millis(300), recv(&mut flooder.ws)).await {
+    while let Ok(msg) =
+        tokio::time::timeout(Duration::from_millis(300), recv(&mut flooder.ws)).await
+    {
         match msg {
             ServerMessage::Pong => pongs += 1,
             m if error_code(&m).as_deref() == Some("rate-limited") => limited += 1,
@@ -105,7 +124,12 @@ async fn floods_are_rate_limited_then_closed_without_hurting_others() {
     // A sustained flood gets the connection closed with 1008.
     let mut close_code = None;
     for _ in 0..2000 {
-        if flooder.ws.send(Message::Text(r#"{"type":"ping"}"#.into())).await.is_err() {
+        if flooder
+            .ws
+            .send(Message::Text(r#"{"type":"ping"}"#.into()))
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -123,7 +147,10 @@ async fn floods_are_rate_limited_then_closed_without_hurting_others() {
     assert_eq!(close_code, Some(1008));
 
     // The victim saw the flooder leave and still works.
-    let left = recv_until(&mut victim.ws, |m| matches!(m, ServerMessage::PeerLeft { .. })).await;
+    let left = recv_until(&mut victim.ws, |m| {
+        matches!(m, ServerMessage::PeerLeft { .. })
+    })
+    .await;
     assert!(matches!(left, ServerMessage::PeerLeft { peer_id, .. } if peer_id == flooder.id));
     send_json(&mut victim.ws, json!({"type":"ping"})).await;
     assert_eq!(recv(&mut victim.ws).await, ServerMessage::Pong);

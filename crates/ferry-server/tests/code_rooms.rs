@@ -62,13 +62,18 @@ async fn peers_on_different_networks_meet_in_a_code_room() {
     // Leaving the room tells the other member and stops forwarding.
     send_json(&mut b.ws, json!({"type":"leave-room","room": code})).await;
     assert!(matches!(recv(&mut b.ws).await, ServerMessage::RoomLeft { room } if room == code));
-    assert!(matches!(recv(&mut a.ws).await, ServerMessage::PeerLeft { room, peer_id } if room == code && peer_id == b.id));
+    assert!(
+        matches!(recv(&mut a.ws).await, ServerMessage::PeerLeft { room, peer_id } if room == code && peer_id == b.id)
+    );
     send_json(
         &mut a.ws,
         json!({"type":"signal","to": b.id, "signal":{"kind":"app","payload":{}}}),
     )
     .await;
-    assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("peer-not-found"));
+    assert_eq!(
+        error_code(&recv(&mut a.ws).await).as_deref(),
+        Some("peer-not-found")
+    );
 }
 
 #[tokio::test]
@@ -77,10 +82,17 @@ async fn unknown_malformed_and_lan_codes_are_refused() {
     let mut a = connect(addr).await;
     for code in ["ZZZZZZ", "abc", "", "lan", "K7H3Q0"] {
         send_json(&mut a.ws, json!({"type":"join-room","code": code})).await;
-        assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("room-not-found"), "{code}");
+        assert_eq!(
+            error_code(&recv(&mut a.ws).await).as_deref(),
+            Some("room-not-found"),
+            "{code}"
+        );
     }
     send_json(&mut a.ws, json!({"type":"leave-room","room":"lan"})).await;
-    assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("room-not-found"));
+    assert_eq!(
+        error_code(&recv(&mut a.ws).await).as_deref(),
+        Some("room-not-found")
+    );
 }
 
 #[tokio::test]
@@ -95,7 +107,9 @@ async fn peer_in_lan_and_code_room_is_listed_in_both() {
         ServerMessage::RoomJoined { room } => assert_eq!(room.peers[0].id, a.id),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(recv(&mut a.ws).await, ServerMessage::PeerJoined { room, .. } if room == code));
+    assert!(
+        matches!(recv(&mut a.ws).await, ServerMessage::PeerJoined { room, .. } if room == code)
+    );
     // b leaves entirely: a hears it for both rooms.
     let b_id = b.id.clone();
     drop(b);
@@ -127,14 +141,23 @@ async fn empty_code_rooms_expire_after_ttl() {
     // Still joinable right after the creator left…
     let mut b = connect(addr).await;
     send_json(&mut b.ws, json!({"type":"join-room","code": code})).await;
-    assert!(matches!(recv(&mut b.ws).await, ServerMessage::RoomJoined { .. }));
+    assert!(matches!(
+        recv(&mut b.ws).await,
+        ServerMessage::RoomJoined { .. }
+    ));
     send_json(&mut b.ws, json!({"type":"leave-room","room": code})).await;
-    assert!(matches!(recv(&mut b.ws).await, ServerMessage::RoomLeft { .. }));
+    assert!(matches!(
+        recv(&mut b.ws).await,
+        ServerMessage::RoomLeft { .. }
+    ));
     // …but not once it has been empty for longer than the TTL.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(hub.sweep_expired_rooms(std::time::Instant::now()) >= 1);
     send_json(&mut b.ws, json!({"type":"join-room","code": code})).await;
-    assert_eq!(error_code(&recv(&mut b.ws).await).as_deref(), Some("room-not-found"));
+    assert_eq!(
+        error_code(&recv(&mut b.ws).await).as_deref(),
+        Some("room-not-found")
+    );
 }
 
 #[tokio::test]

@@ -28,12 +28,21 @@ async fn a_silent_client_is_dropped_after_the_heartbeat_timeout() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 101"));
 
     let joined = recv(&mut watcher.ws).await;
-    let ServerMessage::PeerJoined { peer, .. } = joined else { panic!("{joined:?}") };
+    let ServerMessage::PeerJoined { peer, .. } = joined else {
+        panic!("{joined:?}")
+    };
     let started = Instant::now();
-    let left = recv_until(&mut watcher.ws, |m| matches!(m, ServerMessage::PeerLeft { .. })).await;
+    let left = recv_until(&mut watcher.ws, |m| {
+        matches!(m, ServerMessage::PeerLeft { .. })
+    })
+    .await;
     assert!(matches!(left, ServerMessage::PeerLeft { peer_id, .. } if peer_id == peer.id));
     // Dropped by the heartbeat, not before the timeout.
-    assert!(started.elapsed() >= Duration::from_millis(400), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
     drop(tcp);
 }
 

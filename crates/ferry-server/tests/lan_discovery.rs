@@ -20,7 +20,11 @@ async fn peers_on_loopback_share_the_local_room_and_see_joins_and_leaves() {
     let addr = start(loopback_config()).await;
     let mut a = connect(addr).await;
     assert!(lan_peers(&a.welcome).is_empty());
-    assert!(!a.name.is_empty() && a.name.contains(' '), "friendly name: {}", a.name);
+    assert!(
+        !a.name.is_empty() && a.name.contains(' '),
+        "friendly name: {}",
+        a.name
+    );
 
     let b = connect_with(addr, "?client=cli", None).await;
     assert_eq!(lan_peers(&b.welcome), vec![a.id.clone()]);

@@ -20,34 +20,60 @@ async fn signals_reach_only_their_target_with_a_stamped_sender() {
     recv(&mut b.ws).await;
 
     let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n";
-    send_json(&mut a.ws, json!({"type":"signal","to": b.id,
-        "signal":{"kind":"description","sdpType":"offer","sdp": sdp}})).await;
+    send_json(
+        &mut a.ws,
+        json!({"type":"signal","to": b.id,
+        "signal":{"kind":"description","sdpType":"offer","sdp": sdp}}),
+    )
+    .await;
     send_json(&mut a.ws, json!({"type":"signal","to": b.id,
         "signal":{"kind":"candidate","candidate":{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}})).await;
-    send_json(&mut a.ws, json!({"type":"signal","to": b.id,
-        "signal":{"kind":"candidate","candidate": null}})).await;
-    send_json(&mut a.ws, json!({"type":"signal","to": b.id,
-        "signal":{"kind":"app","payload":{"relay":"please","n":[1,2,3]}}})).await;
+    send_json(
+        &mut a.ws,
+        json!({"type":"signal","to": b.id,
+        "signal":{"kind":"candidate","candidate": null}}),
+    )
+    .await;
+    send_json(
+        &mut a.ws,
+        json!({"type":"signal","to": b.id,
+        "signal":{"kind":"app","payload":{"relay":"please","n":[1,2,3]}}}),
+    )
+    .await;
 
     match recv(&mut b.ws).await {
-        ServerMessage::Signal { from, signal: Signal::Description { sdp: got, .. } } => {
+        ServerMessage::Signal {
+            from,
+            signal: Signal::Description { sdp: got, .. },
+        } => {
             assert_eq!(from, a.id);
             assert_eq!(got, sdp);
         }
         other => panic!("{other:?}"),
     }
     match recv(&mut b.ws).await {
-        ServerMessage::Signal { from, signal: Signal::Candidate { candidate: Some(c) } } => {
+        ServerMessage::Signal {
+            from,
+            signal: Signal::Candidate { candidate: Some(c) },
+        } => {
             assert_eq!(from, a.id);
             assert!(c.candidate.contains("typ host"));
             assert_eq!(c.sdp_m_line_index, Some(0));
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(recv(&mut b.ws).await,
-        ServerMessage::Signal { signal: Signal::Candidate { candidate: None }, .. }));
+    assert!(matches!(
+        recv(&mut b.ws).await,
+        ServerMessage::Signal {
+            signal: Signal::Candidate { candidate: None },
+            ..
+        }
+    ));
     match recv(&mut b.ws).await {
-        ServerMessage::Signal { from, signal: Signal::App { payload } } => {
+        ServerMessage::Signal {
+            from,
+            signal: Signal::App { payload },
+        } => {
             assert_eq!(from, a.id);
             assert_eq!(payload, json!({"relay":"please","n":[1,2,3]}));
         }
@@ -68,15 +94,29 @@ async fn a_sender_cannot_forge_from_or_reach_strangers() {
     recv(&mut a.ws).await;
 
     // A `from` field is refused outright rather than silently overwritten.
-    send_json(&mut a.ws, json!({"type":"signal","to": b.id,"from": stranger.id,
-        "signal":{"kind":"app","payload":1}})).await;
-    assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("bad-message"));
+    send_json(
+        &mut a.ws,
+        json!({"type":"signal","to": b.id,"from": stranger.id,
+        "signal":{"kind":"app","payload":1}}),
+    )
+    .await;
+    assert_eq!(
+        error_code(&recv(&mut a.ws).await).as_deref(),
+        Some("bad-message")
+    );
 
     // A peer in another network (no shared room) is not reachable, nor is an unknown id or oneself.
     for to in [stranger.id.clone(), "ffffffffffffffff".into(), a.id.clone()] {
-        send_json(&mut a.ws, json!({"type":"signal","to": to,
-            "signal":{"kind":"app","payload":1}})).await;
-        assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("peer-not-found"));
+        send_json(
+            &mut a.ws,
+            json!({"type":"signal","to": to,
+            "signal":{"kind":"app","payload":1}}),
+        )
+        .await;
+        assert_eq!(
+            error_code(&recv(&mut a.ws).await).as_deref(),
+            Some("peer-not-found")
+        );
     }
     assert_silent(&mut b.ws, Duration::from_millis(200)).await;
     assert_silent(&mut stranger.ws, Duration::from_millis(200)).await;
@@ -113,10 +153,24 @@ async fn token_keeps_identity_and_replaces_the_old_connection() {
     assert_ne!(fresh.id, a.id);
 
     // Name changes reach room mates and the peer itself.
-    send_json(&mut again.ws, json!({"type":"set-name","name":"  Kitchen \n laptop "})).await;
-    let updated = recv_until(&mut again.ws, |m| matches!(m, ServerMessage::PeerUpdated { .. })).await;
-    let ServerMessage::PeerUpdated { peer } = updated else { unreachable!() };
+    send_json(
+        &mut again.ws,
+        json!({"type":"set-name","name":"  Kitchen \n laptop "}),
+    )
+    .await;
+    let updated = recv_until(&mut again.ws, |m| {
+        matches!(m, ServerMessage::PeerUpdated { .. })
+    })
+    .await;
+    let ServerMessage::PeerUpdated { peer } = updated else {
+        unreachable!()
+    };
     assert_eq!(peer.name, "Kitchen laptop");
-    let seen = recv_until(&mut observer.ws, |m| matches!(m, ServerMessage::PeerUpdated { .. })).await;
-    assert!(matches!(seen, ServerMessage::PeerUpdated { peer } if peer.id == a.id && peer.name == "Kitchen laptop"));
+    let seen = recv_until(&mut observer.ws, |m| {
+        matches!(m, ServerMessage::PeerUpdated { .. })
+    })
+    .await;
+    assert!(
+        matches!(seen, ServerMessage::PeerUpdated { peer } if peer.id == a.id && peer.name == "Kitchen laptop")
+    );
 }

@@ -1,0 +1,327 @@
+//! Who is waiting on which path. A path is *waiting* (a sender and/or some receivers, fewer than
+//! `n + 1` parties) or *established* (its transfer is running). The registry only matches
+//! parties; the bytes never pass through it.
+//!
+//! Every decision is taken under one lock, so two parties racing for the same path see a single
+//! order of events, and a party leaving can never be matched after it left.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::response::Response;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::messages;
+
+/// The sender's progress lines (`[INFO] …`), streamed as its response body. Unbounded is fine:
+/// each line comes from one event (a party joining or leaving, the end of the stream), so their
+/// number is bounded by the number of connections.
+#[derive(Clone)]
+pub struct InfoTx(mpsc::UnboundedSender<Bytes>);
+
+impl InfoTx {
+    pub fn new() -> (InfoTx, mpsc::UnboundedReceiver<Bytes>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (InfoTx(tx), rx)
+    }
+
+    pub fn line(&self, line: impl Into<String>) {
+        let _ = self.0.send(Bytes::from(line.into()));
+    }
+
+    /// Resolves when the sender's response was dropped, i.e. its connection is gone.
+    pub async fn closed(&self) {
+        self.0.closed().await
+    }
+}
+
+/// What the sender's task receives when the last party arrives.
+pub struct Start {
+    /// Where to deliver each receiver's response; a failed delivery means that receiver left.
+    pub receivers: Vec<oneshot::Sender<Response>>,
+    pub guard: EstablishedGuard,
+}
+
+/// Frees the path for the next transfer when the transfer is over, however it ends.
+pub struct EstablishedGuard {
+    registry: Arc<Registry>,
+    path: String,
+}
+
+impl Drop for EstablishedGuard {
+    fn drop(&mut self) {
+        let mut paths = self.registry.lock();
+        if matches!(paths.get(&self.path), Some(Slot::Established)) {
+            paths.remove(&self.path);
+        }
+    }
+}
+
+pub struct SenderTicket {
+    pub id: u64,
+    pub start: oneshot::Receiver<Start>,
+}
+
+pub struct ReceiverTicket {
+    pub id: u64,
+    pub response: oneshot::Receiver<Response>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    paths: Mutex<HashMap<String, Slot>>,
+    next_id: AtomicU64,
+}
+
+enum Slot {
+    Waiting(Waiting),
+    Established,
+}
+
+struct Waiting {
+    n: u64,
+    sender: Option<WaitingSender>,
+    receivers: Vec<WaitingReceiver>,
+}
+
+struct WaitingSender {
+    id: u64,
+    info: InfoTx,
+    start: oneshot::Sender<Start>,
+}
+
+struct WaitingReceiver {
+    id: u64,
+    deliver: oneshot::Sender<Response>,
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+        // A panic while holding the lock leaves the map consistent (every change is a single
+        // insert/remove), so a poisoned lock is still usable.
+        self.paths.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds a sender to `path`. On success the sender's first lines are already in `info`.
+    /// The error is the one-line body of a 400 response.
+    pub fn join_sender(
+        self: &Arc<Self>,
+        path: &str,
+        n: u64,
+        info: InfoTx,
+    ) -> Result<SenderTicket, String> {
+        let mut paths = self.lock();
+        let waiting = match paths.get_mut(path) {
+            Some(Slot::Established) => return Err(messages::already_established(path)),
+            Some(Slot::Waiting(w)) => w,
+            None => {
+                let (start_tx, start_rx) = oneshot::channel();
+                let id = self.new_id();
+                info.line(messages::waiting_for(n));
+                paths.insert(
+                    path.to_owned(),
+                    Slot::Waiting(Waiting {
+                        n,
+                        sender: Some(WaitingSender {
+                            id,
+                            info,
+                            start: start_tx,
+                        }),
+                        receivers: Vec::new(),
+                    }),
+                );
+                return Ok(SenderTicket {
+                    id,
+                    start: start_rx,
+                });
+            }
+        };
+        if waiting.sender.is_some() {
+            return Err(messages::another_sender(path));
+        }
+        if waiting.n != n {
+            return Err(messages::n_mismatch(waiting.n, n));
+        }
+        let (start_tx, start_rx) = oneshot::channel();
+        let id = self.new_id();
+        info.line(messages::waiting_for(n));
+        info.line(messages::receivers_connected(waiting.receivers.len()));
+        waiting.sender = Some(WaitingSender {
+            id,
+            info,
+            start: start_tx,
+        });
+        self.establish_if_complete(&mut paths, path);
+        Ok(SenderTicket {
+            id,
+            start: start_rx,
+        })
+    }
+
+    pub fn join_receiver(self: &Arc<Self>, path: &str, n: u64) -> Result<ReceiverTicket, String> {
+        let mut paths = self.lock();
+        let (deliver, response) = oneshot::channel();
+        let id = self.new_id();
+        match paths.get_mut(path) {
+            Some(Slot::Established) => return Err(messages::already_established(path)),
+            Some(Slot::Waiting(waiting)) => {
+                if waiting.n != n {
+                    return Err(messages::n_mismatch(waiting.n, n));
+                }
+                if waiting.receivers.len() as u64 >= waiting.n {
+                    return Err(messages::RECEIVERS_FULL.to_owned());
+                }
+                waiting.receivers.push(WaitingReceiver { id, deliver });
+                if let Some(sender) = &waiting.sender {
+                    sender.info.line(messages::A_RECEIVER_CONNECTED);
+                }
+            }
+            None => {
+                paths.insert(
+                    path.to_owned(),
+                    Slot::Waiting(Waiting {
+                        n,
+                        sender: None,
+                        receivers: vec![WaitingReceiver { id, deliver }],
+                    }),
+                );
+            }
+        }
+        self.establish_if_complete(&mut paths, path);
+        Ok(ReceiverTicket { id, response })
+    }
+
+    fn establish_if_complete(self: &Arc<Self>, paths: &mut HashMap<String, Slot>, path: &str) {
+        let complete = matches!(
+            paths.get(path),
+            Some(Slot::Waiting(w)) if w.sender.is_some() && w.receivers.len() as u64 == w.n
+        );
+        if !complete {
+            return;
+        }
+        let Some(Slot::Waiting(waiting)) = paths.insert(path.to_owned(), Slot::Established) else {
+            unreachable!("checked above");
+        };
+        let Some(sender) = waiting.sender else {
+            unreachable!("checked above");
+        };
+        let start = Start {
+            receivers: waiting.receivers.into_iter().map(|r| r.deliver).collect(),
+            guard: EstablishedGuard {
+                registry: self.clone(),
+                path: path.to_owned(),
+            },
+        };
+        // If the sender's task is already gone the returned `Start` is dropped here: its guard
+        // frees the path and the receivers' handlers see their delivery channel closed.
+        let _ = sender.start.send(start);
+    }
+
+    /// Removes a sender that left before its transfer started. Returns false when it is too
+    /// late: the transfer was established and its `Start` is (or was) on the way.
+    pub fn leave_sender(&self, path: &str, id: u64) -> bool {
+        let mut paths = self.lock();
+        let Some(Slot::Waiting(waiting)) = paths.get_mut(path) else {
+            return false;
+        };
+        if waiting.sender.as_ref().map(|s| s.id) != Some(id) {
+            return false;
+        }
+        waiting.sender = None;
+        if waiting.receivers.is_empty() {
+            paths.remove(path);
+        }
+        true
+    }
+
+    /// Removes a receiver that left before its transfer started (a no-op afterwards).
+    pub fn leave_receiver(&self, path: &str, id: u64) {
+        let mut paths = self.lock();
+        let Some(Slot::Waiting(waiting)) = paths.get_mut(path) else {
+            return;
+        };
+        waiting.receivers.retain(|r| r.id != id);
+        if waiting.receivers.is_empty() && waiting.sender.is_none() {
+            paths.remove(path);
+        }
+    }
+
+    /// Number of paths with a waiting party or a running transfer.
+    pub fn active_paths(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> InfoTx {
+        InfoTx::new().0
+    }
+
+    #[test]
+    fn sender_then_receiver_establishes_and_frees_the_path_after() {
+        let reg = Arc::new(Registry::default());
+        let mut s = reg.join_sender("/p", 1, info()).unwrap();
+        assert!(s.start.try_recv().is_err());
+        let _r = reg.join_receiver("/p", 1).unwrap();
+        let start = s.start.try_recv().expect("established");
+        assert_eq!(start.receivers.len(), 1);
+        assert!(
+            reg.join_receiver("/p", 1)
+                .unwrap_err()
+                .contains("established already")
+        );
+        drop(start);
+        assert_eq!(reg.active_paths(), 0);
+        assert!(reg.join_receiver("/p", 1).is_ok());
+    }
+
+    #[test]
+    fn conflicts_are_refused() {
+        let reg = Arc::new(Registry::default());
+        let _s = reg.join_sender("/p", 2, info()).unwrap();
+        assert!(
+            reg.join_sender("/p", 2, info())
+                .unwrap_err()
+                .contains("Another sender")
+        );
+        assert_eq!(
+            reg.join_receiver("/p", 3).err().unwrap(),
+            messages::n_mismatch(2, 3)
+        );
+        let _a = reg.join_receiver("/q", 1).unwrap();
+        assert_eq!(
+            reg.join_receiver("/q", 1).err().unwrap(),
+            messages::RECEIVERS_FULL
+        );
+    }
+
+    #[test]
+    fn parties_that_leave_early_are_forgotten() {
+        let reg = Arc::new(Registry::default());
+        let s = reg.join_sender("/p", 1, info()).unwrap();
+        assert!(reg.leave_sender("/p", s.id));
+        assert_eq!(reg.active_paths(), 0);
+        let r = reg.join_receiver("/p", 2).unwrap();
+        reg.leave_receiver("/p", r.id);
+        assert_eq!(reg.active_paths(), 0);
+        // A new sender with a different n is fine once the path is empty again.
+        assert!(reg.join_sender("/p", 1, info()).is_ok());
+    }
+
+    #[test]
+    fn a_sender_cannot_leave_once_established() {
+        let reg = Arc::new(Registry::default());
+        let s = reg.join_sender("/p", 1, info()).unwrap();
+        let _r = reg.join_receiver("/p", 1).unwrap();
+        assert!(!reg.leave_sender("/p", s.id));
+    }
+}
