@@ -29,6 +29,46 @@ pub struct ServeArgs {
     /// Secret for peer tokens; set it to keep identities valid across restarts.
     #[arg(long, env = "FERRY_SECRET", hide_env_values = true)]
     secret: Option<String>,
+    /// UDP port of the embedded STUN/TURN server [default: 3478, or 0 (a free port) with --port 0].
+    #[arg(long, env = "FERRY_TURN_PORT")]
+    turn_port: Option<u16>,
+    /// Do not run the embedded STUN/TURN server.
+    #[arg(long, env = "FERRY_NO_TURN")]
+    no_turn: bool,
+    /// Shared secret for TURN credentials (coturn `static-auth-secret`); random if not set.
+    #[arg(long, env = "FERRY_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// Address peers reach this server at (for a server behind NAT); used in the STUN/TURN
+    /// URLs and as the TURN relay address. Auto-detected when not set.
+    #[arg(long, env = "FERRY_PUBLIC_IP")]
+    public_ip: Option<IpAddr>,
+    /// UDP port range for TURN relay allocations, e.g. `49152-65535`.
+    #[arg(long, env = "FERRY_RELAY_PORTS", default_value = "49152-65535", value_parser = parse_port_range)]
+    relay_ports: std::ops::RangeInclusive<u16>,
+    /// External TURN URLs sharing --turn-secret (e.g. a coturn with use-auth-secret); peers get
+    /// credentials for them (repeat or comma-separate).
+    #[arg(long = "turn-url", env = "FERRY_TURN_URLS", value_delimiter = ',')]
+    turn_urls: Vec<String>,
+    /// Let TURN relay to private and link-local addresses (LAN-only deployments).
+    #[arg(long, env = "FERRY_TURN_ALLOW_PRIVATE")]
+    turn_allow_private: bool,
+    /// Let TURN relay to loopback addresses: for tests and benchmarks on one machine only.
+    #[arg(long, hide = true)]
+    turn_allow_loopback: bool,
+    /// How long issued TURN credentials stay valid.
+    #[arg(long, env = "FERRY_TURN_TTL", default_value = "12h", value_parser = humantime::parse_duration)]
+    turn_ttl: Duration,
+}
+
+fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let err = || format!("{s:?} is not a port range like 49152-65535");
+    let (lo, hi) = s.trim().split_once('-').ok_or_else(err)?;
+    let lo: u16 = lo.trim().parse().map_err(|_| err())?;
+    let hi: u16 = hi.trim().parse().map_err(|_| err())?;
+    if lo == 0 || lo > hi {
+        return Err(err());
+    }
+    Ok(lo..=hi)
 }
 
 fn parse_net(s: &str) -> Result<IpNet, String> {
@@ -39,6 +79,9 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if !args.turn_urls.is_empty() && args.turn_secret.is_none() {
+        anyhow::bail!("--turn-url needs --turn-secret: the external TURN server's shared secret");
+    }
     let config = ServerConfig {
         listen: SocketAddr::new(args.host, args.port),
         trusted_proxies: args.trusted_proxies,
@@ -47,6 +90,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         heartbeat_timeout: args.heartbeat * 3,
         ice_urls: args.ice_urls,
         secret: args.secret.map(String::into_bytes),
+        turn: ferry_server::turn::TurnOptions {
+            enabled: !args.no_turn,
+            port: args
+                .turn_port
+                .unwrap_or(if args.port == 0 { 0 } else { 3478 }),
+            public_ip: args.public_ip,
+            relay_ports: args.relay_ports,
+            secret: args.turn_secret,
+            credential_ttl: args.turn_ttl,
+            external_urls: args.turn_urls,
+            allow_private_peers: args.turn_allow_private,
+            allow_loopback_peers: args.turn_allow_loopback,
+        },
         ..ServerConfig::default()
     };
     let server = BoundServer::bind(config.clone())
@@ -55,6 +111,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = server.local_addr()?;
     // Tests and scripts read this line to learn the port when started with --port 0.
     println!("ferry {} listening on http://{addr}", ferry_server::VERSION);
+    if let Some(turn) = server.turn_addr() {
+        println!("ferry stun/turn on udp://{turn}");
+    }
     std::io::stdout().flush()?;
     tracing::info!(%addr, "serving");
     tokio::select! {
