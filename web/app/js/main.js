@@ -1,24 +1,68 @@
-// Entry point: wires the signaling client, the peer directory and the views together.
+// Entry point: wires the signaling client, the peer directory, one PeerLink per peer (opened on
+// demand) and the views together.
 
 import { SignalingClient } from './signaling.js';
 import { PeerDirectory } from './peer-directory.js';
 import { RoomsView } from './ui/rooms-view.js';
-import { PeerListView, simplePeerCard } from './ui/peer-list-view.js';
+import { PeerListView } from './ui/peer-list-view.js';
+import { PeerCard } from './ui/peer-card.js';
+import { PeerLink } from './rtc/peer-link.js';
+import { WorkerHashPool } from './hash/hasher.js';
+import { makeSinkFactory, streamingSupport } from './storage/sinks.js';
 import { applyTranslations, lang, setLang, t } from './i18n.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
 
+const params = new URLSearchParams(location.search);
 const signaling = new SignalingClient();
 const directory = new PeerDirectory();
+const hashes = new WorkerHashPool();
 /** Code rooms this tab wants to be in; rejoined after a reconnect (the server forgets us). */
 const wantedRooms = new Set();
+/** @type {RTCIceServer[]} */
+let iceServers = [];
+/** @type {Map<string, PeerLink>} */
+const links = new Map();
+
+// Test hooks exist only on pages opened with ?test=1; normal pages never tamper with anything.
+/** @type {{corruptNextFrame: boolean, links: Map<string, PeerLink>} | undefined} */
+const testHooks = params.get('test') === '1' ? { corruptNextFrame: false, links } : undefined;
+if (testHooks) /** @type {any} */ (window).__ferryTest = testHooks;
+
+/** @type {ConstructorParameters<typeof PeerLink>[0]['sessionOptions']} */
+const sessionOptions = {
+  hasherFactory: hashes.create,
+  tamperFrame: testHooks
+    ? (frame) => {
+        if (!testHooks.corruptNextFrame || frame.length <= 16) return;
+        testHooks.corruptNextFrame = false;
+        frame[frame.length - 1] ^= 0xff;
+      }
+    : undefined,
+};
+
+/** @param {string} peerId */
+function linkFor(peerId) {
+  let link = links.get(peerId);
+  if (!link) {
+    link = new PeerLink({
+      selfId: directory.self?.id ?? '',
+      peerId,
+      iceServers,
+      sendSignal: (signal) => signaling.send({ type: 'signal', to: peerId, signal }),
+      sessionOptions,
+    });
+    links.set(peerId, link);
+  }
+  return link;
+}
 
 const roomsView = new RoomsView(byTestId('room-list'), (code) => {
   wantedRooms.delete(code);
   signaling.send({ type: 'leave-room', room: code });
 });
-const peerList = new PeerListView(byTestId('peer-list'), byTestId('no-peers'), simplePeerCard);
+const peerList = new PeerListView(byTestId('peer-list'), byTestId('no-peers'), (info) => new PeerCard(info, { link: linkFor(info.id), sinks: makeSinkFactory }));
 
 function render() {
   byTestId('self-name').textContent = directory.self?.name ?? '…';
@@ -48,6 +92,19 @@ signaling.addEventListener('state', (ev) => {
 
 signaling.addEventListener('message', (ev) => {
   const msg = /** @type {CustomEvent} */ (ev).detail;
+  switch (msg.type) {
+    case 'welcome':
+      iceServers = msg.iceServers ?? [];
+      // A new identity (e.g. the token was replaced) means connections under the old id are void.
+      if (directory.self && directory.self.id !== msg.peer.id) {
+        for (const link of links.values()) link.close();
+        links.clear();
+      }
+      break;
+    case 'signal':
+      if (typeof msg.from === 'string' && msg.signal) void linkFor(msg.from).handleSignal(msg.signal);
+      return;
+  }
   directory.apply(msg);
   switch (msg.type) {
     case 'welcome':
@@ -64,8 +121,9 @@ signaling.addEventListener('message', (ev) => {
         showRoomError(t('roomNotFound'));
         // Stop asking for codes that do not exist, or every reconnect would ask again.
         for (const code of wantedRooms) if (!directory.rooms.has(code)) wantedRooms.delete(code);
+      } else if (msg.code === 'limit' || msg.code === 'invalid-value') {
+        showRoomError(msg.message);
       }
-      else if (msg.code === 'limit' || msg.code === 'invalid-value') showRoomError(msg.message);
       break;
   }
 });
@@ -86,14 +144,19 @@ langSelect.value = lang();
 langSelect.addEventListener('change', () => setLang(langSelect.value));
 window.addEventListener('ferry-lang', () => {
   render();
+  roomsView.rerender();
   renderConnState(signaling.state, 0);
 });
 
 // `/?room=CODE` joins that room as soon as we are connected.
-const roomParam = new URLSearchParams(location.search).get('room');
+const roomParam = params.get('room');
 if (roomParam) wantedRooms.add(roomParam.toUpperCase().replace(/[\s-]/g, ''));
 
 document.documentElement.lang = lang();
 applyTranslations(document);
 render();
+// Register the download worker early so the first accepted file streams to disk.
+void streamingSupport().then((reg) => {
+  document.body.dataset.storage = reg ? 'stream' : 'memory';
+});
 signaling.connect();

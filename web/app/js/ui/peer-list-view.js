@@ -5,7 +5,9 @@ import { h } from './dom.js';
 
 /**
  * @typedef {{id: string, name: string, client: string}} PeerInfo
- * @typedef {{el: HTMLElement, update(info: PeerInfo, rooms: string[]): void, removed?(): void}} PeerCardLike
+ * `left()` is called when the peer is gone from every shared room; returning true keeps the card
+ * (e.g. to show what happened to its transfers) until the peer comes back or the page reloads.
+ * @typedef {{el: HTMLElement, update(info: PeerInfo, rooms: string[]): void, left?(): boolean}} PeerCardLike
  */
 
 export class PeerListView {
@@ -38,18 +40,22 @@ export class PeerListView {
       order.push(card.el);
     }
     for (const [id, card] of this.cards) {
-      if (!seen.has(id)) {
+      if (seen.has(id)) continue;
+      if (card.el.dataset.left !== 'true' && card.left?.()) card.el.dataset.left = 'true';
+      if (card.el.dataset.left === 'true') {
+        order.push(card.el);
+      } else {
         this.cards.delete(id);
         card.el.remove();
-        card.removed?.();
       }
     }
+    for (const id of seen) delete this.cards.get(id)?.el.dataset.left;
     // Re-append only when the order changed, so focus and scroll inside cards are kept.
     const current = [...this.list.children];
     if (current.length !== order.length || current.some((el, i) => el !== order[i])) {
       this.list.append(...order);
     }
-    this.emptyHint.hidden = peers.length > 0;
+    this.emptyHint.hidden = order.length > 0;
   }
 }
 

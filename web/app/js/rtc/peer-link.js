@@ -1,0 +1,240 @@
+// One WebRTC connection to one other peer, set up on demand through the signaling hub and reused:
+// "perfect negotiation" (the polite peer is the one whose id sorts lower), trickle ICE with
+// candidates queued until the remote description is set, and one negotiated DataChannel
+// (`ferry/1`, id 0) that both sides create themselves. When the channel opens, a TransferSession
+// runs over it. Tolerant of native peers: mDNS (.local) candidates are passed to the browser as
+// they come, and candidates may arrive before the description.
+//
+// Events: `session` (detail: TransferSession), `state` (detail: {state, error}), `path`
+// (detail: 'direct' | 'stun' | 'relay' | ''), `closed`.
+
+import { CHANNEL_ID, CHANNEL_LABEL } from '../protocol/constants.js';
+import { DataChannelPipe } from './datachannel-pipe.js';
+import { TransferSession } from '../transfer/engine.js';
+
+/** How long a connection may take to open its channel before we call it failed. */
+const CONNECT_TIMEOUT_MS = 20_000;
+
+/**
+ * @typedef {{kind: 'description', sdpType: RTCSdpType, sdp: string}
+ *   | {kind: 'candidate', candidate: RTCIceCandidateInit | null}
+ *   | {kind: 'app', payload: any}} Signal
+ * @typedef {'idle' | 'connecting' | 'open' | 'failed' | 'closed'} LinkState
+ */
+
+export class PeerLink extends EventTarget {
+  /**
+   * @param {{selfId: string, peerId: string, iceServers: RTCIceServer[],
+   *   sendSignal: (signal: Signal) => void,
+   *   sessionOptions: ConstructorParameters<typeof TransferSession>[1]}} opts
+   */
+  constructor(opts) {
+    super();
+    this.opts = opts;
+    this.polite = opts.selfId < opts.peerId;
+    /** @type {RTCPeerConnection | null} */
+    this.pc = null;
+    /** @type {TransferSession | null} */
+    this.session = null;
+    /** @type {LinkState} */
+    this.state = 'idle';
+    this.error = '';
+    this.path = '';
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    /** @type {RTCIceCandidateInit[]} */
+    this.pendingCandidates = [];
+    /** @type {Promise<TransferSession> | null} */
+    this.opening = null;
+    /** @type {((s: TransferSession) => void) | null} */
+    this.resolveOpen = null;
+    /** @type {((e: Error) => void) | null} */
+    this.rejectOpen = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+  }
+
+  /** The transfer session, connecting first if needed. @returns {Promise<TransferSession>} */
+  connect() {
+    if (this.session && !this.session.closed) return Promise.resolve(this.session);
+    if (!this.opening) {
+      this.opening = new Promise((resolve, reject) => {
+        this.resolveOpen = resolve;
+        this.rejectOpen = reject;
+      });
+      this.opening.catch(() => {});
+      this.createPeerConnection();
+    }
+    return this.opening;
+  }
+
+  createPeerConnection() {
+    this.teardown();
+    this.setState('connecting', '');
+    const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers });
+    this.pc = pc;
+    if (!this.opening) {
+      this.opening = new Promise((resolve, reject) => {
+        this.resolveOpen = resolve;
+        this.rejectOpen = reject;
+      });
+      this.opening.catch(() => {});
+    }
+    pc.onicecandidate = ({ candidate }) => {
+      this.opts.sendSignal({ kind: 'candidate', candidate: candidate ? candidate.toJSON() : null });
+    };
+    pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        const d = /** @type {RTCSessionDescription} */ (pc.localDescription);
+        this.opts.sendSignal({ kind: 'description', sdpType: d.type, sdp: d.sdp });
+      } catch (e) {
+        console.warn('negotiation failed', e);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc !== this.pc) return;
+      if (pc.connectionState === 'failed') this.fail('connection failed');
+      else if (pc.connectionState === 'connected') void this.updatePath();
+    };
+    const dc = pc.createDataChannel(CHANNEL_LABEL, { negotiated: true, id: CHANNEL_ID, ordered: true });
+    dc.onopen = () => {
+      if (pc !== this.pc) return;
+      clearTimeout(this.timer);
+      const pipe = new DataChannelPipe(dc, pc.sctp?.maxMessageSize ?? 0);
+      const session = new TransferSession(pipe, this.opts.sessionOptions);
+      this.session = session;
+      session.addEventListener('closed', () => {
+        if (this.session !== session) return;
+        this.session = null;
+        this.teardown();
+        this.setState('closed', '');
+        this.dispatchEvent(new Event('closed'));
+      });
+      session.start();
+      this.setState('open', '');
+      this.dispatchEvent(new CustomEvent('session', { detail: session }));
+      this.resolveOpen?.(session);
+      this.opening = null;
+      void this.updatePath();
+    };
+    this.timer = setTimeout(() => {
+      if (pc === this.pc && this.state === 'connecting') this.fail('no connection within 20 s');
+    }, CONNECT_TIMEOUT_MS);
+  }
+
+  /** @param {Signal} signal */
+  async handleSignal(signal) {
+    try {
+      if (signal.kind === 'description') {
+        const isOffer = signal.sdpType === 'offer';
+        // A fresh offer while we have no usable connection starts a new one.
+        if (!this.pc || (isOffer && (this.state === 'closed' || this.state === 'failed'))) {
+          if (!isOffer) return;
+          this.createPeerConnection();
+        }
+        const pc = /** @type {RTCPeerConnection} */ (this.pc);
+        const collision = isOffer && (this.makingOffer || pc.signalingState !== 'stable');
+        this.ignoreOffer = !this.polite && collision;
+        if (this.ignoreOffer) return;
+        await pc.setRemoteDescription({ type: signal.sdpType, sdp: signal.sdp });
+        for (const c of this.pendingCandidates.splice(0)) await this.addCandidate(c);
+        if (isOffer) {
+          await pc.setLocalDescription();
+          const d = /** @type {RTCSessionDescription} */ (pc.localDescription);
+          this.opts.sendSignal({ kind: 'description', sdpType: d.type, sdp: d.sdp });
+        }
+      } else if (signal.kind === 'candidate') {
+        if (!signal.candidate) return;
+        if (!this.pc || !this.pc.remoteDescription) this.pendingCandidates.push(signal.candidate);
+        else await this.addCandidate(signal.candidate);
+      }
+    } catch (e) {
+      console.warn('signal handling failed', e);
+    }
+  }
+
+  /** @param {RTCIceCandidateInit} c */
+  async addCandidate(c) {
+    try {
+      await this.pc?.addIceCandidate(c);
+    } catch (e) {
+      // Candidates for an offer we ignored (glare) fail here; that is expected.
+      if (!this.ignoreOffer) console.warn('bad ICE candidate', e);
+    }
+  }
+
+  /** Which path the selected candidate pair uses: host → direct, srflx/prflx → stun, relay. */
+  async updatePath() {
+    const pc = this.pc;
+    if (!pc) return;
+    try {
+      const stats = await pc.getStats();
+      /** @type {any} */
+      let pair = null;
+      stats.forEach((s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+      });
+      if (!pair) stats.forEach((s) => {
+        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+      });
+      if (!pair) return;
+      const local = stats.get(pair.localCandidateId);
+      const remote = stats.get(pair.remoteCandidateId);
+      const types = [local?.candidateType, remote?.candidateType];
+      const path = types.includes('relay') ? 'relay' : types.includes('srflx') || types.includes('prflx') ? 'stun' : 'direct';
+      if (path !== this.path) {
+        this.path = path;
+        this.dispatchEvent(new CustomEvent('path', { detail: path }));
+      }
+    } catch {
+      // Stats are informational; a closed connection simply has none.
+    }
+  }
+
+  /** @param {string} why */
+  fail(why) {
+    const reject = this.rejectOpen;
+    this.opening = null;
+    this.rejectOpen = null;
+    this.resolveOpen = null;
+    this.session?.close();
+    this.teardown();
+    this.setState('failed', why);
+    reject?.(new Error(why));
+  }
+
+  teardown() {
+    clearTimeout(this.timer);
+    if (this.pc) {
+      this.pc.onicecandidate = null;
+      this.pc.onnegotiationneeded = null;
+      this.pc.onconnectionstatechange = null;
+      this.pc.close();
+    }
+    this.pc = null;
+    this.pendingCandidates = [];
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    if (this.path) {
+      this.path = '';
+      this.dispatchEvent(new CustomEvent('path', { detail: '' }));
+    }
+  }
+
+  /** The peer left or we are going away. */
+  close() {
+    this.fail('peer left');
+    this.setState('closed', '');
+  }
+
+  /** @param {LinkState} state @param {string} error */
+  setState(state, error) {
+    this.state = state;
+    this.error = error;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, error } }));
+  }
+}

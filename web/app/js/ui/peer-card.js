@@ -1,0 +1,198 @@
+// A peer in the list: name, connection path, send files/folder (picker or drop), its transfers,
+// and a message box with history. Connections are opened on demand (clicking the card, sending)
+// and reused.
+
+import { h } from './dom.js';
+import { t } from '../i18n.js';
+import { transferView } from './transfer-view.js';
+import { showOfferDialog } from './offer-dialog.js';
+import { itemsFromDrop, itemsFromFileList } from './file-picking.js';
+
+/**
+ * @typedef {{id: string, name: string, client: string}} PeerInfo
+ * @typedef {import('../rtc/peer-link.js').PeerLink} PeerLink
+ * @typedef {import('../transfer/engine.js').TransferSession} TransferSession
+ * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>}} PeerCardDeps
+ */
+
+const PATH_KEYS = { direct: 'pathDirect', stun: 'pathStun', relay: 'pathRelay', '': 'pathNone' };
+
+export class PeerCard {
+  /** @param {PeerInfo} info @param {PeerCardDeps} deps */
+  constructor(info, deps) {
+    this.info = info;
+    this.link = deps.link;
+    this.sinks = deps.sinks;
+    /** @type {TransferSession | null} */
+    this.session = null;
+
+    this.nameEl = h('span', { class: 'peer-name', testid: 'peer-name' });
+    this.kindEl = h('span', { class: 'badge', testid: 'peer-client' });
+    this.pathEl = h('span', { class: 'badge', testid: 'peer-path', dataset: { path: '' } });
+    this.linkStateEl = h('span', { class: 'badge', testid: 'peer-link-state', dataset: { state: 'idle' }, hidden: true });
+    this.errorEl = h('p', { class: 'peer-error', testid: 'peer-error', hidden: true });
+    this.filesInput = /** @type {HTMLInputElement} */ (h('input', { type: 'file', multiple: true, testid: 'peer-send-files' }));
+    this.folderInput = /** @type {HTMLInputElement} */ (h('input', { type: 'file', multiple: true, webkitdirectory: true, testid: 'peer-send-folder' }));
+    this.filesLabel = h('span');
+    this.folderLabel = h('span');
+    this.transfersEl = h('ul', { class: 'transfers', testid: 'transfers' });
+    this.chatLog = h('ul', { class: 'chat-log', testid: 'chat-log' });
+    this.chatInput = /** @type {HTMLTextAreaElement} */ (h('textarea', { testid: 'chat-input', rows: '1' }));
+    this.chatSend = h('button', { type: 'submit', testid: 'chat-send' });
+    this.chatTitle = h('span', { class: 'hint' });
+
+    this.el = h(
+      'li',
+      { class: 'peer', testid: 'peer', dataset: { peerId: info.id } },
+      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, this.nameEl, this.kindEl, this.pathEl, this.linkStateEl),
+      this.errorEl,
+      h(
+        'div',
+        { class: 'peer-actions' },
+        h('label', { class: 'pick' }, this.filesLabel, this.filesInput),
+        h('label', { class: 'pick' }, this.folderLabel, this.folderInput),
+      ),
+      this.transfersEl,
+      h(
+        'div',
+        { class: 'chat' },
+        this.chatTitle,
+        this.chatLog,
+        h('form', { onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); this.sendChat(); } }, this.chatInput, this.chatSend),
+      ),
+    );
+
+    this.filesInput.addEventListener('change', () => {
+      const items = itemsFromFileList(this.filesInput.files ?? []);
+      this.filesInput.value = '';
+      this.send(items);
+    });
+    this.folderInput.addEventListener('change', () => {
+      const items = itemsFromFileList(this.folderInput.files ?? []);
+      this.folderInput.value = '';
+      this.send(items);
+    });
+    this.el.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      this.el.classList.add('dragover');
+    });
+    this.el.addEventListener('dragleave', () => this.el.classList.remove('dragover'));
+    this.el.addEventListener('drop', async (e) => {
+      e.preventDefault();
+      this.el.classList.remove('dragover');
+      if (e.dataTransfer) this.send(await itemsFromDrop(e.dataTransfer));
+    });
+    this.chatInput.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey) {
+        e.preventDefault();
+        this.sendChat();
+      }
+    });
+
+    this.link.addEventListener('session', (e) => this.attachSession(/** @type {CustomEvent} */ (e).detail));
+    this.link.addEventListener('path', () => this.renderStatic());
+    this.link.addEventListener('state', (e) => {
+      const { state, error } = /** @type {CustomEvent} */ (e).detail;
+      if (state === 'failed') this.showError(t('connFailed', { name: this.info.name }) + (error ? ` (${error})` : ''));
+      else if (state === 'open') this.showError('');
+      this.renderStatic();
+    });
+    window.addEventListener('ferry-lang', () => this.renderStatic());
+    if (this.link.session) this.attachSession(this.link.session);
+    this.renderStatic();
+  }
+
+  /** @param {PeerInfo} info */
+  update(info) {
+    this.info = info;
+    this.renderStatic();
+  }
+
+  /** The peer is gone from every room we share. @returns {boolean} keep the card */
+  left() {
+    const hadActivity = this.transfersEl.childElementCount > 0 || this.chatLog.childElementCount > 0;
+    this.link.close();
+    if (hadActivity) this.showError(t('peerLeft', { name: this.info.name }));
+    return hadActivity;
+  }
+
+  renderStatic() {
+    this.nameEl.textContent = this.info.name;
+    this.kindEl.textContent = this.info.client;
+    this.pathEl.dataset.path = this.link.path;
+    this.pathEl.textContent = t(PATH_KEYS[/** @type {keyof PATH_KEYS} */ (this.link.path)] ?? 'pathNone');
+    this.linkStateEl.dataset.state = this.link.state;
+    this.filesLabel.textContent = t('sendFiles');
+    this.folderLabel.textContent = t('sendFolder');
+    this.chatTitle.textContent = t('chat');
+    this.chatInput.placeholder = t('chatPlaceholder');
+    this.chatSend.textContent = t('send');
+  }
+
+  /** @param {string} text */
+  showError(text) {
+    this.errorEl.textContent = text;
+    this.errorEl.hidden = !text;
+  }
+
+  connect() {
+    return this.link.connect();
+  }
+
+  /** @param {TransferSession} session */
+  attachSession(session) {
+    if (this.session === session) return;
+    this.session = session;
+    session.addEventListener('transfer', (e) => {
+      const tr = /** @type {CustomEvent} */ (e).detail;
+      this.transfersEl.prepend(transferView(tr, this.info.name));
+    });
+    session.addEventListener('offer', async (e) => {
+      const tr = /** @type {CustomEvent} */ (e).detail;
+      const sinks = await this.sinks();
+      showOfferDialog(tr, this.info.name, { streaming: sinks.streaming, onAccept: () => tr.accept(sinks.factory) });
+    });
+    session.addEventListener('text', (e) => {
+      const { text, mine } = /** @type {CustomEvent} */ (e).detail;
+      this.addChat(text, mine);
+    });
+    session.addEventListener('peer-error', (e) => {
+      const { code, message } = /** @type {CustomEvent} */ (e).detail;
+      this.showError(`${this.info.name}: ${code}: ${message}`);
+    });
+    session.addEventListener('closed', () => {
+      if (this.session === session) this.session = null;
+    });
+  }
+
+  /** @param {import('./file-picking.js').SendItem[]} items */
+  async send(items) {
+    if (items.length === 0) return;
+    try {
+      const session = await this.connect();
+      // Offers hold at most 10,000 files; bigger selections go as several transfers.
+      for (let i = 0; i < items.length; i += 10_000) session.sendFiles(items.slice(i, i + 10_000));
+    } catch (e) {
+      this.showError(t('connFailed', { name: this.info.name }) + ` (${/** @type {Error} */ (e).message})`);
+    }
+  }
+
+  async sendChat() {
+    const text = this.chatInput.value;
+    if (!text.trim()) return;
+    try {
+      const session = await this.connect();
+      session.sendText(text);
+      this.chatInput.value = '';
+    } catch (e) {
+      this.showError(/** @type {Error} */ (e).message);
+    }
+  }
+
+  /** @param {string} text @param {boolean} mine */
+  addChat(text, mine) {
+    const who = mine ? t('you') : this.info.name;
+    this.chatLog.append(h('li', { class: mine ? 'mine' : '', testid: 'chat-message', dataset: { mine: String(mine) } }, h('b', {}, `${who}: `), h('span', { testid: 'chat-text' }, text)));
+    this.chatLog.scrollTop = this.chatLog.scrollHeight;
+  }
+}

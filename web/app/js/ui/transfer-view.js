@@ -1,0 +1,69 @@
+// One transfer (either direction) in a peer card: per-file progress, speed and ETA, state,
+// errors, and a cancel button while it runs.
+
+import { h, formatBytes, formatDuration } from './dom.js';
+import { t } from '../i18n.js';
+
+/** @typedef {import('../transfer/engine.js').Transfer} Transfer */
+
+const STATE_KEYS = {
+  waiting: 'stateWaiting',
+  active: 'stateActive',
+  done: 'stateDone',
+  declined: 'stateDeclined',
+  cancelled: 'stateCancelled',
+  failed: 'stateFailed',
+};
+
+/** @param {Transfer} tr @param {string} peerName */
+export function transferView(tr, peerName) {
+  const title = h('span', { class: 'transfer-title' });
+  const state = h('span', { class: 'badge', testid: 'transfer-state' });
+  const speed = h('span', { class: 'hint', testid: 'transfer-speed' });
+  const cancel = h('button', { type: 'button', class: 'danger small', testid: 'transfer-cancel', onclick: () => tr.cancel() });
+  const error = h('p', { class: 'error', testid: 'transfer-error', hidden: true });
+  const files = tr.files.map((f) => {
+    const bar = h('progress', { testid: 'file-progress', max: String(Math.max(1, f.size)), value: '0' });
+    const st = h('span', { class: 'file-state', testid: 'file-state' });
+    const row = h('li', { class: 'transfer-file', testid: 'transfer-file', dataset: { path: f.path } }, h('span', { text: `${f.path} (${formatBytes(f.size)})` }), st, bar);
+    return { f, bar, st, row };
+  });
+  const el = h(
+    'li',
+    { class: 'transfer', testid: 'transfer', dataset: { direction: tr.direction, transferId: String(tr.id) } },
+    h('div', { class: 'transfer-head' }, title, state, speed, cancel),
+    error,
+    h('ul', { class: 'transfer-files' }, ...files.map((x) => x.row)),
+  );
+
+  const render = () => {
+    el.dataset.state = tr.state;
+    title.textContent = `${tr.direction === 'send' ? t('sending') : t('receiving')} · ${formatBytes(tr.totalSize)}`;
+    state.textContent = tr.state === 'waiting' && tr.direction === 'send' ? t('waitingAccept', { name: peerName }) : t(STATE_KEYS[tr.state]);
+    cancel.textContent = t('cancel');
+    cancel.hidden = tr.finished;
+    if (tr.state === 'active' && tr.startedAt) {
+      const secs = (performance.now() - tr.startedAt) / 1000;
+      const rate = secs > 0 ? tr.bytesDone / secs : 0;
+      const left = tr.totalSize - tr.files.reduce((s, f) => s + f.bytes, 0);
+      speed.textContent = rate > 0 ? t('eta', { speed: formatBytes(rate), eta: formatDuration(left / rate) }) : '';
+    } else {
+      speed.textContent = '';
+    }
+    let err = tr.error;
+    if (tr.state === 'cancelled') err = tr.endedBy === 'peer' ? `${peerName}: ${tr.error}` : tr.error;
+    if (tr.state === 'declined') err = tr.endedBy === 'peer' ? `${peerName}: ${t('stateDeclined')}` : '';
+    error.textContent = err;
+    error.hidden = !err;
+    for (const { f, bar, st, row } of files) {
+      bar.value = f.bytes;
+      row.dataset.state = f.state;
+      st.dataset.state = f.state;
+      st.textContent = f.state === 'verified' ? `✓ ${t('fileVerified')}` : f.state === 'mismatch' ? t('fileMismatch') : f.state === 'failed' ? t('stateFailed') : `${Math.floor((100 * f.bytes) / Math.max(1, f.size))}%`;
+    }
+  };
+  tr.addEventListener('update', render);
+  window.addEventListener('ferry-lang', render);
+  render();
+  return el;
+}

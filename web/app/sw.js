@@ -1,0 +1,70 @@
+// Service worker serving streamed downloads: a received file is written through a MessagePort
+// into a ReadableStream that is the body of the response for /app/dl/<id>/<name>, so the browser
+// saves it to disk as it arrives and a multi-GiB file never sits in memory. Scope: /app/.
+//
+// Page → worker: {type: 'ferry-download', id, name, size, port} (port transferred), then on the
+// port: {type: 'chunk', data: ArrayBuffer} … and finally {type: 'close'} (verified) or
+// {type: 'abort', reason} (hash mismatch, cancel, lost peer: the download fails instead of
+// leaving a truncated or corrupt file that looks complete). {type: 'ping'} keeps us alive.
+// Worker → page on the port: {type: 'ready', url}, {type: 'cancelled'} if the user cancelled
+// the download in the browser.
+
+/** @type {Map<string, {stream: ReadableStream<Uint8Array>, name: string, size: number}>} */
+const pending = new Map();
+
+self.addEventListener('install', () => /** @type {any} */ (self).skipWaiting());
+self.addEventListener('activate', (ev) => /** @type {any} */ (ev).waitUntil(/** @type {any} */ (self).clients.claim()));
+
+self.addEventListener('message', (ev) => {
+  const msg = /** @type {MessageEvent} */ (ev).data;
+  if (!msg || msg.type !== 'ferry-download') return;
+  const { id, name, size } = msg;
+  /** @type {MessagePort} */
+  const port = msg.port;
+  /** @type {ReadableStreamDefaultController<Uint8Array>} */
+  let controller;
+  const stream = new ReadableStream({
+    start(c) {
+      controller = c;
+    },
+    cancel() {
+      port.postMessage({ type: 'cancelled' });
+    },
+  });
+  port.onmessage = (m) => {
+    const d = m.data;
+    try {
+      if (d.type === 'chunk') controller.enqueue(new Uint8Array(d.data));
+      else if (d.type === 'close') controller.close();
+      else if (d.type === 'abort') controller.error(new Error(d.reason || 'aborted'));
+    } catch {
+      // The stream is already closed or errored (e.g. the user cancelled the download).
+    }
+  };
+  pending.set(id, { stream, name, size });
+  port.postMessage({ type: 'ready', url: `/app/dl/${id}/${encodeURIComponent(name)}` });
+});
+
+self.addEventListener('fetch', (ev) => {
+  const fe = /** @type {any} */ (ev);
+  const url = new URL(fe.request.url);
+  const m = /^\/app\/dl\/([A-Za-z0-9-]+)\//.exec(url.pathname);
+  if (!m) return;
+  const entry = pending.get(m[1]);
+  if (!entry) {
+    fe.respondWith(new Response('This download is no longer available.\n', { status: 404 }));
+    return;
+  }
+  pending.delete(m[1]);
+  fe.respondWith(
+    new Response(entry.stream, {
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        // With a length, a stream that ends early is a failed download, never a short file.
+        'Content-Length': String(entry.size),
+        'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(entry.name)}`,
+        'X-Content-Type-Options': 'nosniff',
+      },
+    }),
+  );
+});
