@@ -57,3 +57,33 @@ export async function selfName(page) {
 export function peerCard(page, name) {
   return page.getByTestId('peer').filter({ has: page.getByTestId('peer-name').getByText(name, { exact: true }) });
 }
+
+/**
+ * Two tabs that see each other; `a` and `b` with their display names.
+ * @param {import('playwright-core').Browser} browser @param {string} url
+ * @param {{queryA?: string, queryB?: string}} [opts]
+ */
+export async function openPair(browser, url, opts = {}) {
+  const a = await openApp(browser, url + (opts.queryA ?? ''));
+  const b = await openApp(browser, url + (opts.queryB ?? ''));
+  const nameA = await selfName(a.page);
+  const nameB = await selfName(b.page);
+  await peerCard(a.page, nameB).waitFor();
+  await peerCard(b.page, nameA).waitFor();
+  return {
+    a, b, nameA, nameB,
+    /** a's card for b */
+    cardAB: peerCard(a.page, nameB),
+    /** b's card for a */
+    cardBA: peerCard(b.page, nameA),
+    close: async () => {
+      await a.context.close().catch(() => {});
+      await b.context.close().catch(() => {});
+    },
+  };
+}
+
+/** A locator narrowed to elements whose data-state is `state`. @param {import('playwright-core').Locator} loc @param {string} state */
+export function inState(loc, state) {
+  return loc.and(loc.page().locator(`[data-state="${state}"]`));
+}

@@ -1,0 +1,53 @@
+// A frame corrupted in flight (test hook on the sender page, ?test=1) is caught by the receiver's
+// SHA-256 check: the file is shown as a hash mismatch on both sides and its download fails;
+// the next file of the same transfer still arrives intact.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../lib/server.js';
+import { launchBrowser, openPair, inState } from '../lib/browser.js';
+import { makeFiles, collectDownloads } from '../lib/transfer.js';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('a corrupted frame is a hash mismatch the user sees', { timeout: 120_000 }, async () => {
+  const p = await openPair(browser, server.url, { queryA: '/?test=1' });
+  const downloads = collectDownloads(p.b.page);
+  const files = makeFiles({ 'corrupt-me.bin': 1_000_000, 'fine.bin': 300_000 });
+  await p.a.page.evaluate(() => {
+    /** @type {any} */ (window).__ferryTest.corruptNextFrame = true;
+  });
+  await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
+  await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
+  const got = p.cardBA.getByTestId('transfer').first();
+  const sent = p.cardAB.getByTestId('transfer').first();
+  await inState(got, 'done').waitFor({ timeout: 60_000 });
+  await inState(sent, 'done').waitFor({ timeout: 10_000 });
+  const bad = got.getByTestId('transfer-file').and(p.b.page.locator('[data-path="corrupt-me.bin"]'));
+  assert.equal(await bad.getAttribute('data-state'), 'mismatch');
+  assert.match((await bad.getByTestId('file-state').textContent()) ?? '', /mismatch/i);
+  assert.match((await got.getByTestId('transfer-error').textContent()) ?? '', /hash mismatch/);
+  assert.equal(await sent.getByTestId('transfer-file').and(p.a.page.locator('[data-path="corrupt-me.bin"]')).getAttribute('data-state'), 'mismatch');
+  const d = await downloads.get('corrupt-me.bin');
+  assert.notEqual(d.failure, null, 'the corrupt download is not completed');
+  const ok = await downloads.get('fine.bin');
+  assert.equal(ok.sha, files.sha['fine.bin']);
+  await p.close();
+});
+
+test('without ?test=1 there is no test hook', async () => {
+  const p = await openPair(browser, server.url);
+  assert.equal(await p.a.page.evaluate(() => 'ferryTest' in window || '__ferryTest' in window), false);
+  await p.close();
+});

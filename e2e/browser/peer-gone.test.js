@@ -1,0 +1,52 @@
+// The peer closing its tab mid-transfer: the other side shows it within seconds, and nothing
+// partial is presented as complete.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../lib/server.js';
+import { launchBrowser, openPair, inState } from '../lib/browser.js';
+import { makeFiles, collectDownloads } from '../lib/transfer.js';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+for (const who of ['sender', 'receiver']) {
+  test(`the ${who} closes its tab mid-transfer`, { timeout: 120_000 }, async () => {
+    const p = await openPair(browser, server.url);
+    const downloads = collectDownloads(p.b.page);
+    const files = makeFiles({ 'interrupted.bin': 64 * 1024 * 1024 });
+    await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
+    await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
+    await p.b.page.waitForFunction(() => {
+      const bar = /** @type {HTMLProgressElement | null} */ (document.querySelector('[data-testid="file-progress"]'));
+      return bar !== null && bar.value > 2 * 1024 * 1024;
+    });
+    const t0 = Date.now();
+    if (who === 'sender') {
+      await p.a.context.close();
+      const got = p.cardBA.getByTestId('transfer').first();
+      await inState(got, 'failed').waitFor({ timeout: 10_000 });
+      assert.match((await got.getByTestId('transfer-error').textContent()) ?? '', /connection lost/i);
+      await p.cardBA.getByTestId('peer-error').waitFor({ state: 'visible', timeout: 10_000 });
+      assert.match((await p.cardBA.getByTestId('peer-error').textContent()) ?? '', /left/);
+      const d = await downloads.get('interrupted.bin', 10_000);
+      assert.notEqual(d.failure, null, 'the partial download failed');
+    } else {
+      await p.b.context.close();
+      const sent = p.cardAB.getByTestId('transfer').first();
+      await inState(sent, 'failed').waitFor({ timeout: 10_000 });
+    }
+    assert.ok(Date.now() - t0 < 10_000, `noticed after ${Date.now() - t0} ms`);
+    await p.close();
+  });
+}
