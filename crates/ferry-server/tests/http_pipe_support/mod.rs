@@ -1,0 +1,308 @@
+//! Shared helpers for the HTTP pipe tests: a real server on an ephemeral loopback port, curl as
+//! a child process, a raw HTTP/1.1 client for what curl cannot do (byte-by-byte, aborts), and a
+//! deterministic byte pattern that both ends can produce or check without holding it in memory.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferry_server::{BoundServer, ServerConfig};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Server {
+    pub url: String,
+    pub addr: std::net::SocketAddr,
+}
+
+pub async fn start_server() -> Server {
+    let server = BoundServer::bind(ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run());
+    Server {
+        url: format!("http://{addr}"),
+        addr,
+    }
+}
+
+/// `curl -sS <args>`, stdout and stderr captured.
+pub fn curl(args: &[&str]) -> Command {
+    let mut cmd = Command::new("curl");
+    cmd.arg("-sS")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+pub fn spawn(mut cmd: Command) -> Child {
+    cmd.spawn().expect("curl must be installed")
+}
+
+pub struct Done {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Done {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+pub async fn finish(child: Child) -> Done {
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("curl did not finish in time")
+        .unwrap();
+    Done {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs curl to completion.
+pub async fn run(args: &[&str]) -> Done {
+    finish(spawn(curl(args))).await
+}
+
+/// Splits `curl -i` output into (status, lowercased header lines, body).
+pub fn split_response(raw: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut rest = raw;
+    loop {
+        let end = find(rest, b"\r\n\r\n").expect("a response head");
+        let head = String::from_utf8_lossy(&rest[..end]).into_owned();
+        rest = &rest[end + 4..];
+        let mut lines = head.lines();
+        let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        if status == 100 {
+            continue;
+        }
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        return (status, headers, rest.to_vec());
+    }
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+pub fn headers_named<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A raw HTTP/1.1 connection, for byte-level control over what is sent and when.
+pub struct Raw {
+    pub reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    pub writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Raw {
+    pub async fn connect(server: &Server) -> Raw {
+        let stream = TcpStream::connect(server.addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (r, w) = stream.into_split();
+        Raw {
+            reader: BufReader::new(r),
+            writer: w,
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.unwrap();
+        self.writer.flush().await.unwrap();
+    }
+
+    /// Reads a response head (skipping `100 Continue`); returns status and lowercased headers.
+    pub async fn head(&mut self) -> (u16, Vec<(String, String)>) {
+        loop {
+            let status_line = self.line().await;
+            let status: u16 = status_line
+                .split(' ')
+                .nth(1)
+                .unwrap_or_else(|| panic!("bad status line {status_line:?}"))
+                .parse()
+                .unwrap();
+            let mut headers = Vec::new();
+            loop {
+                let line = self.line().await;
+                if line.is_empty() {
+                    break;
+                }
+                let (k, v) = line.split_once(':').unwrap();
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+            if status != 100 {
+                return (status, headers);
+            }
+        }
+    }
+
+    /// One line without its CRLF (empty string at EOF).
+    pub async fn line(&mut self) -> String {
+        let mut line = String::new();
+        tokio::time::timeout(WAIT, self.reader.read_line(&mut line))
+            .await
+            .expect("timed out reading a line")
+            .unwrap();
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    }
+
+    /// Reads one chunk of a chunked body; `None` at the terminating chunk.
+    pub async fn chunk(&mut self) -> Option<Vec<u8>> {
+        let size_line = self.line().await;
+        let size = usize::from_str_radix(size_line.trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size line {size_line:?}"));
+        if size == 0 {
+            self.line().await;
+            return None;
+        }
+        let mut data = vec![0; size];
+        tokio::time::timeout(WAIT, self.reader.read_exact(&mut data))
+            .await
+            .expect("timed out reading a chunk")
+            .unwrap();
+        self.line().await;
+        Some(data)
+    }
+
+    /// Reads a chunked body's text to the end.
+    pub async fn chunked_text(&mut self) -> String {
+        let mut all = Vec::new();
+        while let Some(c) = self.chunk().await {
+            all.extend_from_slice(&c);
+        }
+        String::from_utf8(all).unwrap()
+    }
+
+    /// Reads until EOF or error; returns what arrived.
+    pub async fn rest(&mut self) -> Vec<u8> {
+        let mut all = Vec::new();
+        let _ = tokio::time::timeout(WAIT, self.reader.read_to_end(&mut all)).await;
+        all
+    }
+}
+
+/// A deterministic, cheap, non-repeating byte stream: byte `i` of the pattern for `seed`.
+/// Checking data against it position by position needs no copy of the data.
+pub struct Pattern {
+    state: u64,
+}
+
+impl Pattern {
+    pub fn new(seed: u64) -> Self {
+        Pattern {
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+        }
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            // xorshift64*
+            self.state ^= self.state >> 12;
+            self.state ^= self.state << 25;
+            self.state ^= self.state >> 27;
+            let v = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Checks a stream of chunks against the pattern, 8-byte aligned chunks not required.
+pub struct PatternCheck {
+    pattern: Pattern,
+    pending: Vec<u8>,
+    pub checked: u64,
+}
+
+impl PatternCheck {
+    pub fn new(seed: u64) -> Self {
+        PatternCheck {
+            pattern: Pattern::new(seed),
+            pending: Vec::new(),
+            checked: 0,
+        }
+    }
+
+    /// Panics at the first byte that differs.
+    pub fn check(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.pending.is_empty() {
+                self.pending = vec![0; 64 * 1024];
+                self.pattern.fill(&mut self.pending);
+                self.pending.reverse();
+            }
+            let n = data.len().min(self.pending.len());
+            for (i, b) in data[..n].iter().enumerate() {
+                let want = self.pending.pop().unwrap();
+                assert_eq!(*b, want, "byte {} differs", self.checked + i as u64);
+            }
+            self.checked += n as u64;
+            data = &data[n..];
+        }
+    }
+}
+
+/// Writes `len` bytes of the pattern to a file in a fresh temp dir; returns its path.
+pub fn pattern_file(dir: &std::path::Path, name: &str, seed: u64, len: usize) -> String {
+    let mut data = vec![0; len];
+    Pattern::new(seed).fill(&mut data);
+    let path = dir.join(name);
+    std::fs::write(&path, &data).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "ferry-http-pipe-{tag}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Polls `f` until it is true (or panics after WAIT).
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
