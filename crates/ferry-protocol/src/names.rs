@@ -1,7 +1,7 @@
 //! File names from the network. A [`SafeRelativePath`] can only be built by [`sanitize_path`],
 //! so holding one proves the path stays inside whatever folder it is joined to.
 //!
-//! The rules (mirrored exactly by `web/js/protocol/names.js`, both tested against
+//! The rules (mirrored exactly by `web/app/js/protocol/names.js`, both tested against
 //! `vectors/names.json`):
 //! 1. inputs over 16 KiB of UTF-8 are refused;
 //! 2. `\` counts as a separator, like `/`;
