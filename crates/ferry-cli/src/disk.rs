@@ -12,10 +12,15 @@ pub fn final_path(out: &Path, rel: &SafeRelativePath) -> PathBuf {
     rel.to_path_under(out)
 }
 
+/// `<final>.part`, shortened where needed so it stays within 255 bytes (names from the network
+/// may already use all 255).
 pub fn part_path(out: &Path, rel: &SafeRelativePath) -> PathBuf {
     let mut p = rel.to_path_under(out);
-    let mut name = p.file_name().unwrap_or_default().to_os_string();
-    name.push(".part");
+    let mut name = rel.file_name().to_string();
+    while name.len() + ".part".len() > 255 {
+        name.pop();
+    }
+    name.push_str(".part");
     p.set_file_name(name);
     p
 }

@@ -302,12 +302,26 @@ async fn selected_path(pc: &Arc<dyn PeerConnection>) -> IcePath {
     };
     let ice = sctp.transport().ice_transport();
     match ice.get_selected_candidate_pair().await {
-        Ok(Some(pair)) => IcePath::from_types(
-            kind(pair.local().typ),
-            kind(pair.remote().typ),
-            format!("{}:{}", pair.local().address, pair.local().port),
-            format!("{}:{}", pair.remote().address, pair.remote().port),
-        ),
+        Ok(Some(pair)) => {
+            // A check that arrives before the peer's trickled candidate makes the remote end
+            // peer-reflexive; once the candidate has arrived, its signaled type is the truth.
+            let (ra, rp) = (&pair.remote().address, pair.remote().port);
+            let mut remote = kind(pair.remote().typ);
+            if pair.remote().typ == RTCIceCandidateType::Prflx
+                && let Ok(known) = ice.get_remote_candidates().await
+                && let Some(c) = known.iter().find(|c| {
+                    &c.address == ra && c.port == rp && c.typ != RTCIceCandidateType::Prflx
+                })
+            {
+                remote = kind(c.typ);
+            }
+            IcePath::from_types(
+                kind(pair.local().typ),
+                remote,
+                format!("{}:{}", pair.local().address, pair.local().port),
+                format!("{ra}:{rp}"),
+            )
+        }
         _ => IcePath::unknown(),
     }
 }

@@ -1,0 +1,272 @@
+//! Shared helpers for the CLI tests: a real `ferry serve` on an ephemeral loopback port, and the
+//! built `ferry` binary run as child processes (real exit codes, real signals).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+/// A fresh empty folder under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "ferry-cli-test-{tag}-{}-{}",
+            std::process::id(),
+            rand_u64()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(7);
+    h.finish()
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        let mut child = Command::new(FERRY)
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .env("FERRY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ferry serve");
+        let mut line = String::new();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut line).unwrap();
+        // Keep draining: a closed stdout would make the server's next println! fail.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `ferry send` or `ferry receive`, with its output collected in the background.
+pub struct Peer {
+    pub child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+    pub out_lines: Vec<String>,
+}
+
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Peer {
+    pub fn spawn(server: &Server, args: &[&str], stdin: Stdio) -> Self {
+        let mut child = Command::new(FERRY)
+            .args(args)
+            .args(["--server", &server.url, "--bind", "127.0.0.1:0", "--json"])
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferry");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Peer {
+            child,
+            stdout: rx,
+            stderr,
+            out_lines: Vec::new(),
+        }
+    }
+
+    /// Waits for a `--json` line with `"event":"<event>"` on stdout.
+    pub fn wait_event(&mut self, event: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.stdout.recv_timeout(left) {
+                Ok(l) => l,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait();
+                    let stderr =
+                        std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+                    panic!(
+                        "ferry exited ({status:?}) before {event:?}; stdout {:?}; stderr:\n{}",
+                        self.out_lines,
+                        stderr.join().unwrap_or_default()
+                    );
+                }
+                Err(_) => panic!(
+                    "no {event:?} event within {timeout:?}; saw {:?}",
+                    self.out_lines
+                ),
+            };
+            self.out_lines.push(line.clone());
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["event"] == event
+            {
+                return v;
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for exit (killing the process after `timeout`).
+    pub fn finish(mut self, timeout: Duration) -> Finished {
+        let deadline = Instant::now() + timeout;
+        let code = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let stderr = self.stderr.join().unwrap_or_default();
+                panic!("ferry did not exit within {timeout:?}; stderr:\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        while let Ok(l) = self.stdout.recv_timeout(Duration::from_millis(200)) {
+            self.out_lines.push(l);
+        }
+        Finished {
+            code,
+            stdout: self.out_lines.join("\n"),
+            stderr: self.stderr.join().unwrap_or_default(),
+        }
+    }
+}
+
+/// Starts `ferry send <paths>` and returns it with the room code it printed.
+pub fn send(server: &Server, paths: &[&Path]) -> (Peer, String) {
+    let mut args = vec!["send".to_string()];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut peer = Peer::spawn(server, &args, Stdio::null());
+    let room = peer.wait_event("room", Duration::from_secs(20));
+    let code = room["code"].as_str().unwrap().to_string();
+    assert!(
+        room["link"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/?room={code}"))
+    );
+    (peer, code)
+}
+
+pub fn receive(server: &Server, code: &str, out: &Path, extra: &[&str], stdin: Stdio) -> Peer {
+    let out = out.display().to_string();
+    let mut args = vec!["receive", code, "--out", &out];
+    args.extend_from_slice(extra);
+    Peer::spawn(server, &args, stdin)
+}
+
+/// Every regular file under `dir`, as `/`-separated relative paths.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(
+                    p.strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    // xorshift: incompressible enough, reproducible, no dependency.
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Compares two files in chunks (they may be large).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let (mut fa, mut fb) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
+    if fa.metadata().unwrap().len() != fb.metadata().unwrap().len() {
+        return false;
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba).unwrap();
+        if n == 0 {
+            return true;
+        }
+        fb.read_exact(&mut bb[..n]).unwrap();
+        if ba[..n] != bb[..n] {
+            return false;
+        }
+    }
+}
