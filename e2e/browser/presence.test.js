@@ -56,3 +56,15 @@ test('a tab reconnects with the same identity after the server restarts', async 
     await again.stop();
   }
 });
+
+test('the language follows the browser and can be switched', async () => {
+  const context = await browser.newContext({ locale: 'zh-CN' });
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await page.getByTestId('conn-state').and(page.locator('[data-state="open"]')).waitFor();
+  assert.equal(await page.getByTestId('create-room').textContent(), '创建房间');
+  await page.getByTestId('lang-select').selectOption('en');
+  assert.equal(await page.getByTestId('create-room').textContent(), 'Create room');
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+  await context.close();
+});

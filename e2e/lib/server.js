@@ -15,7 +15,10 @@ export const repoRoot = path.resolve(here, '..', '..');
  */
 export async function startServer(extraArgs = [], opts = {}) {
   const bin = process.env.FERRY_BIN ?? path.join(repoRoot, 'target', 'debug', 'ferry');
-  const proc = spawn(bin, ['serve', '--host', '127.0.0.1', '--port', String(opts.port ?? 0), ...extraArgs], {
+  // With a fixed HTTP port the embedded STUN/TURN server would take UDP 3478, which parallel
+  // test runs share; any free port will do.
+  const portArgs = opts.port ? ['--port', String(opts.port), '--turn-port', '0'] : ['--port', '0'];
+  const proc = spawn(bin, ['serve', '--host', '127.0.0.1', ...portArgs, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
   });

@@ -1,0 +1,48 @@
+// Where a page cannot stream to disk (no service worker, e.g. plain http on a LAN address), files
+// are held in memory until verified and then saved; forced here with ?sink=memory.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../lib/server.js';
+import { launchBrowser, openPair, inState } from '../lib/browser.js';
+import { makeFiles, collectDownloads } from '../lib/transfer.js';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('in-memory receive saves verified files and warns about big offers', { timeout: 120_000 }, async () => {
+  const p = await openPair(browser, server.url, { queryB: '/?sink=memory' });
+  await p.b.page.waitForFunction(() => document.body.dataset.storage === 'memory');
+  const downloads = collectDownloads(p.b.page);
+  const files = makeFiles({ 'small.bin': 3 * 1024 * 1024 + 5, 'tiny.txt': 'hi' });
+  await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
+  const dialog = p.b.page.getByTestId('offer-dialog');
+  await dialog.waitFor();
+  assert.equal(await dialog.getByTestId('offer-memory-warning').count(), 0, 'no warning for small offers');
+  await dialog.getByTestId('offer-accept').click();
+  await inState(p.cardBA.getByTestId('transfer').first(), 'done').waitFor({ timeout: 60_000 });
+  for (const [name, sha] of Object.entries(files.sha)) assert.equal((await downloads.get(name)).sha, sha, name);
+
+  // A 300 MB offer only needs to be offered to see the warning; it is declined right away.
+  await p.a.page.evaluate(async () => {
+    const input = /** @type {HTMLInputElement} */ (document.querySelector('[data-testid="peer-send-files"]'));
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(300_000_000)], 'huge.bin'));
+    input.files = dt.files;
+    input.dispatchEvent(new Event('change'));
+  });
+  const big = p.b.page.getByTestId('offer-dialog');
+  await big.getByTestId('offer-memory-warning').waitFor();
+  await big.getByTestId('offer-decline').click();
+  await p.close();
+});
