@@ -55,7 +55,9 @@ test('several files (0 B, 1 B, 1 MiB + 1, 64 MiB) both directions', { timeout: 6
   await peerCard(b.page, await selfName(a.page)).waitFor();
   const spec = { 'empty.bin': 0, 'one.bin': 1, 'mib-plus-one.bin': 1024 * 1024 + 1, 'big.bin': 64 * 1024 * 1024 };
   await sendAndCheck(a.page, b.page, spec);
+  // Loopback host candidates on both ends: the path shown on both sides is direct.
   assert.equal(await peerCard(a.page, await selfName(b.page)).getByTestId('peer-path').getAttribute('data-path'), 'direct');
+  assert.equal(await peerCard(b.page, await selfName(a.page)).getByTestId('peer-path').getAttribute('data-path'), 'direct');
   await sendAndCheck(b.page, a.page, { 'back-empty.bin': 0, 'back-one.bin': 1, 'back-mib.bin': 1024 * 1024 + 1, 'back-big.bin': 64 * 1024 * 1024 });
   await a.context.close();
   await b.context.close();

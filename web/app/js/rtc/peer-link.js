@@ -104,6 +104,9 @@ export class PeerLink extends EventTarget {
     dc.onopen = () => {
       if (pc !== this.pc) return;
       clearTimeout(this.timer);
+      // ICE may switch to a better pair after the channel opened; keep the shown path true.
+      const ice = pc.sctp?.transport?.iceTransport;
+      if (ice) ice.onselectedcandidatepairchange = () => void this.updatePath();
       const pipe = new DataChannelPipe(dc, pc.sctp?.maxMessageSize ?? 0);
       const session = new TransferSession(pipe, this.opts.sessionOptions);
       this.session = session;
@@ -184,8 +187,11 @@ export class PeerLink extends EventTarget {
       if (!pair) return;
       const local = stats.get(pair.localCandidateId);
       const remote = stats.get(pair.remoteCandidateId);
-      const types = [local?.candidateType, remote?.candidateType];
-      const path = types.includes('relay') ? 'relay' : types.includes('srflx') || types.includes('prflx') ? 'stun' : 'direct';
+      const l = local?.candidateType;
+      const r = remote?.candidateType;
+      // A remote prflx candidate is usually just a host candidate whose signal has not arrived
+      // yet (checks outran the trickle), so only our own prflx/srflx side counts as NAT-traversed.
+      const path = l === 'relay' || r === 'relay' ? 'relay' : l === 'srflx' || l === 'prflx' || r === 'srflx' ? 'stun' : 'direct';
       if (path !== this.path) {
         this.path = path;
         this.dispatchEvent(new CustomEvent('path', { detail: path }));
