@@ -4,5 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod names;
+pub mod relay_crypto;
 pub mod signaling;
 pub mod transfer;

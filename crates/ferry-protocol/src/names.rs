@@ -89,7 +89,9 @@ pub fn sanitize_path(input: &str) -> Result<SafeRelativePath, NameError> {
 
 fn is_forbidden_char(c: char) -> bool {
     let cp = c as u32;
-    cp <= 0x1f || (0x7f..=0x9f).contains(&cp) || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*')
+    cp <= 0x1f
+        || (0x7f..=0x9f).contains(&cp)
+        || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*')
 }
 
 const DEVICE_NAMES: &[&str] = &[
@@ -183,14 +185,24 @@ mod tests {
             let input = v.input.build();
             let got = sanitize_path(&input).ok().map(|p| p.0);
             let want = v.output.map(|o| o.build());
-            assert_eq!(got, want, "input {:?}", input.chars().take(60).collect::<String>());
+            assert_eq!(
+                got,
+                want,
+                "input {:?}",
+                input.chars().take(60).collect::<String>()
+            );
         }
     }
 
     #[test]
     fn joined_paths_stay_inside() {
         let base = std::path::Path::new("/srv/out");
-        for hostile in ["../../etc/passwd", "/etc/passwd", "a/../../b", "..\\..\\win.ini"] {
+        for hostile in [
+            "../../etc/passwd",
+            "/etc/passwd",
+            "a/../../b",
+            "..\\..\\win.ini",
+        ] {
             let p = sanitize_path(hostile).unwrap().to_path_under(base);
             assert!(p.starts_with(base), "{hostile} -> {p:?}");
             assert!(!p.components().any(|c| c == std::path::Component::ParentDir));

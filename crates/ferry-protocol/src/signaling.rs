@@ -46,9 +46,7 @@ pub enum Signal {
         sdp: String,
     },
     /// A trickled ICE candidate; `candidate: null` ends the trickle.
-    Candidate {
-        candidate: Option<IceCandidate>,
-    },
+    Candidate { candidate: Option<IceCandidate> },
     /// Opaque application payload (e.g. relay negotiation); any JSON value.
     App { payload: serde_json::Value },
 }
@@ -152,17 +150,32 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
     },
     /// Answer to `create-room` and `join-room`.
-    RoomJoined { room: RoomInfo },
+    RoomJoined {
+        room: RoomInfo,
+    },
     /// Answer to `leave-room`.
-    RoomLeft { room: String },
+    RoomLeft {
+        room: String,
+    },
     #[serde(rename_all = "camelCase")]
-    PeerJoined { room: String, peer: PeerInfo },
+    PeerJoined {
+        room: String,
+        peer: PeerInfo,
+    },
     #[serde(rename_all = "camelCase")]
-    PeerLeft { room: String, peer_id: String },
+    PeerLeft {
+        room: String,
+        peer_id: String,
+    },
     /// A peer sharing a room changed its name (also sent to the peer itself).
-    PeerUpdated { peer: PeerInfo },
+    PeerUpdated {
+        peer: PeerInfo,
+    },
     /// A signal from another peer; `from` is stamped by the hub.
-    Signal { from: String, signal: Signal },
+    Signal {
+        from: String,
+        signal: Signal,
+    },
     /// A relay session between this peer and `peerId` is authorized: connect a WebSocket to
     /// `/relay/<relayId>?token=<your token>` within `expiresInMs`.
     #[serde(rename_all = "camelCase")]
@@ -256,8 +269,10 @@ mod tests {
     #[test]
     fn refuses_forged_from_and_unknown_types() {
         assert!(
-            ClientMessage::parse(r#"{"type":"signal","to":"p1","from":"p2","signal":{"kind":"app","payload":1}}"#)
-                .is_err()
+            ClientMessage::parse(
+                r#"{"type":"signal","to":"p1","from":"p2","signal":{"kind":"app","payload":1}}"#
+            )
+            .is_err()
         );
         assert!(ClientMessage::parse(r#"{"type":"nope"}"#).is_err());
         assert!(ClientMessage::parse(r#"{"type":"join-room"}"#).is_err());
