@@ -1,0 +1,80 @@
+//! CLI ↔ CLI transfers across real NAT in network namespaces (see nat_support for the
+//! picture): the path ICE picks must match the network, and every byte must arrive.
+
+mod nat_support;
+
+use std::time::Duration;
+
+use nat_support::*;
+
+fn assert_same(t: &Transfer, data: &[u8]) {
+    let got = std::fs::read(&t.received).expect("received file");
+    assert!(
+        got == data,
+        "received bytes differ ({} vs {} bytes)",
+        got.len(),
+        data.len()
+    );
+    assert_eq!(t.sender.bytes, data.len() as u64);
+    assert_eq!(t.receiver.bytes, data.len() as u64);
+}
+
+#[test]
+fn same_lan_goes_direct_over_host_candidates() {
+    if !can_run() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut topo = Topology::build(Nat::EndpointIndependent);
+    topo.start_server(&[]);
+    let (file, data) = random_file(&topo.dir, "lan.bin", 3 << 20);
+    let t = transfer(&mut topo, "a1", "a2", &file, Duration::from_secs(60));
+    assert_same(&t, &data);
+    for side in [&t.sender, &t.receiver] {
+        assert_eq!(
+            (side.path.as_str(), side.candidate.as_str()),
+            ("direct", "host"),
+            "{side:?}"
+        );
+    }
+}
+
+#[test]
+fn endpoint_independent_nats_go_direct_via_stun() {
+    if !can_run() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut topo = Topology::build(Nat::EndpointIndependent);
+    topo.start_server(&[]);
+    let (file, data) = random_file(&topo.dir, "stun.bin", 3 << 20);
+    let t = transfer(&mut topo, "a1", "b1", &file, Duration::from_secs(60));
+    assert_same(&t, &data);
+    for side in [&t.sender, &t.receiver] {
+        assert_eq!(side.path, "direct", "{side:?}");
+        assert!(
+            side.candidate == "srflx" || side.candidate == "prflx",
+            "a path through two NATs must use reflexive candidates: {side:?}"
+        );
+    }
+}
+
+#[test]
+fn symmetric_nats_fall_back_to_turn_relay() {
+    if !can_run() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut topo = Topology::build(Nat::Symmetric);
+    topo.start_server(&[]);
+    let (file, data) = random_file(&topo.dir, "turn.bin", 3 << 20);
+    let t = transfer(&mut topo, "a1", "b1", &file, Duration::from_secs(90));
+    assert_same(&t, &data);
+    for side in [&t.sender, &t.receiver] {
+        assert_eq!(
+            (side.path.as_str(), side.candidate.as_str()),
+            ("relay", "relay"),
+            "{side:?}"
+        );
+    }
+}
