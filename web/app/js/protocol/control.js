@@ -11,7 +11,7 @@ import { sanitizePath } from './names.js';
  * @typedef {'sender' | 'receiver'} Role
  * @typedef {{type: 'hello', version: number, app: string}
  *  | {type: 'offer', transferId: number, files: OfferedFile[], totalSize: number}
- *  | {type: 'accept', transferId: number, resume: ResumePoint[]}
+ *  | {type: 'accept', transferId: number, resume?: ResumePoint[]}
  *  | {type: 'decline', transferId: number}
  *  | {type: 'cancel', transferId: number, role: Role, reason: string}
  *  | {type: 'file-end', transferId: number, index: number, sha256: string}

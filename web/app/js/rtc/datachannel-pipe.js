@@ -5,7 +5,7 @@ import { MAX_FRAME_BYTES } from '../protocol/constants.js';
 /** Resume sending once the channel's buffer drains to this (the engine stops at ~4 MiB). */
 export const LOW_WATER_MARK = 1024 * 1024;
 
-/** @implements {import('../transfer/pipe.js').MessagePipe} */
+/** Implements MessagePipe (transfer/pipe.js). */
 export class DataChannelPipe {
   /** @param {RTCDataChannel} dc @param {number} maxMessageSize from pc.sctp.maxMessageSize */
   constructor(dc, maxMessageSize) {

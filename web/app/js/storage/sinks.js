@@ -124,7 +124,7 @@ async function streamedSink(reg, file) {
 
 /** @param {{path: string, size: number, type: string}} file @returns {FileSink} */
 function memorySink(file) {
-  /** @type {Uint8Array[]} */
+  /** @type {Uint8Array<ArrayBuffer>[]} */
   let chunks = [];
   return {
     write(bytes) {

@@ -481,7 +481,7 @@ export class TransferSession extends EventTarget {
     switch (msg.type) {
       case 'accept':
         if (t.state !== 'waiting') return this.sendError('protocol-violation', `transfer ${t.id} was already answered`);
-        void t.run(msg.resume);
+        void t.run(msg.resume ?? []);
         return;
       case 'decline':
         if (t.state !== 'waiting') return this.sendError('protocol-violation', `transfer ${t.id} was already answered`);

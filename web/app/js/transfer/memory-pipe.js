@@ -61,7 +61,7 @@ class MemoryPipe {
 
   drained() {
     if (this.buffered <= this.low || this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => this.waiters.push(() => resolve(undefined)));
   }
 
   wake() {

@@ -23,7 +23,7 @@ export function transferView(tr, peerName) {
   const cancel = h('button', { type: 'button', class: 'danger small', testid: 'transfer-cancel', onclick: () => tr.cancel() });
   const error = h('p', { class: 'error', testid: 'transfer-error', hidden: true });
   const files = tr.files.map((f) => {
-    const bar = h('progress', { testid: 'file-progress', max: String(Math.max(1, f.size)), value: '0' });
+    const bar = /** @type {HTMLProgressElement} */ (h('progress', { testid: 'file-progress', max: String(Math.max(1, f.size)), value: '0' }));
     const st = h('span', { class: 'file-state', testid: 'file-state' });
     const row = h('li', { class: 'transfer-file', testid: 'transfer-file', dataset: { path: f.path } }, h('span', { text: `${f.path} (${formatBytes(f.size)})` }), st, bar);
     return { f, bar, st, row };
