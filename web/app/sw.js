@@ -62,9 +62,14 @@ self.addEventListener('fetch', (ev) => {
         'Content-Type': 'application/octet-stream',
         // With a length, a stream that ends early is a failed download, never a short file.
         'Content-Length': String(entry.size),
-        'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(entry.name)}`,
+        'Content-Disposition': `attachment; filename*=UTF-8''${rfc5987(entry.name)}`,
         'X-Content-Type-Options': 'nosniff',
       },
     }),
   );
 });
+
+/** encodeURIComponent leaves ' ( ) * unescaped, which RFC 5987 values may not contain. @param {string} s */
+function rfc5987(s) {
+  return encodeURIComponent(s).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
