@@ -38,6 +38,8 @@ pub struct AppState {
     pub relays: Arc<relay_ws::RelayRegistry>,
     /// STUN/TURN servers and per-peer TURN credentials for `welcome`.
     pub ice: Arc<turn::IceProvider>,
+    /// Parties waiting on HTTP pipe paths, and the paths with a transfer running.
+    pub pipes: Arc<pipe::Registry>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             hub: Arc::new(Hub::new(config.code_room_ttl)),
             tokens: TokenSigner::new(secret),
             relays: Arc::new(relay_ws::RelayRegistry::default()),
+            pipes: Arc::new(pipe::Registry::default()),
             ice: Arc::new(turn::IceProvider::new(
                 &config.turn,
                 config.ice_urls.clone(),
@@ -69,7 +72,7 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let pipes = Arc::new(pipe::Registry::default());
+    let pipes = state.pipes.clone();
     Router::new()
         .route("/", get(web_assets::index))
         .route("/index.html", get(web_assets::index))

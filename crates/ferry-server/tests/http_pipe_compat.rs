@@ -3,8 +3,6 @@
 
 mod http_pipe_support;
 
-use std::time::Duration;
-
 use http_pipe_support::*;
 
 const SENT_AFTER_RECEIVER: &str = "[INFO] Waiting for 1 receiver(s)...\n\
@@ -18,11 +16,6 @@ const SENT_BEFORE_RECEIVER: &str = "[INFO] Waiting for 1 receiver(s)...\n\
 [INFO] Start sending to 1 receiver(s)!\n\
 [INFO] Sent successfully!\n\
 [INFO] All receiver(s) was/were received successfully.\n";
-
-/// Lets a request that was just started reach the server before the next one.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
-}
 
 #[tokio::test]
 async fn sender_first_then_receiver_with_headers_passed_through() {
@@ -43,7 +36,7 @@ async fn sender_first_then_receiver_with_headers_passed_through() {
         "X-Piping: two",
         &url,
     ]));
-    settle().await;
+    server.wait_for("/some/path", true, 0).await;
     let receiver = run(&["-i", &url]).await;
     let sent = finish(sender).await;
     assert_eq!(sent.code, 0, "{}", sent.stderr);
@@ -77,7 +70,7 @@ async fn receiver_first_then_sender() {
     let server = start_server().await;
     let url = format!("{}/receiver-first", server.url);
     let receiver = spawn(curl(&["-i", &url]));
-    settle().await;
+    server.wait_for("/receiver-first", false, 1).await;
     let mut sender = curl(&["-T", "-", &url]);
     sender.stdin(std::process::Stdio::piped());
     let mut sender = spawn(sender);
@@ -111,9 +104,9 @@ async fn every_one_of_n_receivers_gets_the_same_bytes() {
             client.get(url).send().await.unwrap().bytes().await.unwrap()
         }));
     }
-    settle().await;
+    server.wait_for("/fan", false, 2).await;
     let sender = spawn(curl(&["-T", &file, &url]));
-    settle().await;
+    server.wait_for("/fan", true, 2).await;
     receivers.push(tokio::spawn({
         let (client, url) = (client.clone(), url.clone());
         async move { client.get(url).send().await.unwrap().bytes().await.unwrap() }
@@ -329,7 +322,7 @@ async fn refusals_are_4xx_with_one_error_line() {
 
     // A waiting sender for 2 receivers: a second sender, and parties with another n.
     let waiting = spawn(curl(&["-T", "-", &u("/busy?n=2")]));
-    settle().await;
+    server.wait_for("/busy", true, 0).await;
     assert_eq!(
         status_and_body(&["-T", "/dev/null", &u("/busy?n=2")]).await,
         (400, "[ERROR] Another sender has been connected on '/busy'.\n".into())
@@ -342,7 +335,7 @@ async fn refusals_are_4xx_with_one_error_line() {
 
     // Waiting receivers fill the path: one too many, and a sender with another n.
     let r1 = spawn(curl(&[&u("/full")]));
-    settle().await;
+    server.wait_for("/full", false, 1).await;
     assert_eq!(
         status_and_body(&[&u("/full")]).await,
         (400, "[ERROR] The number of receivers has reached limits.\n".into())
@@ -356,7 +349,12 @@ async fn refusals_are_4xx_with_one_error_line() {
     let mut sender = curl(&["-T", "-", &u("/full")]);
     sender.stdin(std::process::Stdio::piped());
     let mut sender = spawn(sender);
-    settle().await;
+    let pipes = server.state.pipes.clone();
+    eventually("the transfer runs", || {
+        let running = pipes.is_established("/full");
+        async move { running }
+    })
+    .await;
     assert_eq!(
         status_and_body(&[&u("/full")]).await,
         (400, "[ERROR] Connection on '/full' has been established already.\n".into())

@@ -252,6 +252,19 @@ impl Registry {
         }
     }
 
+    /// Who waits on `path`: (a sender is there, number of receivers). `None` when nobody
+    /// waits (the path is free or its transfer runs).
+    pub fn waiting(&self, path: &str) -> Option<(bool, usize)> {
+        match self.lock().get(path) {
+            Some(Slot::Waiting(w)) => Some((w.sender.is_some(), w.receivers.len())),
+            _ => None,
+        }
+    }
+
+    pub fn is_established(&self, path: &str) -> bool {
+        matches!(self.lock().get(path), Some(Slot::Established))
+    }
+
     /// Number of paths with a waiting party or a running transfer.
     pub fn active_paths(&self) -> usize {
         self.lock().len()

@@ -16,6 +16,29 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub struct Server {
     pub url: String,
     pub addr: std::net::SocketAddr,
+    pub state: ferry_server::AppState,
+}
+
+impl Server {
+    /// Waits until `path` has this many parties waiting (sender present, receivers).
+    pub async fn wait_for(&self, path: &str, sender: bool, receivers: usize) {
+        let pipes = self.state.pipes.clone();
+        eventually(&format!("{path}: sender={sender} receivers={receivers}"), || {
+            let now = pipes.waiting(path);
+            async move { now == Some((sender, receivers)) }
+        })
+        .await;
+    }
+
+    /// Waits until `path` has nobody waiting and no transfer running.
+    pub async fn wait_free(&self, path: &str) {
+        let pipes = self.state.pipes.clone();
+        eventually(&format!("{path} free"), || {
+            let free = pipes.waiting(path).is_none() && !pipes.is_established(path);
+            async move { free }
+        })
+        .await;
+    }
 }
 
 pub async fn start_server() -> Server {
@@ -26,10 +49,12 @@ pub async fn start_server() -> Server {
     .await
     .unwrap();
     let addr = server.local_addr().unwrap();
+    let state = server.state().clone();
     tokio::spawn(server.run());
     Server {
         url: format!("http://{addr}"),
         addr,
+        state,
     }
 }
 
@@ -120,7 +145,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// A raw HTTP/1.1 connection, for byte-level control over what is sent and when.
 pub struct Raw {
     pub reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    pub writer: tokio::net::tcp::OwnedWriteHalf,
+    writer: Option<tokio::net::tcp::OwnedWriteHalf>,
 }
 
 impl Raw {
@@ -130,13 +155,19 @@ impl Raw {
         let (r, w) = stream.into_split();
         Raw {
             reader: BufReader::new(r),
-            writer: w,
+            writer: Some(w),
         }
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).await.unwrap();
-        self.writer.flush().await.unwrap();
+        let writer = self.writer.as_mut().expect("writer taken");
+        writer.write_all(bytes).await.unwrap();
+        writer.flush().await.unwrap();
+    }
+
+    /// Hands the sending half to someone else (e.g. a task that writes until it fails).
+    pub fn take_writer(&mut self) -> tokio::net::tcp::OwnedWriteHalf {
+        self.writer.take().expect("writer taken")
     }
 
     /// Reads a response head (skipping `100 Continue`); returns status and lowercased headers.
