@@ -265,10 +265,11 @@ impl Pattern {
     }
 }
 
-/// Checks a stream of chunks against the pattern, 8-byte aligned chunks not required.
+/// Checks a stream of chunks of any sizes against the pattern.
 pub struct PatternCheck {
     pattern: Pattern,
-    pending: Vec<u8>,
+    expected: Vec<u8>,
+    pos: usize,
     pub checked: u64,
 }
 
@@ -276,7 +277,8 @@ impl PatternCheck {
     pub fn new(seed: u64) -> Self {
         PatternCheck {
             pattern: Pattern::new(seed),
-            pending: Vec::new(),
+            expected: Vec::new(),
+            pos: 0,
             checked: 0,
         }
     }
@@ -284,16 +286,18 @@ impl PatternCheck {
     /// Panics at the first byte that differs.
     pub fn check(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
-            if self.pending.is_empty() {
-                self.pending = vec![0; 64 * 1024];
-                self.pattern.fill(&mut self.pending);
-                self.pending.reverse();
+            if self.pos == self.expected.len() {
+                self.expected.resize(256 * 1024, 0);
+                self.pattern.fill(&mut self.expected);
+                self.pos = 0;
             }
-            let n = data.len().min(self.pending.len());
-            for (i, b) in data[..n].iter().enumerate() {
-                let want = self.pending.pop().unwrap();
-                assert_eq!(*b, want, "byte {} differs", self.checked + i as u64);
+            let n = data.len().min(self.expected.len() - self.pos);
+            let want = &self.expected[self.pos..self.pos + n];
+            if &data[..n] != want {
+                let i = data.iter().zip(want).position(|(a, b)| a != b).unwrap();
+                panic!("byte {} differs", self.checked + i as u64);
             }
+            self.pos += n;
             self.checked += n as u64;
             data = &data[n..];
         }
