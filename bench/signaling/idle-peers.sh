@@ -16,10 +16,12 @@ for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done
 ADDR=$(sed -n 's/.*listening on http:\/\///p' "$out")
 rss() { awk '/^(VmRSS|VmHWM)/ {printf "%s %d KiB  ", $1, $2}' /proc/$SERVER/status; echo; }
 echo "server idle:        $(rss)"
-target/release/examples/idle_peers "ws://$ADDR/ws" "$N" 10 &
+target/release/examples/idle_peers "ws://$ADDR/ws" "$N" 10 > "$out.load" &
 LOAD=$!
-sleep 8
-echo "with $N peers:      $(rss)"
+for _ in $(seq 600); do grep -q connected "$out.load" 2>/dev/null && break; sleep 0.1; done
+cat "$out.load"
+sleep 5
+echo "with $N peers idle: $(rss)"
 wait $LOAD
 sleep 1
 echo "after they left:    $(rss)"

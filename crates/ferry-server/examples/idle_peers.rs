@@ -27,7 +27,8 @@ async fn main() {
         .min(600);
 
     let started = Instant::now();
-    let mut peers = Vec::with_capacity(count);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(hold_secs) + Duration::from_secs(120);
+    let mut tasks = Vec::with_capacity(count);
     for i in 0..count {
         let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
             .await
@@ -40,24 +41,22 @@ async fn main() {
                 other => panic!("peer {i}: no welcome: {other:?}"),
             }
         }
-        peers.push(ws);
+        // Like a real client, keep reading (join notices, pings) from the moment it is in.
+        tasks.push(tokio::spawn(async move {
+            let mut seen = 0usize;
+            while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, ws.next()).await {
+                seen += 1;
+            }
+            seen
+        }));
     }
     println!(
         "connected {count} peers in {:.2}s; holding for {hold_secs}s",
         started.elapsed().as_secs_f64()
     );
-    // Keep every connection polled so pings get answered and join notices are drained.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(hold_secs);
-    let tasks: Vec<_> = peers
-        .into_iter()
-        .map(|mut ws| {
-            tokio::spawn(async move {
-                while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, ws.next()).await {}
-            })
-        })
-        .collect();
-    for t in tasks {
-        let _ = t.await;
+    tokio::time::sleep(Duration::from_secs(hold_secs)).await;
+    for t in &tasks {
+        t.abort();
     }
     println!("done");
 }

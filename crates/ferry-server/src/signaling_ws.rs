@@ -46,7 +46,11 @@ pub async fn upgrade(
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    ws.max_message_size(HARD_FRAME_LIMIT)
+    // Signaling messages are small; tungstenite's 128 KiB default buffers would cost ~256 KiB
+    // per idle peer. The buffers still grow on demand for larger frames.
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
         .on_upgrade(move |socket| run(socket, state, addr, params, host))
 }
