@@ -28,6 +28,13 @@ pub const SERVER_URL: &str = "http://203.0.113.10:8080";
 /// One NAT tests at a time: each starts three debug-build processes on a shared 2-core box.
 pub static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Delay and loss, each applied in both directions of one router's uplink.
+#[derive(Clone, Copy, Debug)]
+pub struct Impairment {
+    pub delay_ms: u32,
+    pub loss: f64,
+}
+
 /// How the routers in front of the two LANs translate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Nat {
@@ -76,6 +83,7 @@ pub struct Topology {
     prefix: String,
     namespaces: Vec<String>,
     children: Vec<Child>,
+    wire: Option<mpsc::Receiver<String>>,
     pub dir: PathBuf,
 }
 
@@ -116,6 +124,13 @@ impl Topology {
 
     /// Builds the picture above with `nat` on both routers.
     pub fn build(nat: Nat) -> Topology {
+        Topology::build_with(nat, None)
+    }
+
+    /// Like [`Topology::build`]; with `impair`, router ra's uplink is a userspace wire that
+    /// delays and drops frames in both directions (tests/netns/impaired_wire.py: `tc netem` is
+    /// not available on every kernel, the CI VM's included).
+    pub fn build_with(nat: Nat, impair: Option<Impairment>) -> Topology {
         let prefix = format!("fy{:06x}", rand::random::<u32>() & 0xff_ffff);
         let dir = std::env::temp_dir().join(format!("{prefix}-files"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -123,6 +138,7 @@ impl Topology {
             prefix,
             namespaces: Vec::new(),
             children: Vec::new(),
+            wire: None,
             dir,
         };
         for role in ["inet", "srv", "ra", "rb", "a1", "a2", "b1"] {
@@ -135,7 +151,10 @@ impl Topology {
             ("ra", "203.0.113.11"),
             ("rb", "203.0.113.12"),
         ] {
-            t.veth("inet", role, role, "wan");
+            match impair {
+                Some(imp) if role == "ra" => t.impaired_wire(role, imp),
+                _ => t.veth("inet", role, role, "wan"),
+            }
             t.ip("inet", &["link", "set", role, "master", "br0", "up"]);
             t.ip(role, &["addr", "add", &format!("{ip}/24"), "dev", "wan"]);
             t.ip(role, &["link", "set", "wan", "up"]);
@@ -201,6 +220,60 @@ impl Topology {
             }
         }
         t
+    }
+
+    /// Two TAPs joined by impaired_wire.py: `role`'s end becomes its `wan`, the other end
+    /// (named `role`) sits in inet, ready to join the bridge.
+    fn impaired_wire(&mut self, role: &str, imp: Impairment) {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/netns/impaired_wire.py");
+        let tap = format!("{role}wan");
+        let (delay, loss) = (imp.delay_ms.to_string(), imp.loss.to_string());
+        let i = self.spawn(
+            "inet",
+            &[
+                "python3",
+                script.to_str().unwrap(),
+                "--a",
+                &tap,
+                "--b",
+                role,
+                "--delay-ms",
+                &delay,
+                "--loss",
+                &loss,
+            ],
+        );
+        let lines = line_channel(self.children[i].stdout.take().unwrap());
+        let ready = lines.recv_timeout(Duration::from_secs(10));
+        assert_eq!(
+            ready.as_deref(),
+            Ok("ready"),
+            "impaired_wire.py did not start (python3 needed)"
+        );
+        self.wire = Some(lines);
+        let ns = self.ns(role);
+        self.ip("inet", &["link", "set", &tap, "netns", &ns]);
+        self.ip(role, &["link", "set", &tap, "name", "wan"]);
+    }
+
+    /// Frames (forwarded, dropped) by the impaired wire so far.
+    pub fn wire_counts(&self) -> (u64, u64) {
+        std::thread::sleep(Duration::from_millis(600));
+        let last = self
+            .wire
+            .as_ref()
+            .expect("no impaired wire")
+            .try_iter()
+            .last();
+        let last = last.expect("impaired wire reported nothing");
+        let num = |key: &str| -> u64 {
+            last.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("bad wire report {last:?}"))
+        };
+        (num("forwarded="), num("dropped="))
     }
 
     /// Starts a process in a namespace; it is killed when the topology is dropped.
