@@ -81,6 +81,31 @@ struct State {
     rooms: HashMap<RoomKey, Room>,
 }
 
+/// Why the hub refused a request; sent to the client as an `error` message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl HubError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        HubError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<HubError> for ServerMessage {
+    fn from(e: HubError) -> Self {
+        ServerMessage::Error {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
 /// Identifies one connection of a peer (a peer id can reconnect and replace its old connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -174,11 +199,11 @@ impl Hub {
         }
     }
 
-    pub fn create_room(&self, session: &Session) -> Result<RoomInfo, ServerMessage> {
+    pub fn create_room(&self, session: &Session) -> Result<RoomInfo, HubError> {
         let mut st = self.lock();
         let peer = self.current(&st, session)?;
         if peer.codes.len() >= MAX_CODE_ROOMS_PER_PEER {
-            return Err(ServerMessage::error(
+            return Err(HubError::new(
                 ErrorCode::Limit,
                 "you are in 8 code rooms already; leave one first",
             ));
@@ -198,11 +223,11 @@ impl Hub {
         Ok(room_info(&st, &key, &session.peer_id))
     }
 
-    pub fn join_room(&self, session: &Session, code: &str) -> Result<RoomInfo, ServerMessage> {
+    pub fn join_room(&self, session: &Session, code: &str) -> Result<RoomInfo, HubError> {
         let mut st = self.lock();
         let peer = self.current(&st, session)?;
         let Some(code) = normalize_room_code(code) else {
-            return Err(ServerMessage::error(
+            return Err(HubError::new(
                 ErrorCode::RoomNotFound,
                 "room codes are 6 letters and digits",
             ));
@@ -212,7 +237,7 @@ impl Hub {
             return Ok(room_info(&st, &key, &session.peer_id));
         }
         if peer.codes.len() >= MAX_CODE_ROOMS_PER_PEER {
-            return Err(ServerMessage::error(
+            return Err(HubError::new(
                 ErrorCode::Limit,
                 "you are in 8 code rooms already; leave one first",
             ));
@@ -220,13 +245,13 @@ impl Hub {
         let key = RoomKey::Code(code.clone());
         match st.rooms.get(&key) {
             None => {
-                return Err(ServerMessage::error(
+                return Err(HubError::new(
                     ErrorCode::RoomNotFound,
                     format!("no room {code}; it may have expired — ask for a new code"),
                 ));
             }
             Some(r) if r.members.len() >= MAX_PEERS_PER_CODE_ROOM => {
-                return Err(ServerMessage::error(
+                return Err(HubError::new(
                     ErrorCode::Limit,
                     format!("room {code} is full"),
                 ));
@@ -241,12 +266,12 @@ impl Hub {
         Ok(info)
     }
 
-    pub fn leave_room(&self, session: &Session, code: &str) -> Result<String, ServerMessage> {
+    pub fn leave_room(&self, session: &Session, code: &str) -> Result<String, HubError> {
         let mut st = self.lock();
         let peer = self.current(&st, session)?;
         let code = normalize_room_code(code).filter(|c| peer.codes.contains(c));
         let Some(code) = code else {
-            return Err(ServerMessage::error(
+            return Err(HubError::new(
                 ErrorCode::RoomNotFound,
                 "you are not in that room (the LAN room cannot be left)",
             ));
@@ -259,11 +284,11 @@ impl Hub {
         Ok(code)
     }
 
-    pub fn set_name(&self, session: &Session, name: &str) -> Result<(), ServerMessage> {
+    pub fn set_name(&self, session: &Session, name: &str) -> Result<(), HubError> {
         let mut st = self.lock();
         self.current(&st, session)?;
-        let name = validate_display_name(name)
-            .map_err(|e| ServerMessage::error(ErrorCode::InvalidValue, e))?;
+        let name =
+            validate_display_name(name).map_err(|e| HubError::new(ErrorCode::InvalidValue, e))?;
         let Some(p) = st.peers.get_mut(&session.peer_id) else {
             return Ok(());
         };
@@ -279,12 +304,7 @@ impl Hub {
     }
 
     /// Forwards a signal to `to`, stamped with the sender's id, if they share a room.
-    pub fn forward(
-        &self,
-        session: &Session,
-        to: &str,
-        signal: Signal,
-    ) -> Result<(), ServerMessage> {
+    pub fn forward(&self, session: &Session, to: &str, signal: Signal) -> Result<(), HubError> {
         self.check_room_mate(session, to)?;
         let mut st = self.lock();
         let msg = ServerMessage::Signal {
@@ -296,11 +316,11 @@ impl Hub {
     }
 
     /// Checks that `to` is another peer sharing a room with the session's peer.
-    pub fn check_room_mate(&self, session: &Session, to: &str) -> Result<(), ServerMessage> {
+    pub fn check_room_mate(&self, session: &Session, to: &str) -> Result<(), HubError> {
         let st = self.lock();
         self.current(&st, session)?;
         if to == session.peer_id || !room_mates(&st, &session.peer_id).contains(to) {
-            return Err(ServerMessage::error(
+            return Err(HubError::new(
                 ErrorCode::PeerNotFound,
                 format!(
                     "no peer {:?} in your rooms; it may have left",
@@ -337,11 +357,11 @@ impl Hub {
         self.lock().rooms.len()
     }
 
-    fn current<'a>(&self, st: &'a State, session: &Session) -> Result<&'a Peer, ServerMessage> {
+    fn current<'a>(&self, st: &'a State, session: &Session) -> Result<&'a Peer, HubError> {
         st.peers
             .get(&session.peer_id)
             .filter(|p| p.conn == session.conn)
-            .ok_or_else(|| ServerMessage::error(ErrorCode::PeerNotFound, "session replaced"))
+            .ok_or_else(|| HubError::new(ErrorCode::PeerNotFound, "session replaced"))
     }
 }
 

@@ -18,7 +18,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::hub::Session;
+use crate::hub::{HubError, Session};
 use crate::lan_room::{client_addr, lan_room_key};
 use crate::token::new_peer_id;
 
@@ -187,17 +187,17 @@ fn handle_text(state: &AppState, session: &Session, text: &str) {
         }
     };
     if let Err(err) = result {
-        hub.reply(session, &err);
+        hub.reply(session, &err.into());
     }
 }
 
 /// Authorizes a relay session for the pair and tells both peers where to connect.
-fn open_relay(state: &AppState, session: &Session, to: &str) -> Result<(), ServerMessage> {
+fn open_relay(state: &AppState, session: &Session, to: &str) -> Result<(), HubError> {
     state.hub.check_room_mate(session, to)?;
     let relay_id = state
         .relays
         .authorize(&session.peer_id, to)
-        .map_err(|_| ServerMessage::error(ErrorCode::Limit, "too many pending relay sessions"))?;
+        .map_err(|_| HubError::new(ErrorCode::Limit, "too many pending relay sessions"))?;
     let expires_in_ms = crate::relay_ws::RELAY_JOIN_TIMEOUT.as_millis() as u64;
     state.hub.reply(
         session,

@@ -12,7 +12,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 async fn relay_ready(c: &mut Client) -> (String, String) {
     match recv_until(&mut c.ws, |m| matches!(m, ServerMessage::RelayReady { .. })).await {
-        ServerMessage::RelayReady { relay_id, peer_id, expires_in_ms } => {
+        ServerMessage::RelayReady {
+            relay_id,
+            peer_id,
+            expires_in_ms,
+        } => {
             assert!(expires_in_ms > 0);
             (relay_id, peer_id)
         }
@@ -30,7 +34,11 @@ async fn relay_connect(addr: std::net::SocketAddr, id: &str, token: &str) -> Res
 
 async fn next_data(ws: &mut Ws) -> Message {
     loop {
-        let m = tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
+        let m = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         if matches!(m, Message::Text(_) | Message::Binary(_) | Message::Close(_)) {
             return m;
         }
@@ -54,7 +62,12 @@ async fn two_authorized_peers_are_paired_and_frames_flow_both_ways() {
 
     // Outsiders are refused before any upgrade: no token, a forged one, a third peer.
     assert_eq!(relay_connect(addr, &id_a, "").await.err(), Some(401));
-    assert_eq!(relay_connect(addr, &id_a, &format!("{}.00", a.id)).await.err(), Some(401));
+    assert_eq!(
+        relay_connect(addr, &id_a, &format!("{}.00", a.id))
+            .await
+            .err(),
+        Some(401)
+    );
     assert_eq!(relay_connect(addr, &id_a, &c.token).await.err(), Some(403));
     assert_eq!(relay_connect(addr, "nope", &a.token).await.err(), Some(404));
 
@@ -63,7 +76,10 @@ async fn two_authorized_peers_are_paired_and_frames_flow_both_ways() {
     assert_eq!(relay_connect(addr, &id_a, &a.token).await.err(), Some(409));
     let mut rb = relay_connect(addr, &id_a, &b.token).await.unwrap();
     for r in [&mut ra, &mut rb] {
-        assert_eq!(next_data(r).await, Message::Text(r#"{"type":"paired"}"#.into()));
+        assert_eq!(
+            next_data(r).await,
+            Message::Text(r#"{"type":"paired"}"#.into())
+        );
     }
 
     let blob: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -72,7 +88,10 @@ async fn two_authorized_peers_are_paired_and_frames_flow_both_ways() {
     assert_eq!(next_data(&mut rb).await, Message::Binary(blob.into()));
     assert_eq!(next_data(&mut rb).await, Message::Text("hello".into()));
     rb.send(Message::Binary(vec![9; 10].into())).await.unwrap();
-    assert_eq!(next_data(&mut ra).await, Message::Binary(vec![9; 10].into()));
+    assert_eq!(
+        next_data(&mut ra).await,
+        Message::Binary(vec![9; 10].into())
+    );
 
     // A peer leaving closes the other side with a reason.
     ra.close(None).await.unwrap();
@@ -93,7 +112,10 @@ async fn relay_requires_a_shared_room() {
     let mut a = connect_with(addr, "", Some("203.0.113.1")).await;
     let b = connect_with(addr, "", Some("198.51.100.1")).await;
     send_json(&mut a.ws, json!({"type":"relay-open","to": b.id})).await;
-    assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("peer-not-found"));
+    assert_eq!(
+        error_code(&recv(&mut a.ws).await).as_deref(),
+        Some("peer-not-found")
+    );
 }
 
 #[tokio::test]
@@ -115,7 +137,11 @@ async fn a_reader_that_stops_reading_throttles_the_sender() {
     let mut sent = 0usize;
     let limit = 256 * 1024 * 1024;
     loop {
-        let r = tokio::time::timeout(Duration::from_secs(2), ra.send(Message::Binary(frame.clone().into()))).await;
+        let r = tokio::time::timeout(
+            Duration::from_secs(2),
+            ra.send(Message::Binary(frame.clone().into())),
+        )
+        .await;
         match r {
             Ok(Ok(())) => sent += frame.len(),
             Ok(Err(e)) => panic!("send failed: {e}"),

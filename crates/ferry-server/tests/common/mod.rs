@@ -8,8 +8,8 @@ use ferry_protocol::signaling::ServerMessage;
 use ferry_server::{BoundServer, ServerConfig};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -39,12 +39,16 @@ pub struct Client {
 }
 
 pub async fn connect_raw(addr: SocketAddr, query: &str, forwarded_for: Option<&str>) -> Ws {
-    let mut req = format!("ws://{addr}/ws{query}").into_client_request().unwrap();
+    let mut req = format!("ws://{addr}/ws{query}")
+        .into_client_request()
+        .unwrap();
     if let Some(xff) = forwarded_for {
         req.headers_mut()
             .insert("x-forwarded-for", xff.parse().unwrap());
     }
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
     ws
 }
 
@@ -76,7 +80,9 @@ pub async fn recv(ws: &mut Ws) -> ServerMessage {
             .expect("connection ended")
             .expect("websocket error");
         match frame {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("valid server JSON"),
+            Message::Text(t) => {
+                return serde_json::from_str(t.as_str()).expect("valid server JSON");
+            }
             Message::Close(c) => panic!("closed by server: {c:?}"),
             _ => continue,
         }
@@ -119,9 +125,13 @@ pub async fn send_text(ws: &mut Ws, s: &str) {
 
 pub fn error_code(msg: &ServerMessage) -> Option<String> {
     match msg {
-        ServerMessage::Error { code, .. } => {
-            Some(serde_json::to_value(code).unwrap().as_str().unwrap().to_string())
-        }
+        ServerMessage::Error { code, .. } => Some(
+            serde_json::to_value(code)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ),
         _ => None,
     }
 }
