@@ -61,6 +61,7 @@ impl TurnServer {
                 addr: config.listen,
                 source,
             })?;
+        enlarge_buffers(&socket, LISTENER_BUFFER);
         let local_addr = socket.local_addr().map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -113,6 +114,17 @@ impl TurnServer {
     pub async fn close(&self) -> Result<(), turn::Error> {
         self.server.close().await
     }
+}
+
+/// Every relayed datagram passes the listening socket once; bursts from many peers overflow the
+/// default ~200 KiB queue long before the CPU is busy. The kernel caps this at rmem_max/wmem_max.
+const LISTENER_BUFFER: usize = 4 << 20;
+pub(crate) const RELAY_BUFFER: usize = 1 << 20;
+
+pub(crate) fn enlarge_buffers(socket: &tokio::net::UdpSocket, bytes: usize) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(bytes);
+    let _ = s.set_send_buffer_size(bytes);
 }
 
 /// The address other hosts most likely reach us at when listening on a wildcard: the source

@@ -57,6 +57,7 @@ impl RelayAddressGenerator for PolicyRelayGenerator {
             let Ok(socket) = UdpSocket::bind(SocketAddr::new(self.bind_ip, port)).await else {
                 continue;
             };
+            crate::enlarge_buffers(&socket, crate::RELAY_BUFFER);
             let local = socket.local_addr()?;
             let conn = RelayGuard {
                 socket,
