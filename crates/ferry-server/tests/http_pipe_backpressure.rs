@@ -27,7 +27,9 @@ async fn a_paused_receiver_stalls_the_sender() {
     let stream = socket.connect(server.addr).await.unwrap();
     let (r, mut w) = stream.into_split();
     let mut receiver = BufReader::new(r);
-    w.write_all(b"GET /paused HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    w.write_all(b"GET /paused HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     server.wait_for("/paused", false, 1).await;
 
     let socket = TcpSocket::new_v4().unwrap();
@@ -111,7 +113,15 @@ async fn a_rate_limited_curl_receiver_paces_the_sender() {
     const RATE: u64 = 16 * 1024 * 1024; // curl's 16M
     let server = start_server().await;
     let url = format!("{}/limited", server.url);
-    let receiver = spawn(curl(&["--limit-rate", "16M", "-o", "/dev/null", "-w", "%{size_download}", &url]));
+    let receiver = spawn(curl(&[
+        "--limit-rate",
+        "16M",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download}",
+        &url,
+    ]));
     server.wait_for("/limited", false, 1).await;
 
     let body_done = Arc::new(std::sync::Mutex::new(None::<Instant>));
@@ -173,7 +183,11 @@ async fn the_slowest_of_n_receivers_sets_the_pace() {
     });
     server.wait_for("/pace", false, 2).await;
     let sent = run(&["-T", &file, &url]).await;
-    assert!(sent.text().ends_with("received successfully.\n"), "{}", sent.text());
+    assert!(
+        sent.text().ends_with("received successfully.\n"),
+        "{}",
+        sent.text()
+    );
     let (fast_got, fast_done) = fast.await.unwrap();
     assert_eq!(fast_got, TOTAL as u64);
     finish(slow).await;
@@ -181,5 +195,8 @@ async fn the_slowest_of_n_receivers_sets_the_pace() {
     // SLACK of the end: (40 - 32) MiB / 16 MiB/s = 0.5 s; 0.75 s leaves room for curl's bursts.
     let fast_took = fast_done - started;
     eprintln!("fast receiver took {fast_took:?}");
-    assert!(fast_took >= Duration::from_millis(750), "fast receiver took {fast_took:?}");
+    assert!(
+        fast_took >= Duration::from_millis(750),
+        "fast receiver took {fast_took:?}"
+    );
 }

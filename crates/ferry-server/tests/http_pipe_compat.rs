@@ -198,7 +198,10 @@ async fn cors_preflight_and_private_network_access() {
         Some("Access-Control-Allow-Headers")
     );
     assert_eq!(header(&headers, "access-control-max-age"), Some("86400"));
-    assert_eq!(header(&headers, "access-control-allow-private-network"), None);
+    assert_eq!(
+        header(&headers, "access-control-allow-private-network"),
+        None
+    );
 
     let pna = run(&[
         "-i",
@@ -224,7 +227,10 @@ async fn help_and_version() {
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "content-type"), Some("text/plain"));
     let body = String::from_utf8(body).unwrap();
-    assert!(body.contains(&format!("curl -T myfile {}/mypath", server.url)), "{body}");
+    assert!(
+        body.contains(&format!("curl -T myfile {}/mypath", server.url)),
+        "{body}"
+    );
 
     let proxied = run(&[
         "-H",
@@ -248,8 +254,18 @@ async fn help_and_version() {
 async fn reserved_paths_refuse_sending() {
     let server = start_server().await;
     for path in [
-        "/", "/index.html", "/app/x.js", "/ws", "/relay/abc", "/api/x", "/healthz", "/version",
-        "/help", "/favicon.ico", "/robots.txt", "/noscript",
+        "/",
+        "/index.html",
+        "/app/x.js",
+        "/ws",
+        "/relay/abc",
+        "/api/x",
+        "/healthz",
+        "/version",
+        "/help",
+        "/favicon.ico",
+        "/robots.txt",
+        "/noscript",
     ] {
         for method in ["POST", "PUT"] {
             let out = run(&[
@@ -306,18 +322,37 @@ async fn refusals_are_4xx_with_one_error_line() {
     );
     assert_eq!(
         status_and_body(&["-H", "Service-Worker: script", &u("/e")]).await,
-        (400, "[ERROR] Service Worker registration is rejected.\n".into())
+        (
+            400,
+            "[ERROR] Service Worker registration is rejected.\n".into()
+        )
     );
     assert_eq!(
-        status_and_body(&["-T", "/dev/null", "-H", "Content-Range: bytes 0-0/1", &u("/e")]).await,
-        (400, "[ERROR] Content-Range is not supported for now in PUT\n".into())
+        status_and_body(&[
+            "-T",
+            "/dev/null",
+            "-H",
+            "Content-Range: bytes 0-0/1",
+            &u("/e")
+        ])
+        .await,
+        (
+            400,
+            "[ERROR] Content-Range is not supported for now in PUT\n".into()
+        )
     );
     for method in ["DELETE", "PATCH"] {
         let out = run(&["-i", "-X", method, &u("/e")]).await;
         let (status, headers, body) = split_response(&out.stdout);
         assert_eq!(status, 405);
-        assert_eq!(header(&headers, "allow"), Some("GET, HEAD, POST, PUT, OPTIONS"));
-        assert_eq!(body, format!("[ERROR] Unsupported method: {method}.\n").as_bytes());
+        assert_eq!(
+            header(&headers, "allow"),
+            Some("GET, HEAD, POST, PUT, OPTIONS")
+        );
+        assert_eq!(
+            body,
+            format!("[ERROR] Unsupported method: {method}.\n").as_bytes()
+        );
     }
 
     // A waiting sender for 2 receivers: a second sender, and parties with another n.
@@ -325,11 +360,17 @@ async fn refusals_are_4xx_with_one_error_line() {
     server.wait_for("/busy", true, 0).await;
     assert_eq!(
         status_and_body(&["-T", "/dev/null", &u("/busy?n=2")]).await,
-        (400, "[ERROR] Another sender has been connected on '/busy'.\n".into())
+        (
+            400,
+            "[ERROR] Another sender has been connected on '/busy'.\n".into()
+        )
     );
     assert_eq!(
         status_and_body(&[&u("/busy?n=3")]).await,
-        (400, "[ERROR] The number of receivers should be 2 but 3.\n".into())
+        (
+            400,
+            "[ERROR] The number of receivers should be 2 but 3.\n".into()
+        )
     );
     drop(waiting);
 
@@ -338,11 +379,17 @@ async fn refusals_are_4xx_with_one_error_line() {
     server.wait_for("/full", false, 1).await;
     assert_eq!(
         status_and_body(&[&u("/full")]).await,
-        (400, "[ERROR] The number of receivers has reached limits.\n".into())
+        (
+            400,
+            "[ERROR] The number of receivers has reached limits.\n".into()
+        )
     );
     assert_eq!(
         status_and_body(&["-T", "/dev/null", &u("/full?n=2")]).await,
-        (400, "[ERROR] The number of receivers should be 1 but 2.\n".into())
+        (
+            400,
+            "[ERROR] The number of receivers should be 1 but 2.\n".into()
+        )
     );
 
     // While a transfer runs, nobody else gets on its path.
@@ -357,11 +404,17 @@ async fn refusals_are_4xx_with_one_error_line() {
     .await;
     assert_eq!(
         status_and_body(&[&u("/full")]).await,
-        (400, "[ERROR] Connection on '/full' has been established already.\n".into())
+        (
+            400,
+            "[ERROR] Connection on '/full' has been established already.\n".into()
+        )
     );
     assert_eq!(
         status_and_body(&["-T", "/dev/null", &u("/full")]).await,
-        (400, "[ERROR] Connection on '/full' has been established already.\n".into())
+        (
+            400,
+            "[ERROR] Connection on '/full' has been established already.\n".into()
+        )
     );
     drop(sender.stdin.take());
     finish(sender).await;

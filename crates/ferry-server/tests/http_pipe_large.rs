@@ -66,8 +66,15 @@ async fn four_parallel_1gib_pipes_are_byte_exact_and_memory_stays_flat() {
         let got = String::from_utf8_lossy(&received.stdout);
         let want = String::from_utf8_lossy(&sent.stderr);
         let got = got.split_whitespace().next().unwrap();
-        assert_eq!(Some(got), want.split_whitespace().next(), "pipe {i} differs");
-        assert_ne!(got, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            Some(got),
+            want.split_whitespace().next(),
+            "pipe {i} differs"
+        );
+        assert_ne!(
+            got,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
     let peak = rss_kib("VmHWM:");
     eprintln!(

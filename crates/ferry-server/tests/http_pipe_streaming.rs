@@ -31,7 +31,9 @@ async fn bytes_are_forwarded_one_by_one_without_waiting_for_more() {
     assert_eq!(header(&headers, "transfer-encoding"), Some("chunked"));
     for i in 0..200u32 {
         let byte = (i * 7 % 251) as u8;
-        sender.send(&[&b"1\r\n"[..], &[byte], b"\r\n"].concat()).await;
+        sender
+            .send(&[&b"1\r\n"[..], &[byte], b"\r\n"].concat())
+            .await;
         // The receiver must see this byte before the next one is even sent.
         assert_eq!(receiver.chunk().await, Some(vec![byte]), "byte {i}");
         if i % 50 == 0 {
@@ -72,7 +74,10 @@ async fn a_long_chunked_upload_arrives_intact() {
         .text()
         .await
         .unwrap();
-    assert!(sent.ends_with("[INFO] All receiver(s) was/were received successfully.\n"), "{sent}");
+    assert!(
+        sent.ends_with("[INFO] All receiver(s) was/were received successfully.\n"),
+        "{sent}"
+    );
     assert_eq!(receiver.await.unwrap(), TOTAL as u64);
 }
 
@@ -82,16 +87,19 @@ fn aligned_chunks(
     seed: u64,
     total: usize,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
-    futures_util::stream::unfold((Pattern::new(seed), 0usize, 1u64), move |(mut p, sent, k)| async move {
-        if sent >= total {
-            return None;
-        }
-        let size = (((k * 2_654_435_761) % 37_500 + 1) * 8) as usize;
-        let size = size.min(total - sent);
-        let mut buf = vec![0; size];
-        p.fill(&mut buf);
-        Some((Ok(buf), (p, sent + size, k + 1)))
-    })
+    futures_util::stream::unfold(
+        (Pattern::new(seed), 0usize, 1u64),
+        move |(mut p, sent, k)| async move {
+            if sent >= total {
+                return None;
+            }
+            let size = (((k * 2_654_435_761) % 37_500 + 1) * 8) as usize;
+            let size = size.min(total - sent);
+            let mut buf = vec![0; size];
+            p.fill(&mut buf);
+            Some((Ok(buf), (p, sent + size, k + 1)))
+        },
+    )
 }
 
 #[tokio::test]
@@ -119,7 +127,10 @@ async fn http_1_0_and_http_1_1_chunked_senders() {
     let received = run(&[&url]).await;
     let sent = finish(sender).await;
     assert!(received.stdout == want, "chunked transfer differs");
-    assert!(sent.text().ends_with("[INFO] All receiver(s) was/were received successfully.\n"));
+    assert!(
+        sent.text()
+            .ends_with("[INFO] All receiver(s) was/were received successfully.\n")
+    );
 }
 
 #[tokio::test]
@@ -153,7 +164,11 @@ async fn parties_that_leave_before_the_start_are_removed() {
     let receiver = spawn(curl(&["-i", &url]));
     server.wait_for("/left3", false, 1).await;
     let sent = run(&["--data-binary", "still here", &url]).await;
-    assert!(sent.text().ends_with("received successfully.\n"), "{}", sent.text());
+    assert!(
+        sent.text().ends_with("received successfully.\n"),
+        "{}",
+        sent.text()
+    );
     let received = finish(receiver).await;
     assert_eq!(split_response(&received.stdout).2, b"still here");
 }
@@ -220,7 +235,11 @@ async fn the_path_serves_again_right_after_a_transfer() {
             (finish(s).await, finish(r).await)
         };
         assert_eq!(received.text(), body, "round {round}: {}", sent.text());
-        assert!(sent.text().ends_with("received successfully.\n"), "{}", sent.text());
+        assert!(
+            sent.text().ends_with("received successfully.\n"),
+            "{}",
+            sent.text()
+        );
     }
 }
 
@@ -234,7 +253,9 @@ async fn receivers_that_abort_are_reported_and_the_rest_still_receive() {
     let url = format!("{}/two?n=2", server.url);
     let stays = spawn(curl(&["--limit-rate", "8M", &url]));
     let mut leaves = Raw::connect(&server).await;
-    leaves.send(b"GET /two?n=2 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    leaves
+        .send(b"GET /two?n=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     server.wait_for("/two", false, 2).await;
     let sender = spawn(curl(&["-T", &file, &url]));
     assert_eq!(leaves.head().await.0, 200);
@@ -245,7 +266,10 @@ async fn receivers_that_abort_are_reported_and_the_rest_still_receive() {
     assert!(stayed.stdout == std::fs::read(&file).unwrap());
     let text = sent.text();
     assert!(text.contains("[INFO] A receiver aborted.\n"), "{text}");
-    assert!(text.ends_with("[INFO] 1 of 2 receiver(s) received successfully.\n"), "{text}");
+    assert!(
+        text.ends_with("[INFO] 1 of 2 receiver(s) received successfully.\n"),
+        "{text}"
+    );
 
     // n=1: the only receiver leaves; the sender is told and let go.
     let mut receiver = Raw::connect(&server).await;
@@ -269,6 +293,12 @@ async fn receivers_that_abort_are_reported_and_the_rest_still_receive() {
     }
     let text = lines.concat();
     assert!(text.contains("[INFO] A receiver aborted.\n"), "{text}");
-    assert!(text.ends_with("[INFO] All receiver(s) was/were aborted halfway.\n"), "{text}");
-    tokio::time::timeout(WAIT, feeder).await.expect("the sender is let go").unwrap();
+    assert!(
+        text.ends_with("[INFO] All receiver(s) was/were aborted halfway.\n"),
+        "{text}"
+    );
+    tokio::time::timeout(WAIT, feeder)
+        .await
+        .expect("the sender is let go")
+        .unwrap();
 }

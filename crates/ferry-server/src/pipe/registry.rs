@@ -289,7 +289,8 @@ mod tests {
         assert_eq!(start.receivers.len(), 1);
         assert!(
             reg.join_receiver("/p", 1)
-                .unwrap_err()
+                .err()
+                .unwrap()
                 .contains("established already")
         );
         drop(start);
@@ -303,7 +304,8 @@ mod tests {
         let _s = reg.join_sender("/p", 2, info()).unwrap();
         assert!(
             reg.join_sender("/p", 2, info())
-                .unwrap_err()
+                .err()
+                .unwrap()
                 .contains("Another sender")
         );
         assert_eq!(

@@ -175,11 +175,11 @@ impl FanOut {
     pub async fn send(&mut self, data: Bytes) -> usize {
         let mut gone = 0;
         for slot in &mut self.sinks {
-            if let Some(sink) = slot {
-                if sink.send(data.clone()).await.is_err() {
-                    *slot = None;
-                    gone += 1;
-                }
+            if let Some(sink) = slot
+                && sink.send(data.clone()).await.is_err()
+            {
+                *slot = None;
+                gone += 1;
             }
         }
         gone
@@ -187,10 +187,6 @@ impl FanOut {
 
     pub fn live(&self) -> usize {
         self.sinks.iter().flatten().count()
-    }
-
-    pub fn len(&self) -> usize {
-        self.sinks.len()
     }
 
     /// Ends every stream and waits for each reader to take the rest; readers that left

@@ -23,10 +23,13 @@ impl Server {
     /// Waits until `path` has this many parties waiting (sender present, receivers).
     pub async fn wait_for(&self, path: &str, sender: bool, receivers: usize) {
         let pipes = self.state.pipes.clone();
-        eventually(&format!("{path}: sender={sender} receivers={receivers}"), || {
-            let now = pipes.waiting(path);
-            async move { now == Some((sender, receivers)) }
-        })
+        eventually(
+            &format!("{path}: sender={sender} receivers={receivers}"),
+            || {
+                let now = pipes.waiting(path);
+                async move { now == Some((sender, receivers)) }
+            },
+        )
         .await;
     }
 
@@ -111,7 +114,14 @@ pub fn split_response(raw: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
         let head = String::from_utf8_lossy(&rest[..end]).into_owned();
         rest = &rest[end + 4..];
         let mut lines = head.lines();
-        let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let status: u16 = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         if status == 100 {
             continue;
         }
