@@ -7,6 +7,7 @@ pub mod datachannel;
 pub mod ice;
 pub mod peer;
 pub mod pipe;
+pub mod relay;
 pub mod signaling;
 
 pub use ice::IcePath;

@@ -29,6 +29,8 @@ pub enum SignalingError {
 pub struct SignalingClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub me: PeerInfo,
+    /// This peer's token from `welcome` (authorizes it on `/relay/<id>`).
+    pub token: String,
     pub ice_servers: Vec<IceServer>,
     pub rooms: Vec<RoomInfo>,
     /// The HTTP base URL of the server (for links to the web app).
@@ -72,6 +74,7 @@ impl SignalingClient {
                 name: String::new(),
                 client: String::new(),
             },
+            token: String::new(),
             ice_servers: Vec::new(),
             rooms: Vec::new(),
             http_base,
@@ -79,11 +82,13 @@ impl SignalingClient {
         match client.recv().await? {
             ServerMessage::Welcome {
                 peer,
+                token,
                 ice_servers,
                 rooms,
                 ..
             } => {
                 client.me = peer;
+                client.token = token;
                 client.ice_servers = ice_servers;
                 client.rooms = rooms;
                 Ok(client)
