@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ferry_engine::Hasher;
 use ferry_protocol::names::SafeRelativePath;
 use sha2::Digest;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 pub fn final_path(out: &Path, rel: &SafeRelativePath) -> PathBuf {
     rel.to_path_under(out)
@@ -46,27 +46,6 @@ pub async fn resumable(part: &Path, size: u64) -> Option<(u64, Hasher)> {
         left -= n as u64;
     }
     Some((len, h))
-}
-
-/// Opens the partial file for writing at `offset`, creating folders inside `out` as needed.
-pub async fn open_part(part: &Path, offset: u64) -> std::io::Result<tokio::fs::File> {
-    if let Some(dir) = part.parent() {
-        tokio::fs::create_dir_all(dir).await?;
-    }
-    let mut f = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(part)
-        .await?;
-    f.set_len(offset).await?;
-    f.seek(std::io::SeekFrom::Start(offset)).await?;
-    Ok(f)
-}
-
-pub async fn close(mut f: tokio::fs::File) -> std::io::Result<()> {
-    f.flush().await?;
-    f.sync_all().await
 }
 
 /// `name.ext`, `name (1).ext`, `name (2).ext`, …

@@ -4,6 +4,7 @@
 
 mod disk;
 mod peer_common;
+mod prefetch;
 mod receive;
 mod send;
 mod serve;

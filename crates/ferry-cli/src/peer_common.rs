@@ -29,6 +29,15 @@ pub struct PeerArgs {
     /// Seconds to wait for the WebRTC connection to come up.
     #[arg(long, default_value_t = 30)]
     pub connect_timeout: u64,
+    /// Tuning for benchmarks: send-buffer high-water mark in bytes.
+    #[arg(long, env = "FERRY_SEND_BUFFER", hide = true)]
+    pub send_buffer: Option<usize>,
+    /// Tuning for benchmarks: SCTP receive window in bytes.
+    #[arg(long, env = "FERRY_SCTP_RWND", hide = true)]
+    pub sctp_rwnd: Option<u32>,
+    /// Tuning for benchmarks: SCTP packet size budget in bytes.
+    #[arg(long, env = "FERRY_SCTP_MTU", hide = true)]
+    pub sctp_mtu: Option<u32>,
 }
 
 impl PeerArgs {
@@ -36,13 +45,25 @@ impl PeerArgs {
         PeerOptions {
             bind: self.bind.clone(),
             timeout: Duration::from_secs(self.connect_timeout),
-            ..PeerOptions::default()
+            send_buffer_limit: self
+                .send_buffer
+                .unwrap_or(PeerOptions::default().send_buffer_limit),
+            sctp_receive_window: self.sctp_rwnd,
+            sctp_mtu: self.sctp_mtu,
         }
     }
 }
 
 pub fn json_line(v: serde_json::Value) {
     println!("{v}");
+}
+
+/// Who we are on the server: the name browsers show for this peer.
+pub fn announce_self(sig: &SignalingClient, ui: &Ui) {
+    eprintln!("You appear to others as \"{}\".", sig.me.name);
+    if ui.json {
+        json_line(serde_json::json!({"event":"welcome","id":sig.me.id,"name":sig.me.name}));
+    }
 }
 
 /// Connects to `peer_id` and reports the path taken.

@@ -30,6 +30,7 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
         anyhow::bail!("--out {} is not a folder", out.display());
     }
     let mut sig = SignalingClient::connect(&args.peer.server).await?;
+    crate::peer_common::announce_self(&sig, &Ui::new(args.peer.json));
     let room = sig
         .join_room(&args.code)
         .await

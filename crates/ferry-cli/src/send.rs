@@ -26,6 +26,7 @@ pub struct SendArgs {
 pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     let sources = crate::sources::collect(&args.paths)?;
     let mut sig = SignalingClient::connect(&args.peer.server).await?;
+    crate::peer_common::announce_self(&sig, &Ui::new(args.peer.json));
     let room = sig.create_room().await?;
     let link_url = format!("{}/?room={}", sig.http_base, room.id);
     let ui = Ui::new(args.peer.json);

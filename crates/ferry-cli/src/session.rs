@@ -12,11 +12,11 @@ use std::time::Instant;
 use anyhow::anyhow;
 use ferry_engine::{Engine, Event, IoRequest, Output, ReadRequest, ResumeFrom};
 use ferry_protocol::names::SafeRelativePath;
-use ferry_protocol::transfer::{FRAME_HEADER_BYTES, Role};
+use ferry_protocol::transfer::Role;
 use ferry_transport::{Message, MessagePipe};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::disk;
+use crate::prefetch::{ChunkReader, DiskWriter};
 use crate::ui::Ui;
 
 /// How a session ended.
@@ -53,7 +53,6 @@ pub enum Mode {
 }
 
 struct OpenPart {
-    file: tokio::fs::File,
     part: PathBuf,
     target: PathBuf,
     rel: SafeRelativePath,
@@ -65,10 +64,12 @@ pub struct Session {
     ui: Ui,
     started: Option<Instant>,
     total: u64,
-    reader: Option<(u32, u32, tokio::fs::File, u64)>,
+    reader: Option<ChunkReader>,
+    writer: DiskWriter,
     writers: HashMap<(u32, u32), OpenPart>,
     results: Vec<FileResult>,
     outcome: Option<Outcome>,
+    sender_failures: u32,
 }
 
 impl Session {
@@ -80,9 +81,11 @@ impl Session {
             started: None,
             total: 0,
             reader: None,
+            writer: DiskWriter::start(),
             writers: HashMap::new(),
             results: Vec::new(),
             outcome: None,
+            sender_failures: 0,
         }
     }
 
@@ -97,7 +100,11 @@ impl Session {
         interrupt: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<Outcome> {
         tokio::pin!(interrupt);
-        self.engine.set_max_message_size(pipe.max_message_size());
+        let max = std::env::var("FERRY_MAX_MESSAGE")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(pipe.max_message_size(), |m| m.min(pipe.max_message_size()));
+        self.engine.set_max_message_size(max);
         self.engine.start();
         if let Mode::Send { sources } = &self.mode {
             let files = sources.iter().map(|s| s.offered.clone()).collect();
@@ -199,30 +206,23 @@ impl Session {
         let Mode::Send { sources } = &self.mode else {
             return Err(std::io::Error::other("not sending"));
         };
-        let reuse =
-            matches!(&self.reader, Some((t, i, _, _)) if *t == req.transfer_id && *i == req.index);
-        if !reuse {
-            let path = &sources[req.index as usize].local;
-            let f = tokio::fs::File::open(path).await?;
-            self.reader = Some((req.transfer_id, req.index, f, 0));
+        let key = (req.transfer_id, req.index);
+        let src = &sources[req.index as usize];
+        // The reader thread goes on in `chunk`-sized steps; the last chunk of a file is shorter.
+        let is_last = req.offset + req.len as u64 == src.offered.size;
+        let fits = matches!(&self.reader, Some(r) if r.key == key
+            && r.next_offset == req.offset
+            && (r.chunk == req.len || is_last));
+        if !fits {
+            self.reader = Some(ChunkReader::start(
+                key,
+                src.local.clone(),
+                req.offset,
+                src.offered.size,
+                req.len,
+            ));
         }
-        let (_, _, f, pos) = self.reader.as_mut().expect("set above");
-        if *pos != req.offset {
-            f.seek(std::io::SeekFrom::Start(req.offset)).await?;
-            *pos = req.offset;
-        }
-        let mut buf = vec![0u8; FRAME_HEADER_BYTES + req.len];
-        let mut got = 0;
-        while got < req.len {
-            let n = f.read(&mut buf[FRAME_HEADER_BYTES + got..]).await?;
-            if n == 0 {
-                break; // shorter than offered: the engine cancels with a clear reason
-            }
-            got += n;
-        }
-        *pos += got as u64;
-        buf.truncate(FRAME_HEADER_BYTES + got);
-        Ok(buf)
+        self.reader.as_mut().expect("set above").next().await
     }
 
     async fn io(&mut self, io: IoRequest) {
@@ -240,17 +240,20 @@ impl Session {
             } => {
                 let part = disk::part_path(&out, &path);
                 let target = disk::final_path(&out, &path);
-                let r = disk::open_part(&part, resume_offset).await.map(|file| {
-                    self.writers.insert(
-                        (transfer_id, index),
-                        OpenPart {
-                            file,
-                            part: part.clone(),
-                            target,
-                            rel: path.clone(),
-                        },
-                    );
-                });
+                let r = self
+                    .writer
+                    .open(part.clone(), resume_offset)
+                    .await
+                    .map(|()| {
+                        self.writers.insert(
+                            (transfer_id, index),
+                            OpenPart {
+                                part: part.clone(),
+                                target,
+                                rel: path.clone(),
+                            },
+                        );
+                    });
                 (
                     transfer_id,
                     r.map_err(|e| format!("cannot create {}: {e}", part.display())),
@@ -262,12 +265,8 @@ impl Session {
                 data,
                 ..
             } => {
-                let r = match self.writers.get_mut(&(transfer_id, index)) {
-                    Some(w) => w
-                        .file
-                        .write_all(&data)
-                        .await
-                        .map_err(|e| format!("cannot write {}: {e}", w.part.display())),
+                let r = match self.writers.get(&(transfer_id, index)) {
+                    Some(_) => self.writer.write(data).await,
                     None => Err("write to a file that is not open".to_string()),
                 };
                 (transfer_id, r)
@@ -279,7 +278,7 @@ impl Session {
                 sha256,
             } => {
                 let r = match self.writers.remove(&(transfer_id, index)) {
-                    Some(w) => finish(w, verified, sha256, &mut self.results).await,
+                    Some(w) => finish(&self.writer, w, verified, sha256, &mut self.results).await,
                     None => Err("finish of a file that is not open".to_string()),
                 };
                 (transfer_id, r)
@@ -293,7 +292,7 @@ impl Session {
                     .collect();
                 for k in keys {
                     if let Some(w) = self.writers.remove(&k) {
-                        let _ = disk::close(w.file).await;
+                        let _ = self.writer.close().await;
                         self.ui.note(&format!(
                             "kept partial file {} — run again to resume",
                             w.part.display()
@@ -357,17 +356,27 @@ impl Session {
                 index,
                 ok,
                 role: Role::Sender,
+                sha256,
                 ..
             } => {
                 if !ok {
+                    self.sender_failures += 1;
                     self.ui.note(&format!(
                         "receiver reports a hash mismatch for {}",
                         self.source_name(index)
                     ));
                 }
+                if let Mode::Send { sources } = &self.mode {
+                    self.results.push(FileResult {
+                        name: sources[index as usize].offered.path.clone(),
+                        sha256,
+                        saved_as: None,
+                    });
+                }
             }
             Event::FileVerified { .. } => {}
             Event::TransferDone { failed, .. } => {
+                let failed = failed.max(self.sender_failures);
                 self.ui.finish_progress();
                 self.outcome = Some(Outcome::Done {
                     bytes: self.total,
@@ -401,12 +410,14 @@ impl Session {
 }
 
 async fn finish(
+    writer: &DiskWriter,
     w: OpenPart,
     verified: bool,
     sha256: String,
     results: &mut Vec<FileResult>,
 ) -> Result<(), String> {
-    disk::close(w.file)
+    writer
+        .close()
         .await
         .map_err(|e| format!("cannot write {}: {e}", w.part.display()))?;
     if !verified {

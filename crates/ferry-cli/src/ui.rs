@@ -44,7 +44,7 @@ impl Ui {
     /// must be given, so scripts pass `--yes`.
     pub async fn confirm(&self, question: &str) -> bool {
         let q = question.to_string();
-        tokio::task::spawn_blocking(move || {
+        let answer = tokio::task::spawn_blocking(move || {
             eprint!("{q} [Y/n] ");
             let _ = std::io::stderr().flush();
             let mut line = String::new();
@@ -52,9 +52,15 @@ impl Ui {
                 Ok(0) | Err(_) => false,
                 Ok(_) => matches!(line.trim().to_ascii_lowercase().as_str(), "" | "y" | "yes"),
             }
-        })
-        .await
-        .unwrap_or(false)
+        });
+        // Ctrl-C at the prompt declines (and so tells the sender) instead of hanging until Enter.
+        tokio::select! {
+            a = answer => a.unwrap_or(false),
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!();
+                false
+            }
+        }
     }
 
     pub fn start_progress(&mut self, total: u64) {

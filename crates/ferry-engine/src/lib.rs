@@ -175,6 +175,7 @@ impl Engine {
                 resume: vec![0; n],
                 phase: SendPhase::Offered,
                 done_bytes: 0,
+                hashes: vec![String::new(); n],
             },
         );
         if self.peer_hello {
@@ -208,6 +209,7 @@ impl Engine {
                 resume: vec![0; n],
                 phase: SendPhase::Offered,
                 done_bytes: 0,
+                hashes: vec![String::new(); n],
             },
         );
         self.send(ControlMessage::Offer {
@@ -424,6 +426,7 @@ impl Engine {
             return;
         };
         let sha256 = hex::encode(hasher.finalize());
+        t.hashes[index] = sha256.clone();
         let next = index + 1;
         if next < t.files.len() {
             t.start_file(next);
@@ -537,12 +540,13 @@ impl Engine {
                     if (index as usize) < t.files.len()
                         && !matches!(t.phase, SendPhase::Offered) =>
                 {
+                    let sha256 = t.hashes[index as usize].clone();
                     self.event(Event::FileVerified {
                         transfer_id,
                         role: Role::Sender,
                         index,
                         ok,
-                        sha256: String::new(),
+                        sha256,
                     });
                 }
                 Some(_) => self.refuse(

@@ -38,6 +38,8 @@ pub(crate) struct Outgoing {
     pub phase: SendPhase,
     /// Bytes counted as done (sent, or held by the receiver already).
     pub done_bytes: u64,
+    /// The SHA-256 sent in each file's `file-end` (empty until then), for the sender's summary.
+    pub hashes: Vec<String>,
 }
 
 impl Outgoing {

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod datachannel;
+pub mod fallback;
 pub mod ice;
 pub mod peer;
 pub mod pipe;
@@ -14,3 +15,4 @@ pub use ice::IcePath;
 pub use peer::{ConnectError, PeerLink, PeerOptions, connect};
 pub use pipe::{Message, MessagePipe, PipeError, memory_pipe};
 pub use signaling::{SignalingClient, SignalingError};
+pub use fallback::{Link, LinkError, RelayMode, connect_with_fallback};

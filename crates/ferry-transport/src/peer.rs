@@ -29,6 +29,10 @@ pub struct PeerOptions {
     pub send_buffer_limit: usize,
     /// How long to wait for the channel to open.
     pub timeout: Duration,
+    /// SCTP receive window (a_rwnd) in bytes; `None` keeps webrtc-rs's 1 MiB.
+    pub sctp_receive_window: Option<u32>,
+    /// SCTP packet size budget in bytes; `None` keeps webrtc-rs's 1191 (fits TURN over IPv6).
+    pub sctp_mtu: Option<u32>,
 }
 
 impl Default for PeerOptions {
@@ -37,6 +41,8 @@ impl Default for PeerOptions {
             bind: vec!["0.0.0.0:0".into()],
             send_buffer_limit: 4 * 1024 * 1024,
             timeout: Duration::from_secs(30),
+            sctp_receive_window: None,
+            sctp_mtu: None,
         }
     }
 }
@@ -125,14 +131,20 @@ pub async fn connect(
     let polite = sig.me.id.as_str() < peer_id;
     let (tx, mut events) = mpsc::unbounded_channel();
     let (state_tx, state_rx) = tokio::sync::watch::channel(RTCPeerConnectionState::New);
-    let setting_engine = SettingEngineBuilder::new()
+    let mut setting_engine = SettingEngineBuilder::new()
         // Receive frames up to the protocol's 256 KiB (the default advertises 64 KiB).
         .with_sctp_max_message_size(
             rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize::Bounded(
                 MAX_FRAME_BYTES as u32,
             ),
-        )
-        .build();
+        );
+    if let Some(w) = opts.sctp_receive_window {
+        setting_engine = setting_engine.with_sctp_max_receive_buffer_size(w);
+    }
+    if let Some(m) = opts.sctp_mtu {
+        setting_engine = setting_engine.with_sctp_mtu(m);
+    }
+    let setting_engine = setting_engine.build();
     let config = RTCConfigurationBuilder::new()
         .with_ice_servers(rtc_ice_servers(&sig.ice_servers))
         .build();

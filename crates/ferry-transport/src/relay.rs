@@ -134,17 +134,14 @@ async fn open_relay_inner(
         }
     };
     let keys = RelayKeyPair::generate();
-    sig.send_signal(
-        peer_id,
-        Signal::App {
-            payload: serde_json::json!({
-                "type": "relay-key",
-                "relayId": invite.relay_id,
-                "publicKey": keys.public_key(),
-            }),
-        },
-    )
-    .await?;
+    let key_signal = Signal::App {
+        payload: serde_json::json!({
+            "type": "relay-key",
+            "relayId": invite.relay_id,
+            "publicKey": keys.public_key(),
+        }),
+    };
+    sig.send_signal(peer_id, key_signal.clone()).await?;
 
     let url = relay_url(&sig.http_base, &invite.relay_id, &sig.token);
     let mut ws = connect_ws(&url).await?;
@@ -156,6 +153,12 @@ async fn open_relay_inner(
             break key;
         }
         let msg = sig.recv().await?;
+        // The peer asking for the same session again means it missed our key (its ICE attempt
+        // was still running and dropped it): send it again.
+        if RelayInvite::from_message(&msg, peer_id).is_some_and(|i| i == invite) {
+            sig.send_signal(peer_id, key_signal.clone()).await?;
+            continue;
+        }
         handle_other(&msg, peer_id, &mut early_key)?;
     };
     let session = keys

@@ -1,0 +1,147 @@
+// CLI → CLI throughput on loopback (`ferry send` → `ferry receive`, release build, through a real
+// `ferry serve`), next to the raw browser RTCDataChannel baseline, measured in one run.
+//
+//   cargo build --release -p ferry && (cd e2e && npm ci)
+//   node bench/native/run.mjs [CLI_MIB=2048] [ROUNDS=3] [BROWSER_MIB=256]
+//
+// cli:  a random CLI_MIB file; time and rate from the receiver's `--json` summary (accept to
+//       last file verified, SHA-256 on both sides, written to disk and renamed); peak RSS of both
+//       processes from /usr/bin/time -v.
+// raw:  two RTCPeerConnections in one headless Chromium page, one negotiated ordered DataChannel,
+//       256 KiB messages, 4 MiB / 1 MiB buffer marks, no hashing, no disk (the same baseline as
+//       bench/browser/run.mjs). Smaller by default: Chromium is CPU-bound at ~15 MB/s here.
+// Rounds alternate cli and raw so background load hits both alike; medians are reported.
+
+import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { openSync, writeSync, closeSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const e2e = path.join(root, 'e2e');
+createRequire(path.join(e2e, 'package.json')).resolve('playwright-core');
+const bin = process.env.FERRY_BIN ?? path.join(root, 'target', 'release', 'ferry');
+process.env.FERRY_BIN = bin;
+const { startServer } = await import(path.join(e2e, 'lib', 'server.js'));
+const { launchBrowser } = await import(path.join(e2e, 'lib', 'browser.js'));
+
+const CLI_MIB = Number(process.argv[2] ?? 2048);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const BROWSER_MIB = Number(process.argv[4] ?? 256);
+
+const dir = mkdtempSync(path.join(tmpdir(), 'ferry-native-bench-'));
+const file = path.join(dir, `bench-${CLI_MIB}MiB.bin`);
+const fd = openSync(file, 'w');
+for (let left = CLI_MIB * 1024 * 1024; left > 0; left -= 8 * 1024 * 1024) writeSync(fd, randomBytes(Math.min(left, 8 * 1024 * 1024)));
+closeSync(fd);
+
+const server = await startServer();
+const browser = await launchBrowser();
+
+/** Runs `ferry args…` under /usr/bin/time -v; resolves with stdout lines and peak RSS (KiB). */
+function timed(args, onLine) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('/usr/bin/time', ['-v', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => {
+      const before = out.split('\n').length - 1;
+      out += d;
+      const lines = out.split('\n');
+      for (const l of lines.slice(before, -1)) onLine?.(l);
+    });
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => {
+      const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(err)?.[1] ?? NaN);
+      if (code !== 0) return reject(new Error(`ferry ${args[0]} exited ${code}\n${err}`));
+      resolve({ lines: out.split('\n').filter(Boolean), rss });
+    });
+  });
+}
+
+async function cli() {
+  const out = path.join(dir, 'out');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out);
+  const common = ['--server', server.url, '--bind', '127.0.0.1:0', '--json'];
+  let gotCode;
+  const code = new Promise((r) => (gotCode = r));
+  const sender = timed(['send', file, ...common], (l) => {
+    const v = JSON.parse(l);
+    if (v.event === 'room') gotCode(v.code);
+  });
+  const receiver = timed(['receive', await code, '--out', out, '--yes', ...common]);
+  const [s, r] = await Promise.all([sender, receiver]);
+  const done = JSON.parse(r.lines.find((l) => JSON.parse(l).event === 'done') ?? 'null');
+  if (!done || done.failed !== 0) throw new Error(`receiver did not verify: ${r.lines.join('\n')}`);
+  return { mbps: done.bytes / 1e6 / done.seconds, sendRss: s.rss, recvRss: r.rss, path: `${done.path} (${done.candidate})` };
+}
+
+async function raw(bytes) {
+  const ctx = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const page = await ctx.newPage();
+  await page.goto(server.url);
+  const ms = await page.evaluate(async (total) => {
+    const a = new RTCPeerConnection();
+    const b = new RTCPeerConnection();
+    a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+    b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+    const da = a.createDataChannel('raw', { negotiated: true, id: 0, ordered: true });
+    const db = b.createDataChannel('raw', { negotiated: true, id: 0, ordered: true });
+    db.binaryType = 'arraybuffer';
+    await a.setLocalDescription();
+    await b.setRemoteDescription(/** @type {RTCSessionDescription} */ (a.localDescription));
+    await b.setLocalDescription();
+    await a.setRemoteDescription(/** @type {RTCSessionDescription} */ (b.localDescription));
+    await new Promise((r) => (da.readyState === 'open' ? r(undefined) : (da.onopen = r)));
+    const msgSize = Math.min(256 * 1024, a.sctp?.maxMessageSize || 65536);
+    da.bufferedAmountLowThreshold = 1024 * 1024;
+    let got = 0;
+    const done = new Promise((r) => {
+      db.onmessage = (e) => {
+        got += e.data.byteLength - 16;
+        if (got >= total) r(undefined);
+      };
+    });
+    const t0 = performance.now();
+    for (let sent = 0; sent < total; ) {
+      const n = Math.min(msgSize - 16, total - sent);
+      const frame = new Uint8Array(16 + n);
+      if (da.bufferedAmount > 4 * 1024 * 1024) await new Promise((r) => (da.onbufferedamountlow = r));
+      da.send(frame);
+      sent += n;
+    }
+    await done;
+    const ms = performance.now() - t0;
+    a.close();
+    b.close();
+    return ms;
+  }, bytes);
+  await ctx.close();
+  return bytes / 1e6 / (ms / 1000);
+}
+
+const median = (/** @type {number[]} */ xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+const cliRuns = [];
+const rawRuns = [];
+try {
+  for (let i = 0; i < ROUNDS; i++) {
+    cliRuns.push(await cli());
+    const c = cliRuns.at(-1);
+    console.error(`round ${i + 1}: cli ${c.mbps.toFixed(1)} MB/s (send RSS ${(c.sendRss / 1024).toFixed(0)} MiB, receive RSS ${(c.recvRss / 1024).toFixed(0)} MiB, ${c.path})`);
+    rawRuns.push(await raw(BROWSER_MIB * 1024 * 1024));
+    console.error(`round ${i + 1}: raw ${rawRuns.at(-1).toFixed(1)} MB/s`);
+  }
+} finally {
+  await browser.close();
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+const cliMed = median(cliRuns.map((c) => c.mbps));
+const rawMed = median(rawRuns);
+const peak = (k) => Math.max(...cliRuns.map((c) => c[k])) / 1024;
+console.log(`| ${CLI_MIB} MiB CLI→CLI | ${cliMed.toFixed(1)} MB/s | ${rawMed.toFixed(1)} MB/s (${BROWSER_MIB} MiB) | ${(cliMed / rawMed).toFixed(2)}× | ${peak('sendRss').toFixed(0)} MiB / ${peak('recvRss').toFixed(0)} MiB | cli ${cliRuns.map((c) => c.mbps.toFixed(1)).join(', ')}; raw ${rawRuns.map((r) => r.toFixed(1)).join(', ')} |`);

@@ -1,0 +1,195 @@
+//! Reading and writing file bytes on dedicated threads, a bounded number of chunks ahead.
+//!
+//! Why: with `tokio::fs`, each chunk is a hop to the blocking pool and back, done strictly in
+//! turn with sending, so disk latency and network latency add up. A reader thread that stays a
+//! few chunks ahead (and a writer thread a few chunks behind) overlaps them, with memory bounded
+//! by the queue depth. (On the loaded 2-core dev machine this did not move the loopback numbers —
+//! the WebRTC stack's CPU share is the limit there, see docs/benchmarks.md — but it takes disk
+//! latency out of the loop on real disks.)
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use ferry_protocol::transfer::FRAME_HEADER_BYTES;
+use tokio::sync::{mpsc, oneshot};
+
+/// Chunks read ahead of the sender (at 256 KiB: 2 MiB).
+const READ_AHEAD: usize = 8;
+/// Chunks queued for the disk on the receiver (at 256 KiB: 4 MiB).
+const WRITE_BEHIND: usize = 16;
+
+/// Sequential reads of one file from `offset` to `end`, in `chunk`-byte pieces, each with
+/// `FRAME_HEADER_BYTES` of room in front for the frame header.
+pub struct ChunkReader {
+    pub key: (u32, u32),
+    pub next_offset: u64,
+    pub chunk: usize,
+    rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+}
+
+impl ChunkReader {
+    pub fn start(key: (u32, u32), path: PathBuf, offset: u64, end: u64, chunk: usize) -> Self {
+        let (tx, rx) = mpsc::channel(READ_AHEAD);
+        std::thread::spawn(move || {
+            let run = || -> std::io::Result<()> {
+                let mut f = File::open(&path)?;
+                f.seek(SeekFrom::Start(offset))?;
+                let mut at = offset;
+                while at < end {
+                    let len = (end - at).min(chunk as u64) as usize;
+                    let mut buf = vec![0u8; FRAME_HEADER_BYTES + len];
+                    let mut got = 0;
+                    while got < len {
+                        let n = f.read(&mut buf[FRAME_HEADER_BYTES + got..])?;
+                        if n == 0 {
+                            break; // shorter than offered: the engine cancels with a reason
+                        }
+                        got += n;
+                    }
+                    buf.truncate(FRAME_HEADER_BYTES + got);
+                    at += got as u64;
+                    let short = got < len;
+                    if tx.blocking_send(Ok(buf)).is_err() || short {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            };
+            if let Err(e) = run() {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        ChunkReader {
+            key,
+            next_offset: offset,
+            chunk,
+            rx,
+        }
+    }
+
+    pub async fn next(&mut self) -> std::io::Result<Vec<u8>> {
+        let buf = self
+            .rx
+            .recv()
+            .await
+            .unwrap_or_else(|| Err(std::io::Error::other("reader stopped")))?;
+        self.next_offset += (buf.len() - FRAME_HEADER_BYTES) as u64;
+        Ok(buf)
+    }
+}
+
+enum WriteCmd {
+    Open {
+        path: PathBuf,
+        offset: u64,
+        reply: oneshot::Sender<std::io::Result<()>>,
+    },
+    Write(Vec<u8>),
+    /// Flush and close; replies with the first error since `Open`.
+    Close(oneshot::Sender<std::io::Result<()>>),
+}
+
+/// One file at a time, written on a dedicated thread.
+pub struct DiskWriter {
+    tx: mpsc::Sender<WriteCmd>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl DiskWriter {
+    pub fn start() -> Self {
+        let (tx, mut rx) = mpsc::channel::<WriteCmd>(WRITE_BEHIND);
+        let error: Arc<Mutex<Option<String>>> = Arc::default();
+        let err = error.clone();
+        std::thread::spawn(move || {
+            let mut file: Option<(File, PathBuf)> = None;
+            let mut failed: Option<std::io::Error> = None;
+            while let Some(cmd) = rx.blocking_recv() {
+                match cmd {
+                    WriteCmd::Open {
+                        path,
+                        offset,
+                        reply,
+                    } => {
+                        failed = None;
+                        let r = open_at(&path, offset).map(|f| file = Some((f, path)));
+                        let _ = reply.send(r);
+                    }
+                    WriteCmd::Write(data) => {
+                        if failed.is_some() {
+                            continue;
+                        }
+                        if let Some((f, path)) = &mut file
+                            && let Err(e) = f.write_all(&data)
+                        {
+                            *err.lock().expect("not poisoned") =
+                                Some(format!("cannot write {}: {e}", path.display()));
+                            failed = Some(e);
+                        }
+                    }
+                    WriteCmd::Close(reply) => {
+                        let r = match (failed.take(), file.take()) {
+                            (Some(e), _) => Err(e),
+                            (None, Some((f, _))) => f.sync_all(),
+                            (None, None) => Ok(()),
+                        };
+                        *err.lock().expect("not poisoned") = None;
+                        let _ = reply.send(r);
+                    }
+                }
+            }
+        });
+        DiskWriter { tx, error }
+    }
+
+    pub async fn open(&self, path: PathBuf, offset: u64) -> std::io::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriteCmd::Open {
+                path,
+                offset,
+                reply,
+            })
+            .await
+            .map_err(|_| std::io::Error::other("writer stopped"))?;
+        rx.await
+            .unwrap_or_else(|_| Err(std::io::Error::other("writer stopped")))
+    }
+
+    /// Queues bytes; fails with the first write error seen so far (so a full disk cancels the
+    /// transfer promptly, not only at the end of the file).
+    pub async fn write(&self, data: Vec<u8>) -> Result<(), String> {
+        if let Some(e) = self.error.lock().expect("not poisoned").clone() {
+            return Err(e);
+        }
+        self.tx
+            .send(WriteCmd::Write(data))
+            .await
+            .map_err(|_| "writer stopped".to_string())
+    }
+
+    pub async fn close(&self) -> std::io::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriteCmd::Close(reply))
+            .await
+            .map_err(|_| std::io::Error::other("writer stopped"))?;
+        rx.await
+            .unwrap_or_else(|_| Err(std::io::Error::other("writer stopped")))
+    }
+}
+
+fn open_at(path: &std::path::Path, offset: u64) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    f.set_len(offset)?;
+    f.seek(SeekFrom::Start(offset))?;
+    Ok(f)
+}

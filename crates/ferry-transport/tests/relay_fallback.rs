@@ -1,0 +1,74 @@
+//! The path decision with the real server: a peer that forces the relay gets one at once, and a
+//! peer whose ICE attempt cannot succeed (the other side does no WebRTC at all) falls back to the
+//! same relay session after its timeout.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ferry_server::{BoundServer, ServerConfig};
+use ferry_transport::{
+    Link, Message, MessagePipe, PeerOptions, RelayMode, SignalingClient, connect_with_fallback,
+};
+
+async fn start_server() -> SocketAddr {
+    let server = BoundServer::bind(ServerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..ServerConfig::default()
+    })
+    .await
+    .expect("bind");
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run());
+    addr
+}
+
+fn loopback() -> PeerOptions {
+    PeerOptions {
+        bind: vec!["127.0.0.1:0".into()],
+        ..PeerOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_forced_relay_on_one_side_brings_the_other_after_its_ice_timeout() {
+    let addr = start_server().await;
+    let server = format!("http://{addr}");
+    let mut a = SignalingClient::connect(&server).await.unwrap();
+    let mut b = SignalingClient::connect(&server).await.unwrap();
+    let (a_id, b_id) = (a.me.id.clone(), b.me.id.clone());
+    let started = Instant::now();
+    let forced = tokio::spawn(async move {
+        let link = connect_with_fallback(&mut a, &b_id, &loopback(), RelayMode::Forced).await;
+        (a, link)
+    });
+    let after = Duration::from_secs(2);
+    let lb = connect_with_fallback(&mut b, &a_id, &loopback(), RelayMode::After(after))
+        .await
+        .expect("fallback");
+    let (_a, la) = forced.await.unwrap();
+    let la = la.expect("forced relay");
+    assert!(started.elapsed() >= after, "B gave ICE its time");
+    for l in [&la, &lb] {
+        assert!(matches!(l, Link::Relay(_)));
+        assert_eq!(l.path_kind(), "websocket");
+        assert_eq!(l.path_label(), "relay (WebSocket, end-to-end encrypted)");
+    }
+    assert_eq!(la.security_code(), lb.security_code());
+    la.send(Message::Text("over the relay".into())).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), lb.recv()).await.unwrap();
+    assert_eq!(got, Some(Message::Text("over the relay".into())));
+}
+
+#[tokio::test]
+async fn without_fallback_a_peer_that_does_no_webrtc_is_an_ice_timeout() {
+    let addr = start_server().await;
+    let server = format!("http://{addr}");
+    let a = SignalingClient::connect(&server).await.unwrap();
+    let mut b = SignalingClient::connect(&server).await.unwrap();
+    let opts = PeerOptions {
+        timeout: Duration::from_secs(1),
+        ..loopback()
+    };
+    let r = connect_with_fallback(&mut b, &a.me.id, &opts, RelayMode::Never).await;
+    assert!(r.is_err());
+}
