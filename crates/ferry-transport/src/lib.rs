@@ -11,8 +11,8 @@ pub mod pipe;
 pub mod relay;
 pub mod signaling;
 
+pub use fallback::{Link, LinkError, RelayMode, connect_with_fallback};
 pub use ice::IcePath;
 pub use peer::{ConnectError, PeerLink, PeerOptions, connect};
 pub use pipe::{Message, MessagePipe, PipeError, memory_pipe};
 pub use signaling::{SignalingClient, SignalingError};
-pub use fallback::{Link, LinkError, RelayMode, connect_with_fallback};

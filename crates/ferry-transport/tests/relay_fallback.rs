@@ -37,16 +37,14 @@ async fn a_forced_relay_on_one_side_brings_the_other_after_its_ice_timeout() {
     let mut b = SignalingClient::connect(&server).await.unwrap();
     let (a_id, b_id) = (a.me.id.clone(), b.me.id.clone());
     let started = Instant::now();
-    let forced = tokio::spawn(async move {
-        let link = connect_with_fallback(&mut a, &b_id, &loopback(), RelayMode::Forced).await;
-        (a, link)
-    });
     let after = Duration::from_secs(2);
-    let lb = connect_with_fallback(&mut b, &a_id, &loopback(), RelayMode::After(after))
-        .await
-        .expect("fallback");
-    let (_a, la) = forced.await.unwrap();
-    let la = la.expect("forced relay");
+    // One task: webrtc-rs's connect future is not Send.
+    let opts = loopback();
+    let (la, lb) = tokio::join!(
+        connect_with_fallback(&mut a, &b_id, &opts, RelayMode::Forced),
+        connect_with_fallback(&mut b, &a_id, &opts, RelayMode::After(after))
+    );
+    let (la, lb) = (la.expect("forced relay"), lb.expect("fallback"));
     assert!(started.elapsed() >= after, "B gave ICE its time");
     for l in [&la, &lb] {
         assert!(matches!(l, Link::Relay(_)));
@@ -54,8 +52,12 @@ async fn a_forced_relay_on_one_side_brings_the_other_after_its_ice_timeout() {
         assert_eq!(l.path_label(), "relay (WebSocket, end-to-end encrypted)");
     }
     assert_eq!(la.security_code(), lb.security_code());
-    la.send(Message::Text("over the relay".into())).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(5), lb.recv()).await.unwrap();
+    la.send(Message::Text("over the relay".into()))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), lb.recv())
+        .await
+        .unwrap();
     assert_eq!(got, Some(Message::Text("over the relay".into())));
 }
 
