@@ -27,8 +27,8 @@ fn same_lan_goes_direct_over_host_candidates() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut topo = Topology::build(Nat::EndpointIndependent);
     topo.start_server(&[]);
-    let (file, data) = random_file(&topo.dir, "lan.bin", 3 << 20);
-    let t = transfer(&mut topo, "a1", "a2", &file, Duration::from_secs(60));
+    let (file, data) = random_file(&topo.dir, "lan.bin", file_size());
+    let t = transfer(&mut topo, "a1", "a2", &file, Duration::from_secs(120));
     assert_same(&t, &data);
     for side in [&t.sender, &t.receiver] {
         assert_eq!(
@@ -47,8 +47,8 @@ fn endpoint_independent_nats_go_direct_via_stun() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut topo = Topology::build(Nat::EndpointIndependent);
     topo.start_server(&[]);
-    let (file, data) = random_file(&topo.dir, "stun.bin", 3 << 20);
-    let t = transfer(&mut topo, "a1", "b1", &file, Duration::from_secs(60));
+    let (file, data) = random_file(&topo.dir, "stun.bin", file_size());
+    let t = transfer(&mut topo, "a1", "b1", &file, Duration::from_secs(120));
     assert_same(&t, &data);
     for side in [&t.sender, &t.receiver] {
         assert_eq!(side.path, "direct", "{side:?}");
@@ -67,8 +67,8 @@ fn symmetric_nats_fall_back_to_turn_relay() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut topo = Topology::build(Nat::Symmetric);
     topo.start_server(&[]);
-    let (file, data) = random_file(&topo.dir, "turn.bin", 3 << 20);
-    let t = transfer(&mut topo, "a1", "b1", &file, Duration::from_secs(90));
+    let (file, data) = random_file(&topo.dir, "turn.bin", file_size());
+    let t = transfer(&mut topo, "a1", "b1", &file, Duration::from_secs(180));
     assert_same(&t, &data);
     for side in [&t.sender, &t.receiver] {
         assert_eq!(

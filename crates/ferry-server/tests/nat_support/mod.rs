@@ -320,6 +320,9 @@ impl Topology {
         while Instant::now() < deadline {
             match lines.recv_timeout(Duration::from_millis(200)) {
                 Ok(l) if l.contains("stun/turn on udp://") => return,
+                Ok(l) if extra.contains(&"--no-turn") && l.contains("listening on http://") => {
+                    return;
+                }
                 Ok(l) => seen.push(l),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -514,6 +517,16 @@ pub fn transfer(
         receiver,
         received: out_dir.join(name),
     }
+}
+
+/// Size of the transfers in the fast cases: `FERRY_NAT_MB` (default 3), so the same tests can
+/// measure throughput with a release binary (`FERRY_BIN=target/release/ferry`).
+pub fn file_size() -> usize {
+    std::env::var("FERRY_NAT_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(3)
+        << 20
 }
 
 /// A file of pseudo-random bytes (no repeating pattern a bug could hide behind).
