@@ -257,6 +257,17 @@ impl Topology {
         self.ip(role, &["link", "set", &tap, "name", "wan"]);
     }
 
+    /// Both routers drop every UDP datagram between their LAN and the internet; TCP (and so
+    /// HTTP/WebSocket to the server) still passes.
+    pub fn block_udp(&self) {
+        for router in ["ra", "rb"] {
+            self.exec(
+                router,
+                &["iptables", "-I", "FORWARD", "-p", "udp", "-j", "DROP"],
+            );
+        }
+    }
+
     /// Frames (forwarded, dropped) by the impaired wire so far.
     pub fn wire_counts(&self) -> (u64, u64) {
         std::thread::sleep(Duration::from_millis(600));
