@@ -42,6 +42,20 @@ const sessionOptions = {
     : undefined,
 };
 
+// The WebSocket relay: used when ICE has not connected within RELAY_AFTER_MS, or always with
+// `?relay=1` (tests) or the relay switch. `?relayAfterMs=` shortens the wait for tests.
+const RELAY_AFTER_MS = Number(params.get('relayAfterMs')) || 10_000;
+const relaySwitch = /** @type {HTMLInputElement | null} */ (document.querySelector('[data-testid="relay-switch"]'));
+if (relaySwitch && params.get('relay') === '1') relaySwitch.checked = true;
+const relayForced = () => params.get('relay') === '1' || Boolean(relaySwitch?.checked);
+
+/** @param {string} relayId */
+function relayUrl(relayId) {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const token = sessionStorage.getItem('ferry-token') ?? '';
+  return `${proto}//${location.host}/relay/${encodeURIComponent(relayId)}?token=${encodeURIComponent(token)}`;
+}
+
 /** @param {string} peerId */
 function linkFor(peerId) {
   let link = links.get(peerId);
@@ -50,8 +64,20 @@ function linkFor(peerId) {
       selfId: directory.self?.id ?? '',
       peerId,
       iceServers,
-      sendSignal: (signal) => signaling.send({ type: 'signal', to: peerId, signal }),
+      sendSignal: (signal) => {
+        // Test switch (?test=1&dropIce=1 on both pages): no candidates, so ICE cannot connect.
+        if (testHooks && params.get('dropIce') === '1' && signal.kind === 'candidate') return;
+        signaling.send({ type: 'signal', to: peerId, signal });
+      },
       sessionOptions,
+      relay: {
+        get force() {
+          return relayForced();
+        },
+        afterMs: RELAY_AFTER_MS,
+        requestRelay: () => signaling.send({ type: 'relay-open', to: peerId }),
+        relayUrl,
+      },
     });
     links.set(peerId, link);
   }
@@ -103,6 +129,9 @@ signaling.addEventListener('message', (ev) => {
       break;
     case 'signal':
       if (typeof msg.from === 'string' && msg.signal) void linkFor(msg.from).handleSignal(msg.signal);
+      return;
+    case 'relay-ready':
+      if (typeof msg.peerId === 'string') linkFor(msg.peerId).handleRelayReady(msg);
       return;
   }
   directory.apply(msg);

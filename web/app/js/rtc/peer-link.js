@@ -5,12 +5,17 @@
 // runs over it. Tolerant of native peers: mDNS (.local) candidates are passed to the browser as
 // they come, and candidates may arrive before the description.
 //
+// When ICE has not opened the channel within `relay.afterMs` (or the relay is forced), both
+// sides switch to the WebSocket relay (relay/relay-link.js): same transfer protocol, encrypted
+// end to end; the path is then 'websocket' and `securityCode` is set.
+//
 // Events: `session` (detail: TransferSession), `state` (detail: {state, error}), `path`
-// (detail: 'direct' | 'stun' | 'relay' | ''), `closed`.
+// (detail: 'direct' | 'stun' | 'relay' | 'websocket' | ''), `closed`.
 
 import { CHANNEL_ID, CHANNEL_LABEL } from '../protocol/constants.js';
 import { DataChannelPipe } from './datachannel-pipe.js';
 import { TransferSession } from '../transfer/engine.js';
+import { RelaySetup } from '../relay/relay-link.js';
 
 /** How long a connection may take to open its channel before we call it failed. */
 const CONNECT_TIMEOUT_MS = 20_000;
@@ -26,7 +31,9 @@ export class PeerLink extends EventTarget {
   /**
    * @param {{selfId: string, peerId: string, iceServers: RTCIceServer[],
    *   sendSignal: (signal: Signal) => void,
-   *   sessionOptions: ConstructorParameters<typeof TransferSession>[1]}} opts
+   *   sessionOptions: ConstructorParameters<typeof TransferSession>[1],
+   *   relay?: {force: boolean, afterMs: number, requestRelay: () => void,
+   *     relayUrl: (relayId: string) => string}}} opts
    */
   constructor(opts) {
     super();
@@ -52,6 +59,10 @@ export class PeerLink extends EventTarget {
     this.rejectOpen = null;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.timer = undefined;
+    /** @type {RelaySetup | null} */
+    this.relaySetup = null;
+    /** The relay's security code ("123 456") while the path is 'websocket'. */
+    this.securityCode = '';
   }
 
   /** The transfer session, connecting first if needed. @returns {Promise<TransferSession>} */
@@ -63,7 +74,8 @@ export class PeerLink extends EventTarget {
         this.rejectOpen = reject;
       });
       this.opening.catch(() => {});
-      this.createPeerConnection();
+      if (this.opts.relay?.force) this.startRelay(true);
+      else this.createPeerConnection();
     }
     return this.opening;
   }
@@ -107,31 +119,103 @@ export class PeerLink extends EventTarget {
       // ICE may switch to a better pair after the channel opened; keep the shown path true.
       const ice = pc.sctp?.transport?.iceTransport;
       if (ice) ice.onselectedcandidatepairchange = () => void this.updatePath();
-      const pipe = new DataChannelPipe(dc, pc.sctp?.maxMessageSize ?? 0);
-      const session = new TransferSession(pipe, this.opts.sessionOptions);
-      this.session = session;
-      session.addEventListener('closed', () => {
-        if (this.session !== session) return;
-        this.session = null;
-        this.teardown();
-        this.setState('closed', '');
-        this.dispatchEvent(new Event('closed'));
-      });
-      session.start();
-      this.setState('open', '');
-      this.dispatchEvent(new CustomEvent('session', { detail: session }));
-      this.resolveOpen?.(session);
-      this.opening = null;
+      this.runSession(new DataChannelPipe(dc, pc.sctp?.maxMessageSize ?? 0));
       void this.updatePath();
     };
-    this.timer = setTimeout(() => {
-      if (pc === this.pc && this.state === 'connecting') this.fail('no connection within 20 s');
-    }, CONNECT_TIMEOUT_MS);
+    const relay = this.opts.relay;
+    this.timer = setTimeout(
+      () => {
+        if (pc !== this.pc || this.state !== 'connecting') return;
+        if (relay) this.startRelay(true);
+        else this.fail('no connection within 20 s');
+      },
+      relay ? relay.afterMs : CONNECT_TIMEOUT_MS,
+    );
+  }
+
+  /** Runs a TransferSession over `pipe` (a DataChannel or the relay). @param {import('../transfer/pipe.js').MessagePipe} pipe */
+  runSession(pipe) {
+    const session = new TransferSession(pipe, this.opts.sessionOptions);
+    this.session = session;
+    session.addEventListener('closed', () => {
+      if (this.session !== session) return;
+      this.session = null;
+      this.teardown();
+      this.setState('closed', '');
+      this.dispatchEvent(new Event('closed'));
+    });
+    session.start();
+    this.setState('open', '');
+    this.dispatchEvent(new CustomEvent('session', { detail: session }));
+    this.resolveOpen?.(session);
+    this.opening = null;
+  }
+
+  relaySetupFor() {
+    const relay = this.opts.relay;
+    if (!relay) return null;
+    if (!this.relaySetup) {
+      this.relaySetup = new RelaySetup({
+        selfId: this.opts.selfId,
+        peerId: this.opts.peerId,
+        sendSignal: (signal) => this.opts.sendSignal(signal),
+        requestRelay: relay.requestRelay,
+        relayUrl: relay.relayUrl,
+      });
+    }
+    return this.relaySetup;
+  }
+
+  /**
+   * Abandons ICE and carries the session over the WebSocket relay.
+   * @param {boolean} ask whether to ask the hub (false: the peer's `relay-ready` is here)
+   */
+  startRelay(ask) {
+    const setup = this.relaySetupFor();
+    if (!setup) return;
+    if (!this.opening) {
+      this.opening = new Promise((resolve, reject) => {
+        this.resolveOpen = resolve;
+        this.rejectOpen = reject;
+      });
+      this.opening.catch(() => {});
+    }
+    this.teardown();
+    this.setState('connecting', '');
+    setup.start(ask).then(
+      ({ pipe, securityCode }) => {
+        if (this.relaySetup !== setup) return;
+        this.relaySetup = null;
+        this.securityCode = securityCode;
+        this.path = 'websocket';
+        this.runSession(pipe);
+        this.dispatchEvent(new CustomEvent('path', { detail: 'websocket' }));
+      },
+      (/** @type {Error} */ e) => {
+        if (this.relaySetup !== setup) return;
+        this.relaySetup = null;
+        this.fail(`relay failed: ${e.message}`);
+      },
+    );
+  }
+
+  /** The hub authorized a relay session with this peer (either side may have asked). @param {{relayId: string}} msg */
+  handleRelayReady(msg) {
+    // A late repeat for a session that is already running over the relay.
+    if (this.session && !this.session.closed) return;
+    const setup = this.relaySetupFor();
+    if (!setup) return;
+    const wasRunning = setup.running !== null;
+    setup.handleRelayReady(msg);
+    // The peer gave up on ICE first: follow at once instead of waiting for our own timeout.
+    if (!wasRunning) this.startRelay(false);
   }
 
   /** @param {Signal} signal */
   async handleSignal(signal) {
     try {
+      // On the relay (or on the way to it), the ICE attempt is over: late WebRTC signals are noise.
+      if (signal.kind !== 'app' && (this.relaySetup?.running || this.path === 'websocket')) return;
       if (signal.kind === 'description') {
         const isOffer = signal.sdpType === 'offer';
         // A fresh offer while we have no usable connection starts a new one.
@@ -150,6 +234,8 @@ export class PeerLink extends EventTarget {
           const d = /** @type {RTCSessionDescription} */ (pc.localDescription);
           this.opts.sendSignal({ kind: 'description', sdpType: d.type, sdp: d.sdp });
         }
+      } else if (signal.kind === 'app') {
+        if (signal.payload?.type === 'relay-key') this.relaySetupFor()?.handleKey(signal.payload);
       } else if (signal.kind === 'candidate') {
         if (!signal.candidate) return;
         if (!this.pc || !this.pc.remoteDescription) this.pendingCandidates.push(signal.candidate);
@@ -203,6 +289,7 @@ export class PeerLink extends EventTarget {
 
   /** @param {string} why */
   fail(why) {
+    this.relaySetup = null;
     const reject = this.rejectOpen;
     this.opening = null;
     this.rejectOpen = null;
@@ -225,6 +312,7 @@ export class PeerLink extends EventTarget {
     this.pendingCandidates = [];
     this.makingOffer = false;
     this.ignoreOffer = false;
+    this.securityCode = '';
     if (this.path) {
       this.path = '';
       this.dispatchEvent(new CustomEvent('path', { detail: '' }));

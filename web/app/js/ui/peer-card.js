@@ -15,7 +15,7 @@ import { itemsFromDrop, itemsFromFileList } from './file-picking.js';
  * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>}} PeerCardDeps
  */
 
-const PATH_KEYS = { direct: 'pathDirect', stun: 'pathStun', relay: 'pathRelay', '': 'pathNone' };
+const PATH_KEYS = { direct: 'pathDirect', stun: 'pathStun', relay: 'pathRelay', websocket: 'pathWebsocket', '': 'pathNone' };
 
 export class PeerCard {
   /** @param {PeerInfo} info @param {PeerCardDeps} deps */
@@ -29,6 +29,8 @@ export class PeerCard {
     this.nameEl = h('span', { class: 'peer-name', testid: 'peer-name' });
     this.kindEl = h('span', { class: 'badge', testid: 'peer-client' });
     this.pathEl = h('span', { class: 'badge', testid: 'peer-path', dataset: { path: '' } });
+    // On the WebSocket relay: the code both screens should show (docs/security.md).
+    this.relayCodeEl = h('span', { class: 'badge', testid: 'relay-code', hidden: true });
     this.linkStateEl = h('span', { class: 'badge', testid: 'peer-link-state', dataset: { state: 'idle' }, hidden: true });
     this.errorEl = h('p', { class: 'peer-error', testid: 'peer-error', hidden: true });
     this.filesInput = /** @type {HTMLInputElement} */ (h('input', { type: 'file', multiple: true, testid: 'peer-send-files' }));
@@ -44,7 +46,7 @@ export class PeerCard {
     this.el = h(
       'li',
       { class: 'peer', testid: 'peer', dataset: { peerId: info.id } },
-      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, this.nameEl, this.kindEl, this.pathEl, this.linkStateEl),
+      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, this.nameEl, this.kindEl, this.pathEl, this.relayCodeEl, this.linkStateEl),
       this.errorEl,
       h(
         'div',
@@ -121,6 +123,9 @@ export class PeerCard {
     this.kindEl.textContent = this.info.client;
     this.pathEl.dataset.path = this.link.path;
     this.pathEl.textContent = t(PATH_KEYS[/** @type {keyof PATH_KEYS} */ (this.link.path)] ?? 'pathNone');
+    this.relayCodeEl.hidden = !this.link.securityCode;
+    this.relayCodeEl.dataset.code = this.link.securityCode;
+    this.relayCodeEl.textContent = this.link.securityCode ? t('securityCode', { code: this.link.securityCode }) : '';
     this.linkStateEl.dataset.state = this.link.state;
     this.filesLabel.textContent = t('sendFiles');
     this.folderLabel.textContent = t('sendFolder');
