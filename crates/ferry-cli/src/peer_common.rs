@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use ferry_transport::{IcePath, PeerLink, PeerOptions, SignalingClient};
+use ferry_transport::{Link, PeerOptions, RelayMode, SignalingClient};
 
 use crate::session::{Outcome, Session};
 use crate::ui::{Ui, rate_line};
@@ -29,6 +29,16 @@ pub struct PeerArgs {
     /// Seconds to wait for the WebRTC connection to come up.
     #[arg(long, default_value_t = 30)]
     pub connect_timeout: u64,
+    /// Skip WebRTC and carry the transfer through the server's WebSocket relay (end-to-end
+    /// encrypted; the peer follows).
+    #[arg(long, env = "FERRY_RELAY", conflicts_with = "no_relay")]
+    pub relay: bool,
+    /// Seconds WebRTC gets before falling back to the WebSocket relay.
+    #[arg(long, default_value_t = 10)]
+    pub relay_after: u64,
+    /// Never fall back to the WebSocket relay.
+    #[arg(long)]
+    pub no_relay: bool,
     /// Tuning for benchmarks: send-buffer high-water mark in bytes.
     #[arg(long, env = "FERRY_SEND_BUFFER", hide = true)]
     pub send_buffer: Option<usize>,
@@ -54,6 +64,18 @@ impl PeerArgs {
     }
 }
 
+impl PeerArgs {
+    pub fn relay_mode(&self) -> RelayMode {
+        if self.relay {
+            RelayMode::Forced
+        } else if self.no_relay {
+            RelayMode::Never
+        } else {
+            RelayMode::After(Duration::from_secs(self.relay_after))
+        }
+    }
+}
+
 pub fn json_line(v: serde_json::Value) {
     println!("{v}");
 }
@@ -72,20 +94,38 @@ pub async fn link(
     peer_id: &str,
     args: &PeerArgs,
     ui: &Ui,
-) -> anyhow::Result<PeerLink> {
+) -> anyhow::Result<Link> {
     eprintln!("Connecting to the peer…");
-    let link = ferry_transport::connect(sig, peer_id, &args.peer_options())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!("Connected, path: {}", link.path);
+    let link = ferry_transport::connect_with_fallback(
+        sig,
+        peer_id,
+        &args.peer_options(),
+        args.relay_mode(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("Connected, path: {}", link.path_label());
+    if let Some(code) = link.security_code() {
+        eprintln!(
+            "Security code: {code} (the peer shows the same code unless someone is in the middle)"
+        );
+    }
     if ui.json {
-        json_line(path_json(&link.path));
+        json_line(path_json(&link));
     }
     Ok(link)
 }
 
-fn path_json(p: &IcePath) -> serde_json::Value {
-    serde_json::json!({"event":"connected","path":p.kind,"candidate":p.candidate,"local":p.local,"remote":p.remote})
+fn path_json(link: &Link) -> serde_json::Value {
+    match link {
+        Link::Ice(l) => {
+            let p = &l.path;
+            serde_json::json!({"event":"connected","path":p.kind,"candidate":p.candidate,"local":p.local,"remote":p.remote})
+        }
+        Link::Relay(r) => {
+            serde_json::json!({"event":"connected","path":link.path_kind(),"securityCode":r.security_code})
+        }
+    }
 }
 
 /// Ctrl-C as a future (first press cancels the transfer cleanly; the peer is told).
@@ -99,7 +139,7 @@ pub async fn ctrl_c() {
 pub fn report(
     outcome: Outcome,
     session: &Session,
-    path: &IcePath,
+    path: &Link,
     verb: &str,
     ui: &Ui,
 ) -> anyhow::Result<()> {
@@ -115,7 +155,15 @@ pub fn report(
                 _ if failed == 0 => "all files verified (SHA-256)".to_string(),
                 _ => format!("{failed} file(s) failed verification"),
             };
-            eprintln!("{verb} {}, {hash}, path: {path}", rate_line(bytes, elapsed));
+            let code = path
+                .security_code()
+                .map(|c| format!(", security code {c}"))
+                .unwrap_or_default();
+            eprintln!(
+                "{verb} {}, {hash}, path: {}{code}",
+                rate_line(bytes, elapsed),
+                path.path_label()
+            );
             for f in &files {
                 if let Some(p) = &f.saved_as {
                     tracing::info!(name = %f.name, saved = %p.display(), "saved");
@@ -124,7 +172,8 @@ pub fn report(
             if ui.json {
                 json_line(serde_json::json!({
                     "event":"done","bytes":bytes,"seconds":elapsed.as_secs_f64(),
-                    "failed":failed,"path":path.kind,"candidate":path.candidate,
+                    "failed":failed,"path":path.path_kind(),
+                    "candidate":match path { Link::Ice(l) => l.path.candidate, Link::Relay(_) => "websocket" },
                     "files": files.iter().map(|f| serde_json::json!({"name":f.name,"sha256":f.sha256,"savedAs":f.saved_as})).collect::<Vec<_>>(),
                 }));
             }

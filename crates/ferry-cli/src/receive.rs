@@ -54,9 +54,9 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
     let ui = Ui::new(args.peer.json);
     let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
     let mut session = Session::new(Mode::Receive { out, yes: args.yes }, ui);
-    let outcome = session.run(&peer_link.pipe, ctrl_c()).await?;
+    let outcome = session.run(&peer_link, ctrl_c()).await?;
     let ui = Ui::new(args.peer.json);
-    let r = report(outcome, &session, &peer_link.path, "received", &ui);
+    let r = report(outcome, &session, &peer_link, "received", &ui);
     peer_link.close().await;
     sig.close().await;
     r

@@ -69,9 +69,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     };
     let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
     let mut session = Session::new(Mode::Send { sources }, ui);
-    let outcome = session.run(&peer_link.pipe, ctrl_c()).await?;
+    let outcome = session.run(&peer_link, ctrl_c()).await?;
     let ui = Ui::new(args.peer.json);
-    let r = report(outcome, &session, &peer_link.path, "sent", &ui);
+    let r = report(outcome, &session, &peer_link, "sent", &ui);
     peer_link.close().await;
     sig.close().await;
     r
