@@ -216,6 +216,12 @@ export class PeerLink extends EventTarget {
     try {
       // On the relay (or on the way to it), the ICE attempt is over: late WebRTC signals are noise.
       if (signal.kind !== 'app' && (this.relaySetup?.running || this.path === 'websocket')) return;
+      // Forced onto the relay: a peer's WebRTC offer is answered by moving to the relay.
+      if (signal.kind !== 'app' && this.opts.relay?.force) {
+        const busy = this.session && !this.session.closed;
+        if (signal.kind === 'description' && signal.sdpType === 'offer' && !busy) this.startRelay(true);
+        return;
+      }
       if (signal.kind === 'description') {
         const isOffer = signal.sdpType === 'offer';
         // A fresh offer while we have no usable connection starts a new one.

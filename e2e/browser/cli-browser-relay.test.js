@@ -1,0 +1,141 @@
+// The native peer (`ferry`, built binary) and the web app in real Chromium over the WebSocket
+// relay: Rust and WebCrypto encryption must agree. `ferry send --relay` → the browser follows at
+// once; a browser forced with `?relay=1` → `ferry receive` falls back after its ICE time
+// (`--relay-after 2`) and the browser sends its key again. Byte for byte, path and security code.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { startServer, repoRoot } from '../lib/server.js';
+import { launchBrowser, openApp, peerCard } from '../lib/browser.js';
+import { makeFiles, collectDownloads, sha256File, tempDir } from '../lib/transfer.js';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/**
+ * Runs the ferry CLI with `--json`; `events` resolves each JSON line by its `event`.
+ * @param {string[]} args
+ */
+function ferry(args) {
+  const bin = process.env.FERRY_BIN ?? path.join(repoRoot, 'target', 'debug', 'ferry');
+  const proc = spawn(bin, [...args, '--server', server.url, '--bind', '127.0.0.1:0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => {
+    stderr += d;
+    if (process.env.FERRY_E2E_VERBOSE) process.stderr.write(d);
+  });
+  /** @type {Map<string, any>} */
+  const seen = new Map();
+  /** @type {Map<string, (v: any) => void>} */
+  const waiting = new Map();
+  let buf = '';
+  proc.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const v = JSON.parse(line);
+        seen.set(v.event, v);
+        waiting.get(v.event)?.(v);
+      } catch {
+        // not a JSON line (the CLI prints only JSON with --json, but be lenient)
+      }
+    }
+  });
+  const exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+  return {
+    proc,
+    /** @param {string} event @param {number} [timeout] */
+    event(event, timeout = 60_000) {
+      if (seen.has(event)) return Promise.resolve(seen.get(event));
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no ${event} from ferry ${args[0]} in ${timeout} ms\n${stderr}`)), timeout);
+        waiting.set(event, (v) => {
+          clearTimeout(t);
+          resolve(v);
+        });
+      });
+    },
+    /** @returns {Promise<number | null>} */
+    exit: () => exited,
+    stderr: () => stderr,
+  };
+}
+
+test('ferry send --relay → browser: the browser follows onto the relay', { timeout: 300_000 }, async () => {
+  const files = makeFiles({ 'relay-empty.bin': 0, 'relay-3mib.bin': 3 * 1024 * 1024 + 5 });
+  const sender = ferry(['send', ...files.paths, '--relay']);
+  const room = await sender.event('room');
+  const welcome = await sender.event('welcome');
+  const b = await openApp(browser, room.link);
+  const downloads = collectDownloads(b.page);
+  const dialog = b.page.getByTestId('offer-dialog');
+  await dialog.waitFor({ timeout: 60_000 });
+  // The offer came over the relay: the card shows it (until the CLI leaves at the end).
+  const connected = await sender.event('connected');
+  assert.equal(connected.path, 'websocket');
+  const card = peerCard(b.page, welcome.name);
+  assert.equal(await card.getByTestId('peer-path').getAttribute('data-path'), 'websocket');
+  assert.equal(await card.getByTestId('relay-code').getAttribute('data-code'), connected.securityCode);
+  await dialog.getByTestId('offer-accept').click();
+  assert.equal(await sender.exit(), 0, sender.stderr());
+  for (const [rel, sha] of Object.entries(files.sha)) {
+    const d = await downloads.get(rel);
+    assert.equal(d.failure, null, `${rel} downloaded`);
+    assert.equal(d.sha, sha, `${rel} byte for byte`);
+  }
+  await b.context.close();
+});
+
+test('browser with ?relay=1 → ferry receive falls back after its ICE time', { timeout: 300_000 }, async () => {
+  const a = await openApp(browser, `${server.url}/?relay=1`);
+  await a.page.getByTestId('create-room').click();
+  const code = (await a.page.getByTestId('room-code').textContent())?.trim() ?? '';
+  const out = tempDir('ferry-e2e-cli-relay-out-');
+  const receiver = ferry(['receive', code, '--out', out, '--yes', '--relay-after', '2']);
+  const welcome = await receiver.event('welcome');
+  const files = makeFiles({ 'web-relay-one.bin': 1, 'web-relay-2mib.bin': 2 * 1024 * 1024 + 3 });
+  const card = peerCard(a.page, welcome.name);
+  await card.waitFor({ timeout: 30_000 });
+  // Record every security code the page shows: the relay ends when the CLI exits.
+  await a.page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    w.__codes = [];
+    new MutationObserver((records) => {
+      for (const r of records) {
+        const code = /** @type {HTMLElement} */ (r.target).dataset?.code;
+        if (code) w.__codes.push(code);
+      }
+    }).observe(document.body, { attributes: true, attributeFilter: ['data-code'], subtree: true });
+  });
+  await card.getByTestId('peer-send-files').setInputFiles(files.paths);
+  const connected = await receiver.event('connected', 60_000);
+  assert.equal(connected.path, 'websocket');
+  assert.equal(await receiver.exit(), 0, receiver.stderr());
+  const shownCodes = await a.page.evaluate(() => /** @type {any} */ (window).__codes);
+  const done = await receiver.event('done');
+  assert.equal(done.failed, 0);
+  assert.equal(done.path, 'websocket');
+  assert.deepEqual(readdirSync(out).sort(), Object.keys(files.sha).sort());
+  for (const [rel, sha] of Object.entries(files.sha)) {
+    assert.equal(await sha256File(path.join(out, rel)), sha, `${rel} byte for byte`);
+  }
+  assert.ok(shownCodes.includes(connected.securityCode), `page showed ${shownCodes}, CLI ${connected.securityCode}`);
+  await a.context.close();
+});
