@@ -142,7 +142,15 @@ impl Session {
                     }
                 },
                 w = pipe.writable(), if pending.is_some() => {
-                    w.map_err(|e| anyhow!("{e}"))?;
+                    if w.is_err() {
+                        // Closed under us (peer gone): the same as the pipe ending.
+                        self.engine.handle_closed();
+                        self.flush_events_only().await;
+                        if self.outcome.is_none() {
+                            return Err(anyhow!("the connection to the peer closed unexpectedly"));
+                        }
+                        continue;
+                    }
                     let req = pending.take().expect("guarded");
                     match self.read(req).await {
                         Ok(buf) => self.engine.handle_read(req, buf),

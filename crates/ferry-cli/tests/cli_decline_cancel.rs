@@ -86,3 +86,31 @@ fn ctrl_c_on_the_sender_tells_the_receiver() {
 fn ctrl_c_on_the_receiver_tells_the_sender() {
     cancel_mid_transfer("receiver");
 }
+
+#[test]
+fn sender_notices_a_receiver_that_was_killed() {
+    let server = Server::start();
+    let src = TempDir::new("src");
+    let out = TempDir::new("out");
+    let file = src.path().join("large.bin");
+    let f = std::fs::File::create(&file).unwrap();
+    f.set_len(4 * 1024 * 1024 * 1024).unwrap();
+    let (sender, code) = send(&server, &[&file]);
+    let mut receiver = receive(&server, &code, out.path(), &["--yes"], Stdio::null());
+    receiver.wait_event("connected", Duration::from_secs(30));
+    let part = out.path().join("large.bin.part");
+    let t0 = std::time::Instant::now();
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 256 * 1024 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no data arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // No goodbye: the sender learns from ICE consent failing (webrtc-rs: ~30 s).
+    receiver.signal("KILL");
+    let s = sender.finish(Duration::from_secs(90));
+    assert_ne!(s.code, Some(0));
+    assert!(
+        s.stderr.contains("the connection to the peer was lost"),
+        "{}",
+        s.stderr
+    );
+}

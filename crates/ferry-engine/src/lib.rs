@@ -651,25 +651,17 @@ impl Engine {
         }
     }
 
-    /// The pipe closed: every running transfer is over.
+    /// The pipe closed: every running transfer is over. Neither side chose this, so the
+    /// `Cancelled` events say `by_peer: false` with a reason that says what happened.
     pub fn handle_closed(&mut self) {
+        const LOST: &str = "the connection to the peer was lost";
         let out: Vec<u32> = self.outgoing.keys().copied().collect();
         let inc: Vec<u32> = self.incoming.keys().copied().collect();
         for id in out {
-            self.close_transfer(
-                id,
-                Role::Sender,
-                true,
-                "connection to the peer closed".into(),
-            );
+            self.close_transfer(id, Role::Sender, false, LOST.into());
         }
         for id in inc {
-            self.close_transfer(
-                id,
-                Role::Receiver,
-                true,
-                "connection to the peer closed".into(),
-            );
+            self.close_transfer(id, Role::Receiver, false, LOST.into());
         }
         self.pending_offers.clear();
     }

@@ -240,3 +240,20 @@ fn offers_wait_for_the_peer_hello() {
     }
     assert!(offer_sent);
 }
+
+#[test]
+fn a_lost_pipe_ends_running_transfers_on_both_sides() {
+    let mut p = Pair::new();
+    p.a.offer(&[("f", bytes(1_000_000, 1))]);
+    for _ in 0..4 {
+        p.step();
+    }
+    p.a.engine.handle_closed();
+    p.b.engine.handle_closed();
+    p.drive();
+    for side in [&p.a, &p.b] {
+        assert!(side.has(|e| matches!(e, Event::Cancelled { by_peer: false, reason, .. } if reason.contains("lost"))));
+    }
+    assert!(p.b.complete.is_empty() && p.b.kept_partial.contains_key("f"));
+    assert!(!p.a.engine.is_busy() && !p.b.engine.is_busy());
+}

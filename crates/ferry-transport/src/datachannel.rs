@@ -22,6 +22,7 @@ pub struct DataChannelPipe {
     dc: Arc<dyn DataChannel>,
     rx: Mutex<mpsc::Receiver<Message>>,
     open: watch::Receiver<ChannelState>,
+    state_tx: Arc<watch::Sender<ChannelState>>,
     max_message_size: std::sync::atomic::AtomicUsize,
 }
 
@@ -37,6 +38,8 @@ impl DataChannelPipe {
     pub fn new(dc: Arc<dyn DataChannel>) -> Self {
         let (tx, rx) = mpsc::channel(RECEIVE_QUEUE);
         let (state_tx, state_rx) = watch::channel(ChannelState::Connecting);
+        let state_tx = Arc::new(state_tx);
+        let pipe_state = state_tx.clone();
         let poll_dc = dc.clone();
         tokio::spawn(async move {
             while let Some(event) = poll_dc.poll().await {
@@ -68,6 +71,7 @@ impl DataChannelPipe {
             dc,
             rx: Mutex::new(rx),
             open: state_rx,
+            state_tx: pipe_state,
             max_message_size: std::sync::atomic::AtomicUsize::new(
                 ferry_protocol::transfer::MAX_FRAME_BYTES,
             ),
@@ -81,6 +85,17 @@ impl DataChannelPipe {
             Ok(s) => *s == ChannelState::Open,
             Err(_) => false,
         }
+    }
+
+    /// The connection under the channel is gone (ICE failed: the peer vanished without closing).
+    /// Ends `recv` (after what is already queued) and fails `writable` / `send`.
+    pub fn mark_lost(&self) {
+        let _ = self.state_tx.send(ChannelState::Closed);
+    }
+
+    /// A handle that marks this pipe lost, for a task watching the peer connection.
+    pub(crate) fn state_handle(&self) -> Arc<watch::Sender<ChannelState>> {
+        self.state_tx.clone()
     }
 
     pub fn set_max_message_size(&self, n: usize) {
@@ -115,11 +130,22 @@ impl MessagePipe for DataChannelPipe {
         if self.closed() {
             return Err(PipeError::Closed);
         }
-        self.dc.writable().await.map_err(map_err)
+        let mut state = self.open.clone();
+        tokio::select! {
+            w = self.dc.writable() => w.map_err(map_err),
+            _ = state.wait_for(|s| *s == ChannelState::Closed) => Err(PipeError::Closed),
+        }
     }
 
     async fn recv(&self) -> Option<Message> {
-        self.rx.lock().await.recv().await
+        let mut rx = self.rx.lock().await;
+        let mut state = self.open.clone();
+        tokio::select! {
+            // Queued messages first: a `done` right before the close must not be lost.
+            biased;
+            m = rx.recv() => m,
+            _ = state.wait_for(|s| *s == ChannelState::Closed) => rx.try_recv().ok(),
+        }
     }
 
     fn max_message_size(&self) -> usize {

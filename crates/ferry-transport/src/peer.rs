@@ -284,6 +284,21 @@ pub async fn connect(
         }
     }
 
+    // A peer that vanishes (killed, network gone) never closes the channel; ICE consent
+    // failing is how we learn it. Close the pipe then, so transfers end with a clear error.
+    let pipe_state = pipe.state_handle();
+    let mut watch_state = state_rx.clone();
+    tokio::spawn(async move {
+        let _ = watch_state
+            .wait_for(|s| {
+                matches!(
+                    s,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                )
+            })
+            .await;
+        let _ = pipe_state.send(crate::datachannel::ChannelState::Closed);
+    });
     let path = selected_path(&pc).await;
     if let Some(sctp) = pc.sctp().await
         && let Ok(max) = sctp.max_message_size().await
