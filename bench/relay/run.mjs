@@ -90,7 +90,11 @@ async function round(relay) {
   };
 }
 
-const median = (/** @type {number[]} */ xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (/** @type {number[]} */ xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
 const mib = (/** @type {number} */ kib) => `${Math.round(kib / 1024)} MiB`;
 /** @type {Record<string, Awaited<ReturnType<typeof round>>[]>} */
 const runs = { relay: [], webrtc: [] };
