@@ -1,7 +1,7 @@
 // The native peer (`ferry`, built binary) and the web app in real Chromium over the WebSocket
 // relay: Rust and WebCrypto encryption must agree. `ferry send --relay` → the browser follows at
-// once; a browser forced with `?relay=1` → `ferry receive` falls back after its ICE time
-// (`--relay-after 2`) and the browser sends its key again. Byte for byte, path and security code.
+// once; a browser forced with `?relay=1` answers `ferry receive`'s WebRTC offer by asking for the
+// relay, and the CLI follows from its ICE attempt. Byte for byte, path and security code.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -103,7 +103,7 @@ test('ferry send --relay → browser: the browser follows onto the relay', { tim
   await b.context.close();
 });
 
-test('browser with ?relay=1 → ferry receive falls back after its ICE time', { timeout: 300_000 }, async () => {
+test('browser with ?relay=1 → ferry receive follows it onto the relay', { timeout: 300_000 }, async () => {
   const a = await openApp(browser, `${server.url}/?relay=1`);
   await a.page.getByTestId('create-room').click();
   const code = (await a.page.getByTestId('room-code').textContent())?.trim() ?? '';

@@ -1,7 +1,8 @@
-//! `ferry send` → `ferry receive` over the WebSocket relay: forced on the sender (`--relay`), the
-//! receiver's WebRTC attempt cannot succeed (the sender does no WebRTC) and falls back after
-//! `--relay-after`; both forced. Byte for byte, both report the relay path and the same security
-//! code, and the bytes the server sends to the receiver never contain a marker from the file.
+//! `ferry send` → `ferry receive` over the WebSocket relay: forced on the sender (`--relay`, the
+//! receiver follows from its ICE attempt); ICE made impossible on both (`FERRY_TEST_DROP_ICE=1`:
+//! no candidates are sent), so both fall back after `--relay-after`; both forced. Byte for byte,
+//! both report the relay path and the same security code, and the bytes the server sends to the
+//! receiver never contain a marker from the file.
 mod common;
 
 use std::io::{Read, Write};
@@ -80,7 +81,7 @@ fn marked_file(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn forced_on_one_side_the_other_falls_back_byte_for_byte_and_the_server_sees_no_plaintext() {
+fn forced_on_one_side_the_other_follows_byte_for_byte_and_the_server_sees_no_plaintext() {
     let server = Server::start();
     let (proxy_url, seen) = recording_proxy(&server.url);
     let src = TempDir::new("relay-src");
@@ -93,8 +94,7 @@ fn forced_on_one_side_the_other_falls_back_byte_for_byte_and_the_server_sees_no_
         .as_str()
         .unwrap()
         .to_string();
-    // The receiver meets the sender through the proxy (signaling and relay alike) and tries
-    // WebRTC for 2 s before falling back.
+    // The receiver meets the sender through the proxy (signaling and relay alike).
     let out_arg = out.path().display().to_string();
     let receiver = Command::new(FERRY)
         .args(["receive", &code, "--out", &out_arg, "--yes", "--json"])
@@ -207,4 +207,73 @@ fn both_forced_a_larger_file_streams_through_the_relay() {
     assert_eq!(s.code, Some(0), "sender failed:\n{}", s.stderr);
     assert!(same_file(&file, &out.path().join("big.bin")));
     assert_eq!(json_events(&r.stdout, "done")[0]["path"], "websocket");
+}
+
+#[test]
+fn with_ice_impossible_both_fall_back_after_their_timeout() {
+    let server = Server::start();
+    let src = TempDir::new("relay3-src");
+    let out = TempDir::new("relay3-out");
+    let file = src.path().join("fallback.bin");
+    std::fs::write(&file, random_bytes(6 * 1024 * 1024 + 1, 4)).unwrap();
+    let ferry = |args: &[&str]| {
+        let mut c = Command::new(FERRY);
+        c.args(args)
+            .args(["--server", &server.url, "--bind", "127.0.0.1:0", "--json"])
+            .args(["--relay-after", "2"])
+            .env("FERRY_TEST_DROP_ICE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let started = std::time::Instant::now();
+    let file_arg = file.display().to_string();
+    let mut sender = ferry(&["send", &file_arg]).spawn().unwrap();
+    let mut sender_out = std::io::BufReader::new(sender.stdout.take().unwrap());
+    let code = loop {
+        let mut line = String::new();
+        use std::io::BufRead;
+        assert!(sender_out.read_line(&mut line).unwrap() > 0, "sender ended");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["event"] == "room" {
+            break v["code"].as_str().unwrap().to_string();
+        }
+    };
+    let out_arg = out.path().display().to_string();
+    let receiver = ferry(&["receive", &code, "--out", &out_arg, "--yes"])
+        .output()
+        .unwrap();
+    let mut s_stdout = String::new();
+    sender_out.read_to_string(&mut s_stdout).unwrap();
+    let s = sender.wait_with_output().unwrap();
+    let r_stdout = String::from_utf8_lossy(&receiver.stdout);
+    let r_stderr = String::from_utf8_lossy(&receiver.stderr);
+    assert_eq!(
+        receiver.status.code(),
+        Some(0),
+        "receiver failed:\n{r_stderr}"
+    );
+    assert_eq!(
+        s.status.code(),
+        Some(0),
+        "sender failed:\n{}",
+        String::from_utf8_lossy(&s.stderr)
+    );
+    assert!(same_file(&file, &out.path().join("fallback.bin")));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "ICE got its time"
+    );
+    for stdout in [&s_stdout, &r_stdout.to_string()] {
+        assert_eq!(
+            json_events(stdout, "done")[0]["path"],
+            "websocket",
+            "{stdout}"
+        );
+    }
+    assert_eq!(
+        json_events(&s_stdout, "connected")[0]["securityCode"],
+        json_events(&r_stdout, "connected")[0]["securityCode"]
+    );
 }

@@ -2,9 +2,9 @@
 //! connected within a bounded time, or the relay straight away when the user forces it.
 //!
 //! Both peers decide on their own clock. The one that gives up first asks the hub for a relay
-//! session; the other may still be trying ICE (and drops signals it does not expect), so it joins
-//! when its own attempt times out: asking for the session again returns the same one, and the
-//! first peer answers that by sending its key again ([`crate::relay::open_relay`]).
+//! session; the other, still trying ICE, sees the `relay-ready` and follows at once. (A peer that
+//! missed it joins when its own attempt times out: asking for the session again returns the same
+//! one, and the first peer answers that by sending its key again, [`crate::relay::open_relay`].)
 
 use std::time::Duration;
 
@@ -76,6 +76,16 @@ pub async fn connect_with_fallback(
                 .map(Link::Relay)
                 .map_err(|relay| LinkError::Relay {
                     ice: e.to_string(),
+                    relay,
+                })
+        }
+        Err(ConnectError::RelayRequested(invite)) => {
+            tracing::info!("the peer moved to the WebSocket relay; following");
+            open_relay(sig, peer_id, Some(invite), RELAY_SETUP_TIMEOUT)
+                .await
+                .map(Link::Relay)
+                .map_err(|relay| LinkError::Relay {
+                    ice: "the peer moved to the relay".into(),
                     relay,
                 })
         }

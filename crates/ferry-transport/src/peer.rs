@@ -59,6 +59,9 @@ pub enum ConnectError {
     PeerLeft,
     #[error("the connection to the peer failed (ICE could not find a path)")]
     Failed,
+    /// The peer gave up on ICE and asked for the WebSocket relay (`relay-ready` arrived).
+    #[error("the peer moved to the WebSocket relay")]
+    RelayRequested(crate::relay::RelayInvite),
 }
 
 fn rtc<E: std::fmt::Display>(e: E) -> ConnectError {
@@ -203,6 +206,7 @@ pub async fn connect(
                 return Err(ConnectError::Timeout(opts.timeout, s.to_string()));
             }
             ev = events.recv() => match ev {
+                Some(HandlerEvent::Candidate(_)) if drop_ice() => {}
                 Some(HandlerEvent::Candidate(init)) => {
                     let candidate = IceCandidate {
                         candidate: init.candidate,
@@ -279,6 +283,10 @@ pub async fn connect(
                 ServerMessage::PeerLeft { peer_id: left, .. } if left == peer_id => {
                     return Err(ConnectError::PeerLeft);
                 }
+                ServerMessage::RelayReady { relay_id, peer_id: with, .. } if with == peer_id => {
+                    let _ = pc.close().await;
+                    return Err(ConnectError::RelayRequested(crate::relay::RelayInvite { relay_id }));
+                }
                 _ => {}
             },
         }
@@ -319,8 +327,22 @@ async fn send_description(
     sdp_type: SdpType,
     sdp: String,
 ) -> Result<(), SignalingError> {
+    let sdp = if drop_ice() {
+        sdp.split_inclusive('\n')
+            .filter(|l| !l.starts_with("a=candidate"))
+            .collect()
+    } else {
+        sdp
+    };
     sig.send_signal(peer_id, Signal::Description { sdp_type, sdp })
         .await
+}
+
+/// Test switch: with `FERRY_TEST_DROP_ICE=1` this peer tells the other none of its ICE
+/// candidates (trickled or in SDP). On both peers no ICE path can form, which exercises the
+/// WebSocket relay fallback (`crates/ferry-cli/tests/cli_relay.rs`).
+fn drop_ice() -> bool {
+    std::env::var_os("FERRY_TEST_DROP_ICE").is_some_and(|v| v == "1")
 }
 
 async fn selected_path(pc: &Arc<dyn PeerConnection>) -> IcePath {
