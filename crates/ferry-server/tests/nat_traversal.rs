@@ -111,7 +111,6 @@ fn endpoint_independent_nats_survive_loss_and_delay() {
 }
 
 #[test]
-#[ignore = "PENDING: ferry send/receive have no WebSocket relay fallback yet; un-ignore when they do"]
 fn udp_blocked_falls_back_to_websocket_relay() {
     if !can_run() {
         return;
@@ -124,11 +123,11 @@ fn udp_blocked_falls_back_to_websocket_relay() {
     let t = transfer(&mut topo, "a1", "b1", &file, Duration::from_secs(180));
     assert_same(&t, &data);
     for side in [&t.sender, &t.receiver] {
-        // No ICE path can exist, so whatever carried the bytes was the server's WebSocket relay.
-        assert_ne!(side.path, "direct", "{side:?}");
-        assert_ne!(
-            side.candidate, "relay",
-            "TURN over UDP cannot work here: {side:?}"
+        // No ICE path can exist (not even TURN over UDP): only the WebSocket relay is left.
+        assert_eq!(
+            (side.path.as_str(), side.candidate.as_str()),
+            ("websocket", "websocket"),
+            "{side:?}"
         );
     }
 }
