@@ -27,7 +27,8 @@ async fn main() {
         .min(600);
 
     let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(hold_secs) + Duration::from_secs(120);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(hold_secs) + Duration::from_secs(120);
     let mut tasks = Vec::with_capacity(count);
     for i in 0..count {
         let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())

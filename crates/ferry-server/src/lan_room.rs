@@ -110,7 +110,10 @@ mod tests {
             client_addr(ip("10.0.0.2"), Some("198.51.100.1, 10.0.0.3"), &trusted),
             ip("198.51.100.1")
         );
-        assert_eq!(client_addr(ip("10.0.0.2"), Some("junk"), &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            client_addr(ip("10.0.0.2"), Some("junk"), &trusted),
+            ip("10.0.0.2")
+        );
         assert_eq!(client_addr(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
     }
 }

@@ -118,7 +118,7 @@ async fn floods_are_rate_limited_then_closed_without_hurting_others() {
             m => panic!("unexpected {m:?}"),
         }
     }
-    assert!(pongs >= 10 && pongs < 15, "pongs {pongs} limited {limited}");
+    assert!((10..15).contains(&pongs), "pongs {pongs} limited {limited}");
     assert_eq!(limited, 1);
 
     // A sustained flood gets the connection closed with 1008.
