@@ -80,7 +80,16 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(signaling_ws::upgrade))
         .route("/relay/{id}", get(relay_ws::upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/version", get(|| async { format!("ferry {VERSION}\n") }))
+        .route(
+            "/version",
+            // CORS like piping-server's /version, so web pages can probe the server.
+            get(|| async {
+                (
+                    [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+                    format!("ferry {VERSION}\n"),
+                )
+            }),
+        )
         .route("/help", get(pipe::help))
         // Keep these two last: the method fallback only covers routes added before it.
         // POST/PUT to an app route is refused like a send to a reserved path; every path

@@ -22,8 +22,9 @@ async fn health_version_and_index() {
     let addr = start(loopback_config()).await;
     let (status, _, body) = get(addr, "/healthz").await;
     assert_eq!((status, body.as_str()), (200, "ok\n"));
-    let (status, _, body) = get(addr, "/version").await;
+    let (status, head, body) = get(addr, "/version").await;
     assert_eq!(status, 200);
+    assert!(head.contains("access-control-allow-origin: *"));
     assert!(body.contains(ferry_server::VERSION));
     let (status, head, body) = get(addr, "/").await;
     assert_eq!(status, 200);
