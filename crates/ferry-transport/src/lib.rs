@@ -10,6 +10,7 @@ pub mod peer;
 pub mod pipe;
 pub mod relay;
 pub mod signaling;
+pub mod socket_buffers;
 
 pub use fallback::{Link, LinkError, RelayMode, connect_with_fallback};
 pub use ice::IcePath;

@@ -159,6 +159,7 @@ pub async fn connect(
             state: state_tx,
         }))
         .with_udp_addrs(opts.bind.clone())
+        .with_runtime(crate::socket_buffers::BufferedUdpRuntime::new())
         .with_data_channel_send_buffer_limit(opts.send_buffer_limit)
         .build()
         .await
