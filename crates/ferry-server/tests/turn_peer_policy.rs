@@ -50,16 +50,22 @@ async fn internal_destinations_are_refused_by_default() {
 
 #[tokio::test]
 async fn own_address_is_reachable_only_on_relay_ports() {
+    // A local service outside the relay range (think: a database on 127.0.0.1). The kernel picks
+    // its port from the ephemeral range, so the relay range is chosen to miss it.
+    let service = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let service_addr = service.local_addr().unwrap();
+    let relay_ports = if service_addr.port() < 40000 {
+        50000..=59999
+    } else {
+        20000..=29999
+    };
+    assert!(!relay_ports.contains(&service_addr.port()));
     let srv = start(TurnOptions {
         allow_loopback_peers: true,
-        relay_ports: 50000..=59999,
+        relay_ports,
         ..options()
     })
     .await;
-    // A local service outside the relay range (think: a database on 127.0.0.1).
-    let service = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let service_addr = service.local_addr().unwrap();
-    assert!(!(50000..=59999).contains(&service_addr.port()));
 
     let (u, p) = turn_credentials(srv.http).await;
     let c = client(srv.turn, &u, &p).await;
