@@ -109,7 +109,7 @@ async fn a_paused_receiver_stalls_the_sender() {
 
 #[tokio::test]
 async fn a_rate_limited_curl_receiver_paces_the_sender() {
-    const TOTAL: u64 = 48 * 1024 * 1024;
+    const TOTAL: u64 = 64 * 1024 * 1024;
     const RATE: u64 = 16 * 1024 * 1024; // curl's 16M
     let server = start_server().await;
     let url = format!("{}/limited", server.url);
@@ -154,9 +154,11 @@ async fn a_rate_limited_curl_receiver_paces_the_sender() {
     assert_eq!(received.text(), TOTAL.to_string());
     assert!(lines.ends_with("received successfully.\n"), "{lines}");
     let upload_took = body_done.lock().unwrap().unwrap() - started;
-    // Unpaced, the whole body would be taken in well under a second. Paced, the sender can
-    // only finish once the receiver is within SLACK of the end.
-    let earliest = Duration::from_secs_f64((TOTAL - SLACK.min(TOTAL / 2)) as f64 / RATE as f64);
+    // Unpaced, the whole body would be taken in a fraction of a second. Paced, the sender can
+    // only finish once the receiver is within SLACK of the end. curl's limiter runs ahead of its
+    // average in bursts, hence the quarter allowed off the nominal time.
+    let nominal = (TOTAL - SLACK.min(TOTAL / 2)) as f64 / RATE as f64;
+    let earliest = Duration::from_secs_f64(nominal * 0.75);
     eprintln!("upload took {upload_took:?}, earliest allowed {earliest:?}");
     assert!(upload_took >= earliest, "upload took {upload_took:?}");
 }
