@@ -237,7 +237,10 @@ async fn connect_ws(url: &str) -> Result<Ws, RelayError> {
                 .unwrap_or_default();
             Err(RelayError::Refused(resp.status().as_u16(), body))
         }
-        Err(e) => Err(RelayError::Connect(shown, e.to_string())),
+        Err(e) => Err(RelayError::Connect(
+            shown,
+            crate::signaling::explain_connect_error(&e),
+        )),
     }
 }
 

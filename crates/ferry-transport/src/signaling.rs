@@ -60,13 +60,26 @@ pub fn server_urls(server: &str) -> Result<(String, String), SignalingError> {
     Ok((url.to_string(), http_base))
 }
 
+/// The library's error, plus what to do about the one users hit with self-hosted servers.
+pub fn explain_connect_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    let text = e.to_string();
+    if text.contains("certificate") {
+        format!(
+            "{text} (the server's TLS certificate is not trusted here; for a private CA or a \
+             self-signed certificate set SSL_CERT_FILE to its PEM file)"
+        )
+    } else {
+        text
+    }
+}
+
 impl SignalingClient {
     /// Connects to `server` (e.g. `http://localhost:8080`) and waits for `welcome`.
     pub async fn connect(server: &str) -> Result<Self, SignalingError> {
         let (ws_url, http_base) = server_urls(server)?;
         let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
             .await
-            .map_err(|e| SignalingError::Connect(http_base.clone(), e.to_string()))?;
+            .map_err(|e| SignalingError::Connect(http_base.clone(), explain_connect_error(&e)))?;
         let mut client = SignalingClient {
             ws,
             me: PeerInfo {

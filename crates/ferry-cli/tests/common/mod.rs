@@ -92,9 +92,15 @@ pub struct Finished {
 
 impl Peer {
     pub fn spawn(server: &Server, args: &[&str], stdin: Stdio) -> Self {
+        Self::spawn_at(&server.url, args, stdin, &[])
+    }
+
+    /// Like `spawn`, for a server reached at `url` (e.g. through a proxy), with extra env vars.
+    pub fn spawn_at(url: &str, args: &[&str], stdin: Stdio, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(FERRY)
             .args(args)
-            .args(["--server", &server.url, "--bind", "127.0.0.1:0", "--json"])
+            .args(["--server", url, "--bind", "127.0.0.1:0", "--json"])
+            .envs(env.iter().copied())
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
