@@ -1,28 +1,16 @@
 // Text messages both ways over the data channel, including emoji and 10 KB of text.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openPair } from '../lib/browser.js';
+import { openPair, useServerAndBrowser } from '../lib/browser.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 /** @param {import('playwright-core').Locator} card */
 const received = (card) => card.getByTestId('chat-message').and(card.page().locator('[data-mine="false"]')).getByTestId('chat-text');
 
 test('text both ways, emoji and 10 KB', { timeout: 60_000 }, async () => {
-  const p = await openPair(browser, server.url);
+  const p = await openPair(env.browser, env.server.url);
   await p.cardAB.getByTestId('chat-input').fill('hello 👋 你好');
   await p.cardAB.getByTestId('chat-send').click();
   await received(p.cardBA).first().waitFor();

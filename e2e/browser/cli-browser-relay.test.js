@@ -3,87 +3,25 @@
 // once; a browser forced with `?relay=1` answers `ferry receive`'s WebRTC offer by asking for the
 // relay, and the CLI follows from its ICE attempt. Byte for byte, path and security code.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, repoRoot } from '../lib/server.js';
-import { launchBrowser, openApp, peerCard } from '../lib/browser.js';
+import { runFerry } from '../lib/cli.js';
+import { openApp, peerCard, useServerAndBrowser } from '../lib/browser.js';
 import { makeFiles, collectDownloads, sha256File, tempDir } from '../lib/transfer.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const env = useServerAndBrowser();
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
-/**
- * Runs the ferry CLI with `--json`; `events` resolves each JSON line by its `event`.
- * @param {string[]} args
- */
-function ferry(args) {
-  const bin = process.env.FERRY_BIN ?? path.join(repoRoot, 'target', 'debug', 'ferry');
-  const proc = spawn(bin, [...args, '--server', server.url, '--bind', '127.0.0.1:0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr.on('data', (d) => {
-    stderr += d;
-    if (process.env.FERRY_E2E_VERBOSE) process.stderr.write(d);
-  });
-  /** @type {Map<string, any>} */
-  const seen = new Map();
-  /** @type {Map<string, (v: any) => void>} */
-  const waiting = new Map();
-  let buf = '';
-  proc.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        const v = JSON.parse(line);
-        seen.set(v.event, v);
-        waiting.get(v.event)?.(v);
-      } catch {
-        // not a JSON line (the CLI prints only JSON with --json, but be lenient)
-      }
-    }
-  });
-  const exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
-  return {
-    proc,
-    /** @param {string} event @param {number} [timeout] */
-    event(event, timeout = 60_000) {
-      if (seen.has(event)) return Promise.resolve(seen.get(event));
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no ${event} from ferry ${args[0]} in ${timeout} ms\n${stderr}`)), timeout);
-        waiting.set(event, (v) => {
-          clearTimeout(t);
-          resolve(v);
-        });
-      });
-    },
-    /** @returns {Promise<number | null>} */
-    exit: () => exited,
-    stderr: () => stderr,
-  };
-}
+/** @param {string[]} args */
+const ferry = (args) => runFerry(args, env.server.url);
 
 test('ferry send --relay → browser: the browser follows onto the relay', { timeout: 300_000 }, async () => {
   const files = makeFiles({ 'relay-empty.bin': 0, 'relay-3mib.bin': 3 * 1024 * 1024 + 5 });
   const sender = ferry(['send', ...files.paths, '--relay']);
   const room = await sender.event('room');
   const welcome = await sender.event('welcome');
-  const b = await openApp(browser, room.link);
+  const b = await openApp(env.browser, room.link);
   const downloads = collectDownloads(b.page);
   const dialog = b.page.getByTestId('offer-dialog');
   await dialog.waitFor({ timeout: 60_000 });
@@ -104,7 +42,7 @@ test('ferry send --relay → browser: the browser follows onto the relay', { tim
 });
 
 test('browser with ?relay=1 → ferry receive follows it onto the relay', { timeout: 300_000 }, async () => {
-  const a = await openApp(browser, `${server.url}/?relay=1`);
+  const a = await openApp(env.browser, `${env.server.url}/?relay=1`);
   await a.page.getByTestId('create-room').click();
   const code = (await a.page.getByTestId('room-code').textContent())?.trim() ?? '';
   const out = tempDir('ferry-e2e-cli-relay-out-');

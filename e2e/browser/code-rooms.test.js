@@ -3,38 +3,25 @@
 // (Peers on different networks meeting only through a code room is covered by the Rust hub tests
 // with trusted-proxy addresses.)
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openApp, selfName, peerCard } from '../lib/browser.js';
+import { openApp, selfName, peerCard, useServerAndBrowser } from '../lib/browser.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('create a room, join it by link and by typed code', async () => {
-  const a = await openApp(browser, server.url);
+  const a = await openApp(env.browser, env.server.url);
   await a.page.getByTestId('create-room').click();
   const code = (await a.page.getByTestId('room-code').textContent())?.trim() ?? '';
   assert.match(code, /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{6}$/);
   const link = await a.page.getByTestId('room-link').getAttribute('href');
-  assert.equal(link, `${server.url}/?room=${code}`);
+  assert.equal(link, `${env.server.url}/?room=${code}`);
   assert.equal(await a.page.getByTestId('room-qr').locator('svg').count(), 1, 'a QR code is drawn');
 
-  const b = await openApp(browser, link ?? '');
+  const b = await openApp(env.browser, link ?? '');
   await b.page.getByTestId('room').and(b.page.locator(`[data-room="${code}"]`)).waitFor();
 
-  const c = await openApp(browser, server.url);
+  const c = await openApp(env.browser, env.server.url);
   await c.page.getByTestId('join-code-input').fill(`${code.slice(0, 3).toLowerCase()}-${code.slice(3)}`);
   await c.page.getByTestId('join-code-submit').click();
   await c.page.getByTestId('room').and(c.page.locator(`[data-room="${code}"]`)).waitFor();
@@ -53,7 +40,7 @@ test('create a room, join it by link and by typed code', async () => {
 });
 
 test('an unknown code shows an error', async () => {
-  const a = await openApp(browser, server.url);
+  const a = await openApp(env.browser, env.server.url);
   await a.page.getByTestId('join-code-input').fill('ZZZZZZ');
   await a.page.getByTestId('join-code-submit').click();
   await a.page.getByTestId('room-error').waitFor({ state: 'visible' });

@@ -1,27 +1,15 @@
 // Consent and cancelling: a declined offer saves nothing; a transfer cancelled mid-way by either
 // side stops on both, both UIs say so, and no partial file is presented as complete.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openPair, inState } from '../lib/browser.js';
+import { openPair, inState, useServerAndBrowser } from '../lib/browser.js';
 import { makeFiles, collectDownloads } from '../lib/transfer.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('decline: nothing is saved and the sender is told', { timeout: 60_000 }, async () => {
-  const p = await openPair(browser, server.url);
+  const p = await openPair(env.browser, env.server.url);
   const downloads = collectDownloads(p.b.page);
   const files = makeFiles({ 'secret.bin': 5000 });
   await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
@@ -37,7 +25,7 @@ test('decline: nothing is saved and the sender is told', { timeout: 60_000 }, as
 
 for (const who of ['sender', 'receiver']) {
   test(`cancel mid-transfer by the ${who}`, { timeout: 120_000 }, async () => {
-    const p = await openPair(browser, server.url);
+    const p = await openPair(env.browser, env.server.url);
     const downloads = collectDownloads(p.b.page);
     const files = makeFiles({ 'large.bin': 64 * 1024 * 1024 });
     await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);

@@ -1,27 +1,15 @@
 // A folder with nested subfolders keeps its relative paths from picker to receiver.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openPair, inState } from '../lib/browser.js';
+import { openPair, inState, useServerAndBrowser } from '../lib/browser.js';
 import { makeFiles, collectDownloads } from '../lib/transfer.js';
 import path from 'node:path';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('a folder with nested subfolders keeps its relative paths', { timeout: 120_000 }, async () => {
-  const p = await openPair(browser, server.url);
+  const p = await openPair(env.browser, env.server.url);
   const files = makeFiles({ 'album/a.txt': 'top', "album/it's (1) 照片.txt": 'q', 'album/sub/b.bin': 2000, 'album/sub/deeper/c.bin': 70_000 });
   const downloads = collectDownloads(p.b.page);
   await p.cardAB.getByTestId('peer-send-folder').setInputFiles(path.join(files.dir, 'album'));

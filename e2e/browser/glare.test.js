@@ -1,28 +1,16 @@
 // Both peers start a connection at the same moment (glare): perfect negotiation settles it and
 // one connection carries both sides' files.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openPair, inState } from '../lib/browser.js';
+import { openPair, inState, useServerAndBrowser } from '../lib/browser.js';
 import { makeFiles, collectDownloads } from '../lib/transfer.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('both sides send at the same time', { timeout: 120_000 }, async () => {
   for (let round = 0; round < 3; round++) {
-    const p = await openPair(browser, server.url);
+    const p = await openPair(env.browser, env.server.url);
     const da = collectDownloads(p.a.page);
     const db = collectDownloads(p.b.page);
     const fa = makeFiles({ [`from-a-${round}.bin`]: 200_000 });

@@ -2,27 +2,15 @@
 // SHA-256 check: the file is shown as a hash mismatch on both sides and its download fails;
 // the next file of the same transfer still arrives intact.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openPair, inState } from '../lib/browser.js';
+import { openPair, inState, useServerAndBrowser } from '../lib/browser.js';
 import { makeFiles, collectDownloads } from '../lib/transfer.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('a corrupted frame is a hash mismatch the user sees', { timeout: 120_000 }, async () => {
-  const p = await openPair(browser, server.url, { queryA: '/?test=1' });
+  const p = await openPair(env.browser, env.server.url, { queryA: '/?test=1' });
   const downloads = collectDownloads(p.b.page);
   const files = makeFiles({ 'corrupt-me.bin': 1_000_000, 'fine.bin': 300_000 });
   await p.a.page.evaluate(() => {
@@ -42,12 +30,13 @@ test('a corrupted frame is a hash mismatch the user sees', { timeout: 120_000 },
   const d = await downloads.get('corrupt-me.bin');
   assert.notEqual(d.failure, null, 'the corrupt download is not completed');
   const ok = await downloads.get('fine.bin');
+  assert.equal(ok.failure, null, 'the intact file downloads');
   assert.equal(ok.sha, files.sha['fine.bin']);
   await p.close();
 });
 
 test('without ?test=1 there is no test hook', async () => {
-  const p = await openPair(browser, server.url);
+  const p = await openPair(env.browser, env.server.url);
   assert.equal(await p.a.page.evaluate(() => 'ferryTest' in window || '__ferryTest' in window), false);
   await p.close();
 });

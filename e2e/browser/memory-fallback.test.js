@@ -1,27 +1,15 @@
 // Where a page cannot stream to disk (no service worker, e.g. plain http on a LAN address), files
 // are held in memory until verified and then saved; forced here with ?sink=memory.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openPair, inState } from '../lib/browser.js';
+import { openPair, inState, useServerAndBrowser } from '../lib/browser.js';
 import { makeFiles, collectDownloads } from '../lib/transfer.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('in-memory receive saves verified files and warns about big offers', { timeout: 120_000 }, async () => {
-  const p = await openPair(browser, server.url, { queryB: '/?sink=memory' });
+  const p = await openPair(env.browser, env.server.url, { queryB: '/?sink=memory' });
   await p.b.page.waitForFunction(() => document.body.dataset.storage === 'memory');
   const downloads = collectDownloads(p.b.page);
   const files = makeFiles({ 'small.bin': 3 * 1024 * 1024 + 5, 'tiny.txt': 'hi' });

@@ -1,28 +1,16 @@
 // The peer closing its tab mid-transfer: the other side shows it within seconds, and nothing
 // partial is presented as complete.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openPair, inState } from '../lib/browser.js';
+import { openPair, inState, useServerAndBrowser } from '../lib/browser.js';
 import { makeFiles, collectDownloads } from '../lib/transfer.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 for (const who of ['sender', 'receiver']) {
   test(`the ${who} closes its tab mid-transfer`, { timeout: 120_000 }, async () => {
-    const p = await openPair(browser, server.url);
+    const p = await openPair(env.browser, env.server.url);
     const downloads = collectDownloads(p.b.page);
     const files = makeFiles({ 'interrupted.bin': 64 * 1024 * 1024 });
     await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);

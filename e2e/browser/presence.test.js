@@ -1,28 +1,16 @@
 // Two tabs (separate contexts) on the same server see each other in the LAN room, and a closed
 // tab disappears from the other's list.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../lib/server.js';
-import { launchBrowser, openApp, selfName, peerCard } from '../lib/browser.js';
+import { openApp, selfName, peerCard, useServerAndBrowser } from '../lib/browser.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('two tabs see each other, and a closed tab leaves the list', async () => {
-  const a = await openApp(browser, server.url);
-  const b = await openApp(browser, server.url);
+  const a = await openApp(env.browser, env.server.url);
+  const b = await openApp(env.browser, env.server.url);
   const nameA = await selfName(a.page);
   const nameB = await selfName(b.page);
   assert.ok(nameA && nameB && nameA !== '…', 'both tabs know their display names');
@@ -43,7 +31,7 @@ test('a tab reconnects with the same identity after the server restarts', async 
   // A restart is a new process on the same port; the shared secret keeps issued tokens valid.
   const own = await startServer(['--secret', 'e2e-restart-secret']);
   const ownPort = new URL(own.url).port;
-  const a = await openApp(browser, own.url);
+  const a = await openApp(env.browser, own.url);
   const name = await selfName(a.page);
   await own.stop();
   await a.page.getByTestId('conn-state').and(a.page.locator('[data-state="waiting"]')).waitFor();
@@ -58,9 +46,9 @@ test('a tab reconnects with the same identity after the server restarts', async 
 });
 
 test('the language follows the browser and can be switched', async () => {
-  const context = await browser.newContext({ locale: 'zh-CN' });
+  const context = await env.browser.newContext({ locale: 'zh-CN' });
   const page = await context.newPage();
-  await page.goto(server.url);
+  await page.goto(env.server.url);
   await page.getByTestId('conn-state').and(page.locator('[data-state="open"]')).waitFor();
   assert.equal(await page.getByTestId('create-room').textContent(), '创建房间');
   await page.getByTestId('lang-select').selectOption('en');

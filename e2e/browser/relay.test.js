@@ -3,28 +3,15 @@
 // their ICE candidates). Byte for byte, path "websocket" and the same security code on both
 // sides, and the bytes the server sends to one browser never contain a marker from the file.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openApp, openPair, peerCard, selfName } from '../lib/browser.js';
+import { openApp, openPair, peerCard, selfName, useServerAndBrowser } from '../lib/browser.js';
 import { makeFiles, collectDownloads } from '../lib/transfer.js';
 import { recordingProxy } from '../lib/recording-proxy.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 /**
  * @param {Awaited<ReturnType<typeof openPair>>} pair
@@ -63,10 +50,10 @@ async function assertRelayPath(pair) {
 
 test('forced relay on one side: files both ways, byte for byte, server sees no plaintext', { timeout: 300_000 }, async () => {
   // B talks to the server only through the proxy, which records what the server sends it.
-  const proxy = await recordingProxy(server.url);
+  const proxy = await recordingProxy(env.server.url);
   const marker = `FERRY-MARKER-${randomBytes(8).toString('hex')}`;
-  const a = await openApp(browser, `${server.url}/?relay=1`);
-  const b = await openApp(browser, proxy.url);
+  const a = await openApp(env.browser, `${env.server.url}/?relay=1`);
+  const b = await openApp(env.browser, proxy.url);
   const nameA = await selfName(a.page);
   const nameB = await selfName(b.page);
   const pair = { a, b, nameA, nameB, cardAB: peerCard(a.page, nameB), cardBA: peerCard(b.page, nameA), close: async () => {} };
@@ -95,7 +82,7 @@ test('forced relay on one side: files both ways, byte for byte, server sees no p
 
 test('ICE impossible (all candidates dropped): both fall back after the timeout', { timeout: 300_000 }, async () => {
   const q = '?test=1&dropIce=1&relayAfterMs=2000';
-  const pair = await openPair(browser, server.url, { queryA: q, queryB: q });
+  const pair = await openPair(env.browser, env.server.url, { queryA: q, queryB: q });
   await sendAndCheck(pair, 'a', { 'fallback.bin': 5 * 1024 * 1024 + 3 });
   await assertRelayPath(pair);
   await pair.close();

@@ -1,26 +1,13 @@
 // Browser ↔ browser transfers through the app in real Chromium: several files at once, both
 // directions, byte for byte (hashes of what the receiving browser saved), and folders.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startServer } from '../lib/server.js';
-import { launchBrowser, openApp, selfName, peerCard } from '../lib/browser.js';
+import { openApp, selfName, peerCard, useServerAndBrowser } from '../lib/browser.js';
 import { makeFiles, collectDownloads } from '../lib/transfer.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 /**
  * @param {import('playwright-core').Page} from @param {import('playwright-core').Page} to
@@ -49,8 +36,8 @@ async function sendAndCheck(from, to, spec) {
 }
 
 test('several files (0 B, 1 B, 1 MiB + 1, 64 MiB) both directions', { timeout: 600_000 }, async () => {
-  const a = await openApp(browser, server.url);
-  const b = await openApp(browser, server.url);
+  const a = await openApp(env.browser, env.server.url);
+  const b = await openApp(env.browser, env.server.url);
   await peerCard(a.page, await selfName(b.page)).waitFor();
   await peerCard(b.page, await selfName(a.page)).waitFor();
   const spec = { 'empty.bin': 0, 'one.bin': 1, 'mib-plus-one.bin': 1024 * 1024 + 1, 'big.bin': 64 * 1024 * 1024 };

@@ -2,7 +2,9 @@
 // WebRTC on loopback needs, and opens pages of the app in separate contexts (separate tabs with
 // their own sessionStorage, like two devices).
 
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
+import { startServer } from './server.js';
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -86,4 +88,22 @@ export async function openPair(browser, url, opts = {}) {
 /** A locator narrowed to elements whose data-state is `state`. @param {import('playwright-core').Locator} loc @param {string} state */
 export function inState(loc, state) {
   return loc.and(loc.page().locator(`[data-state="${state}"]`));
+}
+
+/**
+ * Starts a real `ferry serve` and one Chromium for the calling test file (node:test hooks), and
+ * stops both after its tests. Read `env.server` / `env.browser` inside tests, not at import time.
+ * @returns {{server: Awaited<ReturnType<typeof import('./server.js').startServer>>, browser: import('playwright-core').Browser}}
+ */
+export function useServerAndBrowser() {
+  const env = /** @type {ReturnType<typeof useServerAndBrowser>} */ ({});
+  before(async () => {
+    env.server = await startServer();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }
