@@ -6,8 +6,8 @@
 // port: {type: 'chunk', data: ArrayBuffer} … and finally {type: 'close'} (verified) or
 // {type: 'abort', reason} (hash mismatch, cancel, lost peer: the download fails instead of
 // leaving a truncated or corrupt file that looks complete). {type: 'ping'} keeps us alive.
-// Worker → page on the port: {type: 'ready', url}, {type: 'cancelled'} if the user cancelled
-// the download in the browser.
+// Worker → page on the port: {type: 'ready', url}, {type: 'aborted'} once an abort is done, and
+// {type: 'cancelled'} if the user cancelled the download in the browser.
 
 /** @type {Map<string, {stream: ReadableStream<Uint8Array>, name: string, size: number}>} */
 const pending = new Map();
@@ -40,6 +40,7 @@ self.addEventListener('message', (ev) => {
     } catch {
       // The stream is already closed or errored (e.g. the user cancelled the download).
     }
+    if (d.type === 'abort') port.postMessage({ type: 'aborted' });
   };
   pending.set(id, { stream, name, size });
   port.postMessage({ type: 'ready', url: `/app/dl/${id}/${encodeURIComponent(name)}` });

@@ -9,6 +9,9 @@
 /** @typedef {import('../transfer/engine.js').FileSink} FileSink */
 /** @typedef {import('../transfer/engine.js').SinkFactory} SinkFactory */
 
+/** How long a failed streamed download is given to be torn down before the next one starts. */
+const ABORT_SETTLE_MS = 1000;
+
 /** Above this, a receive into memory gets a warning in the offer dialog. */
 export const MEMORY_WARNING_BYTES = 256 * 1024 * 1024;
 
@@ -86,9 +89,12 @@ async function streamedSink(reg, file) {
   if (!worker) throw new Error('service worker is not active');
   const channel = new MessageChannel();
   const id = `${Date.now().toString(36)}-${(downloadSeq++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  /** @type {() => void} */
+  let aborted = () => {};
   const ready = new Promise((resolve) => {
     channel.port1.onmessage = (m) => {
       if (m.data.type === 'ready') resolve(m.data.url);
+      else if (m.data.type === 'aborted') aborted();
     };
   });
   worker.postMessage({ type: 'ferry-download', id, name: downloadName(file.path), size: file.size, port: channel.port2 }, [channel.port2]);
@@ -115,9 +121,19 @@ async function streamedSink(reg, file) {
       channel.port1.postMessage({ type: 'close' });
       finish();
     },
+    // Resolves a moment after the worker has failed the download. Chromium cancels the *next*
+    // download too when it starts while the failed one is still being torn down in the browser
+    // process (the integrity e2e test lost ~1 in 5 runs that way; the worker's ack alone still
+    // lost 1 in 12), so the engine waits for this before opening the next file's download.
+    // Only failed files pay the delay.
     abort(reason) {
+      const done = new Promise((resolve) => {
+        aborted = () => setTimeout(resolve, ABORT_SETTLE_MS);
+        setTimeout(resolve, 3000);
+      });
       channel.port1.postMessage({ type: 'abort', reason });
       finish();
+      return done;
     },
   };
 }

@@ -21,7 +21,7 @@ import { parseFrame, writeHeader } from '../protocol/frames.js';
  * Where a received file goes. `write` may return a promise (the engine awaits it before the next
  * frame of that transfer); `close` is called only after the file's hash was verified; `abort`
  * on mismatch, cancel or a lost connection — the sink must then not present the data as a file.
- * @typedef {{write(bytes: Uint8Array): void | Promise<void>, close(): Promise<void>, abort(reason: string): void}} FileSink
+ * @typedef {{write(bytes: Uint8Array): void | Promise<void>, close(): Promise<void>, abort(reason: string): void | Promise<void>}} FileSink
  * @typedef {(file: ValidatedFile, index: number, transfer: Transfer) => FileSink | Promise<FileSink>} SinkFactory
  *
  * @typedef {'pending' | 'active' | 'verifying' | 'verified' | 'mismatch' | 'failed'} FileState
@@ -271,7 +271,7 @@ class IncomingTransfer extends Transfer {
         await sink.close();
         file.state = 'verified';
       } else {
-        sink.abort('hash mismatch');
+        await sink.abort('hash mismatch');
         file.state = 'mismatch';
         this.error = `hash mismatch in ${file.path}`;
       }
