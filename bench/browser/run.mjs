@@ -14,11 +14,11 @@
 // Rounds alternate raw and app so background load hits both alike; medians are reported.
 
 import { createRequire } from 'node:module';
-import { randomBytes } from 'node:crypto';
-import { openSync, writeSync, closeSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rawDataChannelMs, writeRandomFile } from '../lib/common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const e2e = path.resolve(here, '..', '..', 'e2e');
@@ -32,58 +32,13 @@ const ROUNDS = Number(process.argv[3] ?? 2);
 const BYTES = MIB * 1024 * 1024;
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-bench-'));
-const file = path.join(dir, `bench-${MIB}MiB.bin`);
-const fd = openSync(file, 'w');
-for (let left = BYTES; left > 0; left -= 8 * 1024 * 1024) writeSync(fd, randomBytes(Math.min(left, 8 * 1024 * 1024)));
-closeSync(fd);
+const file = writeRandomFile(dir, MIB);
 
 const server = await startServer();
 const browser = await launchBrowser();
 
 /** @param {number} bytes */
-async function raw(bytes) {
-  const ctx = await browser.newContext({ permissions: ['camera', 'microphone'] });
-  const page = await ctx.newPage();
-  await page.goto(server.url);
-  const ms = await page.evaluate(async (total) => {
-    const a = new RTCPeerConnection();
-    const b = new RTCPeerConnection();
-    a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
-    b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
-    const da = a.createDataChannel('raw', { negotiated: true, id: 0, ordered: true });
-    const db = b.createDataChannel('raw', { negotiated: true, id: 0, ordered: true });
-    db.binaryType = 'arraybuffer';
-    await a.setLocalDescription();
-    await b.setRemoteDescription(/** @type {RTCSessionDescription} */ (a.localDescription));
-    await b.setLocalDescription();
-    await a.setRemoteDescription(/** @type {RTCSessionDescription} */ (b.localDescription));
-    await new Promise((r) => (da.readyState === 'open' ? r(undefined) : (da.onopen = r)));
-    const msgSize = Math.min(256 * 1024, a.sctp?.maxMessageSize || 65536);
-    da.bufferedAmountLowThreshold = 1024 * 1024;
-    let got = 0;
-    const done = new Promise((r) => {
-      db.onmessage = (e) => {
-        got += e.data.byteLength - 16;
-        if (got >= total) r(undefined);
-      };
-    });
-    const t0 = performance.now();
-    for (let sent = 0; sent < total; ) {
-      const n = Math.min(msgSize - 16, total - sent);
-      const frame = new Uint8Array(16 + n);
-      if (da.bufferedAmount > 4 * 1024 * 1024) await new Promise((r) => (da.onbufferedamountlow = r));
-      da.send(frame);
-      sent += n;
-    }
-    await done;
-    const ms = performance.now() - t0;
-    a.close();
-    b.close();
-    return ms;
-  }, bytes);
-  await ctx.close();
-  return ms;
-}
+const raw = (bytes) => rawDataChannelMs(browser, server.url, bytes);
 
 async function app() {
   const p = await openPair(browser, server.url);

@@ -13,12 +13,11 @@
 // Rounds alternate cli and raw so background load hits both alike; medians are reported.
 
 import { createRequire } from 'node:module';
-import { spawn } from 'node:child_process';
-import { openSync, writeSync, closeSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rawDataChannelMs, timedFerry, writeRandomFile } from '../lib/common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -34,34 +33,13 @@ const ROUNDS = Number(process.argv[3] ?? 3);
 const BROWSER_MIB = Number(process.argv[4] ?? 256);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-native-bench-'));
-const file = path.join(dir, `bench-${CLI_MIB}MiB.bin`);
-const fd = openSync(file, 'w');
-for (let left = CLI_MIB * 1024 * 1024; left > 0; left -= 8 * 1024 * 1024) writeSync(fd, randomBytes(Math.min(left, 8 * 1024 * 1024)));
-closeSync(fd);
+const file = writeRandomFile(dir, CLI_MIB);
 
 const server = await startServer();
 const browser = await launchBrowser();
 
-/** Runs `ferry args…` under /usr/bin/time -v; resolves with stdout lines and peak RSS (KiB). */
-function timed(args, onLine) {
-  return new Promise((resolve, reject) => {
-    const p = spawn('/usr/bin/time', ['-v', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => {
-      const before = out.split('\n').length - 1;
-      out += d;
-      const lines = out.split('\n');
-      for (const l of lines.slice(before, -1)) onLine?.(l);
-    });
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => {
-      const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(err)?.[1] ?? NaN);
-      if (code !== 0) return reject(new Error(`ferry ${args[0]} exited ${code}\n${err}`));
-      resolve({ lines: out.split('\n').filter(Boolean), rss });
-    });
-  });
-}
+/** @param {string[]} args @param {(line: string) => void} [onLine] */
+const timed = (args, onLine) => timedFerry(bin, args, onLine);
 
 async function cli() {
   const out = path.join(dir, 'out');
@@ -81,49 +59,8 @@ async function cli() {
   return { mbps: done.bytes / 1e6 / done.seconds, sendRss: s.rss, recvRss: r.rss, path: `${done.path} (${done.candidate})` };
 }
 
-async function raw(bytes) {
-  const ctx = await browser.newContext({ permissions: ['camera', 'microphone'] });
-  const page = await ctx.newPage();
-  await page.goto(server.url);
-  const ms = await page.evaluate(async (total) => {
-    const a = new RTCPeerConnection();
-    const b = new RTCPeerConnection();
-    a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
-    b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
-    const da = a.createDataChannel('raw', { negotiated: true, id: 0, ordered: true });
-    const db = b.createDataChannel('raw', { negotiated: true, id: 0, ordered: true });
-    db.binaryType = 'arraybuffer';
-    await a.setLocalDescription();
-    await b.setRemoteDescription(/** @type {RTCSessionDescription} */ (a.localDescription));
-    await b.setLocalDescription();
-    await a.setRemoteDescription(/** @type {RTCSessionDescription} */ (b.localDescription));
-    await new Promise((r) => (da.readyState === 'open' ? r(undefined) : (da.onopen = r)));
-    const msgSize = Math.min(256 * 1024, a.sctp?.maxMessageSize || 65536);
-    da.bufferedAmountLowThreshold = 1024 * 1024;
-    let got = 0;
-    const done = new Promise((r) => {
-      db.onmessage = (e) => {
-        got += e.data.byteLength - 16;
-        if (got >= total) r(undefined);
-      };
-    });
-    const t0 = performance.now();
-    for (let sent = 0; sent < total; ) {
-      const n = Math.min(msgSize - 16, total - sent);
-      const frame = new Uint8Array(16 + n);
-      if (da.bufferedAmount > 4 * 1024 * 1024) await new Promise((r) => (da.onbufferedamountlow = r));
-      da.send(frame);
-      sent += n;
-    }
-    await done;
-    const ms = performance.now() - t0;
-    a.close();
-    b.close();
-    return ms;
-  }, bytes);
-  await ctx.close();
-  return bytes / 1e6 / (ms / 1000);
-}
+/** @param {number} bytes MB/s of the raw DataChannel baseline. */
+const raw = async (bytes) => bytes / 1e6 / ((await rawDataChannelMs(browser, server.url, bytes)) / 1000);
 
 const median = (/** @type {number[]} */ xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const cliRuns = [];

@@ -9,12 +9,11 @@
 // server's peak RSS (VmHWM) and CPU time from /proc, per round (a fresh server for each round).
 // Rounds alternate relay and webrtc so background load hits both alike; medians are reported.
 
-import { spawn } from 'node:child_process';
-import { openSync, writeSync, closeSync, mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { timedFerry, writeRandomFile } from '../lib/common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -26,30 +25,10 @@ const MIB = Number(process.argv[2] ?? 1024);
 const ROUNDS = Number(process.argv[3] ?? 2);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-relay-bench-'));
-const file = path.join(dir, `bench-${MIB}MiB.bin`);
-const fd = openSync(file, 'w');
-for (let left = MIB * 1024 * 1024; left > 0; left -= 8 * 1024 * 1024) writeSync(fd, randomBytes(Math.min(left, 8 * 1024 * 1024)));
-closeSync(fd);
+const file = writeRandomFile(dir, MIB);
 
-/** Runs `ferry args…` under /usr/bin/time -v; resolves with stdout lines and peak RSS (KiB). */
-function timed(args, onLine) {
-  return new Promise((resolve, reject) => {
-    const p = spawn('/usr/bin/time', ['-v', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => {
-      const before = out.split('\n').length - 1;
-      out += d;
-      for (const l of out.split('\n').slice(before, -1)) onLine?.(l);
-    });
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => {
-      const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(err)?.[1] ?? NaN);
-      if (code !== 0) return reject(new Error(`ferry ${args[0]} exited ${code}\n${err}`));
-      resolve({ lines: out.split('\n').filter(Boolean), rss });
-    });
-  });
-}
+/** @param {string[]} args @param {(line: string) => void} [onLine] */
+const timed = (args, onLine) => timedFerry(bin, args, onLine);
 
 /** @param {number} pid */
 function serverStats(pid) {
