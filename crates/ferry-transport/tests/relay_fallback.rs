@@ -2,25 +2,15 @@
 //! other follows from its ICE attempt; peers whose ICE cannot succeed (both drop every candidate)
 //! fall back to one relay session after their timeout.
 
-use std::net::SocketAddr;
+mod common;
+
+use common::start_server;
+
 use std::time::{Duration, Instant};
 
-use ferry_server::{BoundServer, ServerConfig};
 use ferry_transport::{
     Link, Message, MessagePipe, PeerOptions, RelayMode, SignalingClient, connect_with_fallback,
 };
-
-async fn start_server() -> SocketAddr {
-    let server = BoundServer::bind(ServerConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..ServerConfig::default()
-    })
-    .await
-    .expect("bind");
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run());
-    addr
-}
 
 fn loopback() -> PeerOptions {
     PeerOptions {

@@ -2,13 +2,16 @@
 //! session, messages round trip in order, a slow reader holds back the sender, tampered or
 //! replayed frames close the pipe, and what the server forwards is never the plaintext.
 
+mod common;
+
+use common::start_server;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_protocol::relay_crypto::{RelayKeyPair, RelayPayload};
 use ferry_protocol::signaling::{ClientMessage, ServerMessage, Signal};
-use ferry_server::{BoundServer, ServerConfig};
 use ferry_transport::relay::{RelayInvite, RelayLink, open_relay, relay_url};
 use ferry_transport::{Message, MessagePipe, SignalingClient};
 use futures_util::{SinkExt, StreamExt};
@@ -18,18 +21,6 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const WAIT: Duration = Duration::from_secs(10);
 const MARKER: &[u8] = b"FERRY-PLAINTEXT-MARKER-7f3a";
-
-async fn start_server() -> SocketAddr {
-    let server = BoundServer::bind(ServerConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..ServerConfig::default()
-    })
-    .await
-    .expect("bind");
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run());
-    addr
-}
 
 async fn client(addr: SocketAddr) -> SignalingClient {
     SignalingClient::connect(&format!("http://{addr}"))
