@@ -305,8 +305,8 @@ impl Hub {
 
     /// Forwards a signal to `to`, stamped with the sender's id, if they share a room.
     pub fn forward(&self, session: &Session, to: &str, signal: Signal) -> Result<(), HubError> {
-        self.check_room_mate(session, to)?;
         let mut st = self.lock();
+        self.check_room_mate_locked(&st, session, to)?;
         let msg = ServerMessage::Signal {
             from: session.peer_id.clone(),
             signal,
@@ -318,8 +318,23 @@ impl Hub {
     /// Checks that `to` is another peer sharing a room with the session's peer.
     pub fn check_room_mate(&self, session: &Session, to: &str) -> Result<(), HubError> {
         let st = self.lock();
-        self.current(&st, session)?;
-        if to == session.peer_id || !room_mates(&st, &session.peer_id).contains(to) {
+        self.check_room_mate_locked(&st, session, to)
+    }
+
+    fn check_room_mate_locked(
+        &self,
+        st: &State,
+        session: &Session,
+        to: &str,
+    ) -> Result<(), HubError> {
+        let peer = self.current(st, session)?;
+        // Signals are the hub's hot path: look `to` up in each of the sender's rooms rather than
+        // collecting every room mate.
+        let shares_room = to != session.peer_id
+            && peer
+                .rooms()
+                .any(|k| st.rooms.get(&k).is_some_and(|r| r.members.contains(to)));
+        if !shares_room {
             return Err(HubError::new(
                 ErrorCode::PeerNotFound,
                 format!(
