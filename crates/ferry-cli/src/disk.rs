@@ -1,5 +1,7 @@
-//! Where `ferry receive` puts files: `<out>/<safe path>.part` while arriving, renamed to the final
-//! name only after the hash verified, never over an existing file (`name (1).ext` instead).
+//! Where `ferry receive` puts files: `<out>/<safe path>.ferry-part` while arriving, renamed to the
+//! final name only after the hash verified, never over an existing file (`name (1).ext` instead).
+//! The suffix is ferry's own so a user's `x.part` (a browser's unfinished download, say) is never
+//! mistaken for a resumable prefix, and so never deleted when that prefix fails to verify.
 
 use std::path::{Path, PathBuf};
 
@@ -8,19 +10,21 @@ use ferry_protocol::names::SafeRelativePath;
 use sha2::Digest;
 use tokio::io::AsyncReadExt;
 
+pub const PART_SUFFIX: &str = ".ferry-part";
+
 pub fn final_path(out: &Path, rel: &SafeRelativePath) -> PathBuf {
     rel.to_path_under(out)
 }
 
-/// `<final>.part`, shortened where needed so it stays within 255 bytes (names from the network
+/// `<final>.ferry-part`, shortened where needed so it stays within 255 bytes (names from the network
 /// may already use all 255).
 pub fn part_path(out: &Path, rel: &SafeRelativePath) -> PathBuf {
     let mut p = rel.to_path_under(out);
     let mut name = rel.file_name().to_string();
-    while name.len() + ".part".len() > 255 {
+    while name.len() + PART_SUFFIX.len() > 255 {
         name.pop();
     }
-    name.push_str(".part");
+    name.push_str(PART_SUFFIX);
     p.set_file_name(name);
     p
 }

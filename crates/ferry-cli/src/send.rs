@@ -69,7 +69,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
     };
     let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
     let mut session = Session::new(Mode::Send { sources }, ui);
-    let outcome = session.run(&peer_link, ctrl_c()).await?;
+    let departed = peer_link.departed(&mut sig, &peer_id);
+    let outcome = session.run(&peer_link, ctrl_c(), departed).await?;
     let ui = Ui::new(args.peer.json);
     let r = report(outcome, &session, &peer_link, "sent", &ui);
     peer_link.close().await;

@@ -93,13 +93,17 @@ impl Session {
         self.started.map(|s| s.elapsed()).unwrap_or_default()
     }
 
-    /// Runs until the transfer is over. `interrupt` resolves on Ctrl-C.
+    /// Runs until the transfer is over. `interrupt` resolves on Ctrl-C; `departed` when the
+    /// peer is known gone (it has closed the pipe by then, which ends the transfer).
     pub async fn run<P: MessagePipe>(
         &mut self,
         pipe: &P,
         interrupt: impl std::future::Future<Output = ()>,
+        departed: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<Outcome> {
         tokio::pin!(interrupt);
+        tokio::pin!(departed);
+        let mut peer_departed = false;
         let max = std::env::var("FERRY_MAX_MESSAGE")
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
@@ -130,6 +134,7 @@ impl Session {
                         self.outcome = Some(Outcome::Cancelled { by_peer: false, reason: "cancelled by the user (Ctrl-C)".into() });
                     }
                 }
+                _ = &mut departed, if !peer_departed => peer_departed = true,
                 msg = pipe.recv() => match msg {
                     Some(Message::Text(t)) => self.engine.handle_text(&t),
                     Some(Message::Binary(b)) => self.engine.handle_binary(&b),

@@ -3,6 +3,7 @@
 mod common;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -38,24 +39,29 @@ fn declining_at_the_prompt_writes_nothing_and_both_sides_fail() {
     assert!(files_under(out.path()).is_empty());
 }
 
-fn cancel_mid_transfer(who_cancels: &str) {
-    let server = Server::start();
-    let src = TempDir::new("src");
-    let out = TempDir::new("out");
+/// Starts sending a sparse 4 GiB `large.bin` (large enough to still be in flight when a test
+/// interrupts it) and returns once its first bytes are on the receiver's disk.
+fn start_large_transfer(server: &Server, src: &TempDir, out: &TempDir) -> (Peer, Peer, PathBuf) {
     let file = src.path().join("large.bin");
-    // Large enough to still be in flight when the signal arrives.
     let f = std::fs::File::create(&file).unwrap();
     f.set_len(4 * 1024 * 1024 * 1024).unwrap();
-    let (sender, code) = send(&server, &[&file]);
-    let mut receiver = receive(&server, &code, out.path(), &["--yes"], Stdio::null());
+    let (sender, code) = send(server, &[&file]);
+    let mut receiver = receive(server, &code, out.path(), &["--yes"], Stdio::null());
     receiver.wait_event("connected", Duration::from_secs(30));
-    // Wait until bytes arrive on disk.
-    let part = out.path().join("large.bin.part");
+    let part = out.path().join("large.bin.ferry-part");
     let t0 = std::time::Instant::now();
     while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 256 * 1024 {
         assert!(t0.elapsed() < Duration::from_secs(30), "no data arrived");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (sender, receiver, part)
+}
+
+fn cancel_mid_transfer(who_cancels: &str) {
+    let server = Server::start();
+    let src = TempDir::new("src");
+    let out = TempDir::new("out");
+    let (sender, receiver, part) = start_large_transfer(&server, &src, &out);
     let (canceller, other) = if who_cancels == "sender" {
         (sender, receiver)
     } else {
@@ -92,21 +98,17 @@ fn sender_notices_a_receiver_that_was_killed() {
     let server = Server::start();
     let src = TempDir::new("src");
     let out = TempDir::new("out");
-    let file = src.path().join("large.bin");
-    let f = std::fs::File::create(&file).unwrap();
-    f.set_len(4 * 1024 * 1024 * 1024).unwrap();
-    let (sender, code) = send(&server, &[&file]);
-    let mut receiver = receive(&server, &code, out.path(), &["--yes"], Stdio::null());
-    receiver.wait_event("connected", Duration::from_secs(30));
-    let part = out.path().join("large.bin.part");
-    let t0 = std::time::Instant::now();
-    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 256 * 1024 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "no data arrived");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // No goodbye: the sender learns from ICE consent failing (webrtc-rs: ~30 s).
+    let (sender, receiver, _part) = start_large_transfer(&server, &src, &out);
+    // No goodbye. The hub sees the socket close and says the peer left; with ICE silent for 5 s
+    // that is enough (ICE consent alone would take 30 s).
     receiver.signal("KILL");
+    let killed = std::time::Instant::now();
     let s = sender.finish(Duration::from_secs(90));
+    let noticed = killed.elapsed();
+    assert!(
+        noticed < Duration::from_secs(20),
+        "took {noticed:?} to notice the peer was gone"
+    );
     assert_ne!(s.code, Some(0));
     assert!(
         s.stderr.contains("the connection to the peer was lost"),

@@ -1,4 +1,4 @@
-//! An interrupted transfer resumes: the receiver keeps `name.part`, and the next
+//! An interrupted transfer resumes: the receiver keeps `name.ferry-part`, and the next
 //! `ferry receive` of the same file offers its length, so only the rest travels.
 mod common;
 
@@ -18,7 +18,7 @@ fn receiver_interrupted_then_resumed_gets_the_whole_file() {
     // First attempt: stop the receiver once part of the file is on disk.
     let (sender, code) = send(&server, &[&file]);
     let receiver = receive(&server, &code, out.path(), &["--yes"], Stdio::null());
-    let part = out.path().join("movie.bin.part");
+    let part = out.path().join("movie.bin.ferry-part");
     let t0 = Instant::now();
     while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 1024 * 1024 {
         assert!(t0.elapsed() < Duration::from_secs(60), "no data arrived");

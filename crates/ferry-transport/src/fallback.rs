@@ -127,6 +127,19 @@ impl Link {
         }
     }
 
+    /// Resolves when the peer is known to be gone ([`PeerLink::departed`]). The relay needs no
+    /// watching (the server closes a session when either side's socket ends), but signaling is
+    /// still read so the hub's heartbeats are answered.
+    pub async fn departed(&self, sig: &mut SignalingClient, peer_id: &str) {
+        match self {
+            Link::Ice(l) => l.departed(sig, peer_id).await,
+            Link::Relay(_) => {
+                while sig.recv().await.is_ok() {}
+                std::future::pending().await
+            }
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Link::Ice(l) => l.close().await,

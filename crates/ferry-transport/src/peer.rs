@@ -81,6 +81,53 @@ impl PeerLink {
         let _ = self.pc.close().await;
     }
 
+    /// Resolves once the peer is known to be gone, having marked the pipe lost, so a transfer
+    /// ends within seconds of a peer being killed rather than after ICE's 30 s consent timeout.
+    /// Gone means both: the hub says the peer left (its signaling socket closed), and ICE has
+    /// stopped hearing from it (webrtc-rs calls a path disconnected after 5 s of silence). Either
+    /// alone is not enough: a browser's signaling socket can drop and reconnect while its
+    /// DataChannel stays healthy, and a congested path can go quiet for a moment.
+    ///
+    /// Reading signaling here also answers the hub's heartbeats during long transfers. If the
+    /// signaling connection itself ends, this stops watching and ICE alone decides.
+    pub async fn departed(&self, sig: &mut SignalingClient, peer_id: &str) {
+        let mut left = false;
+        loop {
+            let mut state = self.state.clone();
+            let silent = async move {
+                if !left {
+                    return std::future::pending().await;
+                }
+                let _ = state
+                    .wait_for(|s| {
+                        matches!(
+                            s,
+                            RTCPeerConnectionState::Disconnected
+                                | RTCPeerConnectionState::Failed
+                                | RTCPeerConnectionState::Closed
+                        )
+                    })
+                    .await;
+            };
+            tokio::select! {
+                m = sig.recv() => match m {
+                    Ok(ServerMessage::PeerLeft { peer_id: p, .. }) if p == peer_id => left = true,
+                    Ok(ServerMessage::PeerJoined { peer, .. }) if peer.id == peer_id => left = false,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!("signaling ended during the transfer: {e}");
+                        return std::future::pending().await;
+                    }
+                },
+                _ = silent => {
+                    tracing::info!("the peer left signaling and went silent: treating it as gone");
+                    self.pipe.mark_lost();
+                    return;
+                }
+            }
+        }
+    }
+
     /// Resolves when the peer connection fails or closes.
     pub async fn lost(&self) {
         let mut s = self.state.clone();
