@@ -182,6 +182,17 @@ pub fn report(
             }
             Ok(())
         }
+        Outcome::TextOnly { received } => {
+            if ui.json {
+                json_line(
+                    serde_json::json!({"event":"done","texts":received,"path":path.path_kind()}),
+                );
+            }
+            if received == 0 {
+                eprintln!("Text message sent, path: {}", path.path_label());
+            }
+            Ok(())
+        }
         Outcome::Declined => {
             if ui.json {
                 json_line(serde_json::json!({"event":"declined"}));

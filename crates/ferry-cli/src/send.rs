@@ -14,8 +14,11 @@ use crate::ui::{Ui, qr};
 #[derive(Args)]
 pub struct SendArgs {
     /// Files and folders to send (folders keep their structure).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "text")]
     paths: Vec<PathBuf>,
+    /// A text message to send (before the files, or on its own); the receiver prints it.
+    #[arg(long)]
+    text: Option<String>,
     /// Do not print the QR code.
     #[arg(long)]
     no_qr: bool,
@@ -24,19 +27,37 @@ pub struct SendArgs {
 }
 
 pub async fn run(args: SendArgs) -> anyhow::Result<()> {
-    let sources = crate::sources::collect(&args.paths)?;
+    let sources = if args.paths.is_empty() {
+        Vec::new()
+    } else {
+        crate::sources::collect(&args.paths)?
+    };
+    if let Some(t) = &args.text
+        && t.len() > ferry_protocol::transfer::MAX_TEXT_BYTES
+    {
+        anyhow::bail!(
+            "the text is {} bytes; a message may have at most {} (send it as a file instead)",
+            t.len(),
+            ferry_protocol::transfer::MAX_TEXT_BYTES
+        );
+    }
     let mut sig = SignalingClient::connect(&args.peer.server).await?;
     crate::peer_common::announce_self(&sig, &Ui::new(args.peer.json));
     let room = sig.create_room().await?;
     let link_url = format!("{}/?room={}", sig.http_base, room.id);
     let ui = Ui::new(args.peer.json);
     let total: u64 = sources.iter().map(|s| s.offered.size).sum();
-    eprintln!(
-        "Sending {} file{} ({}).",
-        sources.len(),
-        if sources.len() == 1 { "" } else { "s" },
-        indicatif::HumanBytes(total)
-    );
+    if !sources.is_empty() {
+        eprintln!(
+            "Sending {} file{} ({}).",
+            sources.len(),
+            if sources.len() == 1 { "" } else { "s" },
+            indicatif::HumanBytes(total)
+        );
+    }
+    if let Some(t) = &args.text {
+        eprintln!("Sending a text message ({} characters).", t.chars().count());
+    }
     if args.peer.json {
         json_line(serde_json::json!({"event":"room","code":room.id,"link":link_url}));
     } else {
@@ -68,7 +89,13 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         }
     };
     let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
-    let mut session = Session::new(Mode::Send { sources }, ui);
+    let mut session = Session::new(
+        Mode::Send {
+            sources,
+            text: args.text.clone(),
+        },
+        ui,
+    );
     let departed = peer_link.departed(&mut sig, &peer_id);
     let outcome = session.run(&peer_link, ctrl_c(), departed).await?;
     let ui = Ui::new(args.peer.json);

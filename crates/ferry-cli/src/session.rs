@@ -32,6 +32,10 @@ pub enum Outcome {
         by_peer: bool,
         reason: String,
     },
+    /// Only text was exchanged (`ferry send --text`), and the connection then closed normally.
+    TextOnly {
+        received: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub struct FileResult {
 pub enum Mode {
     Send {
         sources: Vec<crate::sources::Source>,
+        /// A message sent before the offer (or instead of one when `sources` is empty).
+        text: Option<String>,
     },
     Receive {
         out: PathBuf,
@@ -70,6 +76,7 @@ pub struct Session {
     results: Vec<FileResult>,
     outcome: Option<Outcome>,
     sender_failures: u32,
+    texts_received: u32,
 }
 
 impl Session {
@@ -86,6 +93,7 @@ impl Session {
             results: Vec::new(),
             outcome: None,
             sender_failures: 0,
+            texts_received: 0,
         }
     }
 
@@ -110,10 +118,18 @@ impl Session {
             .map_or(pipe.max_message_size(), |m| m.min(pipe.max_message_size()));
         self.engine.set_max_message_size(max);
         self.engine.start();
-        if let Mode::Send { sources } = &self.mode {
-            let files = sources.iter().map(|s| s.offered.clone()).collect();
-            self.total = sources.iter().map(|s| s.offered.size).sum();
-            self.engine.send_offer(files)?;
+        if let Mode::Send { sources, text } = &self.mode {
+            if let Some(text) = text {
+                self.engine.send_text(text)?;
+            }
+            if sources.is_empty() {
+                // Text only: done once it is on the pipe; closing the pipe waits for it to drain.
+                self.outcome = Some(Outcome::TextOnly { received: 0 });
+            } else {
+                let files = sources.iter().map(|s| s.offered.clone()).collect();
+                self.total = sources.iter().map(|s| s.offered.size).sum();
+                self.engine.send_offer(files)?;
+            }
         }
         let mut pending: Option<ReadRequest> = None;
         let mut interrupted = false;
@@ -141,6 +157,10 @@ impl Session {
                     None => {
                         self.engine.handle_closed();
                         self.flush_events_only().await;
+                        if self.outcome.is_none() && self.texts_received > 0 && !self.engine.is_busy() {
+                            // The sender only had something to say (`ferry send --text`).
+                            return Ok(Outcome::TextOnly { received: self.texts_received });
+                        }
                         if self.outcome.is_none() {
                             return Err(anyhow!("the connection to the peer closed unexpectedly"));
                         }
@@ -171,7 +191,7 @@ impl Session {
 
     fn source_name(&self, index: u32) -> String {
         match &self.mode {
-            Mode::Send { sources } => sources
+            Mode::Send { sources, .. } => sources
                 .get(index as usize)
                 .map(|s| s.local.display().to_string())
                 .unwrap_or_default(),
@@ -216,7 +236,7 @@ impl Session {
     }
 
     async fn read(&mut self, req: ReadRequest) -> std::io::Result<Vec<u8>> {
-        let Mode::Send { sources } = &self.mode else {
+        let Mode::Send { sources, .. } = &self.mode else {
             return Err(std::io::Error::other("not sending"));
         };
         let key = (req.transfer_id, req.index);
@@ -379,7 +399,7 @@ impl Session {
                         self.source_name(index)
                     ));
                 }
-                if let Mode::Send { sources } = &self.mode {
+                if let Mode::Send { sources, .. } = &self.mode {
                     self.results.push(FileResult {
                         name: sources[index as usize].offered.path.clone(),
                         sha256,
@@ -409,7 +429,10 @@ impl Session {
                     reason: format!("refused the sender's offer: {reason}"),
                 });
             }
-            Event::Text { text, .. } => self.ui.note(&format!("peer says: {text}")),
+            Event::Text { text, .. } => {
+                self.texts_received += 1;
+                self.ui.text(&text);
+            }
             Event::PeerError { code, message } => self
                 .ui
                 .note(&format!("peer reported error {code}: {message}")),

@@ -18,6 +18,20 @@ impl Ui {
         Ui { bar: None, json }
     }
 
+    /// A text message from the peer: the text itself on stdout (so `ferry receive CODE > note.txt`
+    /// captures it), or a `text` JSON line with `--json`.
+    pub fn text(&self, text: &str) {
+        if self.json {
+            crate::peer_common::json_line(serde_json::json!({"event":"text","text":text}));
+            return;
+        }
+        self.note("Message from the peer:");
+        match &self.bar {
+            Some(b) if !b.is_hidden() => b.suspend(|| println!("{text}")),
+            _ => println!("{text}"),
+        }
+    }
+
     pub fn note(&self, msg: &str) {
         match &self.bar {
             Some(b) if !b.is_hidden() => b.println(msg),

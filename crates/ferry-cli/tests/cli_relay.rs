@@ -59,14 +59,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn json_events(stdout: &str, event: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == event)
-        .collect()
-}
-
 /// A file that is mostly the marker, plus random bytes.
 fn marked_file(dir: &std::path::Path) -> std::path::PathBuf {
     let p = dir.join("secret notes.txt");

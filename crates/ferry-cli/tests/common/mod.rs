@@ -276,3 +276,12 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
         }
     }
 }
+
+/// The `--json` lines of `stdout` whose `event` is `event`.
+pub fn json_events(stdout: &str, event: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == event)
+        .collect()
+}
