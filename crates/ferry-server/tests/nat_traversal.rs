@@ -103,7 +103,13 @@ fn endpoint_independent_nats_survive_loss_and_delay() {
     // The impairment really was on the path: about 5% of frames were dropped.
     let (forwarded, dropped) = topo.wire_counts();
     let share = dropped as f64 / (forwarded + dropped) as f64;
-    assert!(forwarded > 700, "only {forwarded} frames crossed the wire");
+    // The file alone needs this many full-size SCTP packets (1,191 bytes each); acks and ICE
+    // checks add a varying number on top, so only the floor is certain.
+    let floor = data.len() / 1191;
+    assert!(
+        forwarded as usize > floor,
+        "only {forwarded} frames crossed the wire, the file needs {floor}"
+    );
     assert!(
         (0.02..0.10).contains(&share),
         "{dropped}/{forwarded} dropped"
