@@ -6,7 +6,14 @@
 use serde::{Deserialize, Serialize};
 
 /// Signaling protocol version, sent in `welcome`.
-pub const SIGNALING_VERSION: u32 = 1;
+/// 2: room peer lists are paged (`room-peers`); see [`ROOM_PEERS_PAGE`].
+pub const SIGNALING_VERSION: u32 = 2;
+
+/// How many peers a `welcome` or `room-joined` lists per room; the rest follow at once in
+/// `room-peers` messages of this many. No signaling message then grows with the room, which
+/// matters because each connection's WebSocket write buffer keeps the capacity of the largest
+/// message it ever sent (34 KB per idle peer in a 1,000-peer room before paging).
+pub const ROOM_PEERS_PAGE: usize = 32;
 
 /// Largest text frame the hub accepts; bigger frames get a `too-large` error.
 pub const MAX_SIGNAL_MESSAGE_BYTES: usize = 64 * 1024;
@@ -102,6 +109,24 @@ pub struct RoomInfo {
     pub peers: Vec<PeerInfo>,
 }
 
+impl RoomInfo {
+    /// This room with its first page of peers, and the `room-peers` messages for the rest.
+    pub fn paged(mut self) -> (RoomInfo, Vec<ServerMessage>) {
+        if self.peers.len() <= ROOM_PEERS_PAGE {
+            return (self, Vec::new());
+        }
+        let rest = self.peers.split_off(ROOM_PEERS_PAGE);
+        let pages = rest
+            .chunks(ROOM_PEERS_PAGE)
+            .map(|page| ServerMessage::RoomPeers {
+                room: self.id.clone(),
+                peers: page.to_vec(),
+            })
+            .collect();
+        (self, pages)
+    }
+}
+
 /// One entry of the ICE server list handed to clients (mirrors `RTCIceServer`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -152,6 +177,12 @@ pub enum ServerMessage {
     /// Answer to `create-room` and `join-room`.
     RoomJoined {
         room: RoomInfo,
+    },
+    /// More peers already in a room, right after the `welcome` / `room-joined` that listed the
+    /// first [`ROOM_PEERS_PAGE`] of them.
+    RoomPeers {
+        room: String,
+        peers: Vec<PeerInfo>,
     },
     /// Answer to `leave-room`.
     RoomLeft {

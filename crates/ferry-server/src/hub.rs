@@ -155,14 +155,18 @@ impl Hub {
             client,
         };
         let lan = RoomKey::Lan(lan_key);
+        let (lan_room, more_peers) = room_info(&st, &lan, &peer_id).paged();
         let welcome = ServerMessage::Welcome {
             version: SIGNALING_VERSION,
             peer: info.clone(),
             token,
-            rooms: vec![room_info(&st, &lan, &peer_id)],
+            rooms: vec![lan_room],
             ice_servers,
         };
         let _ = tx.try_send(welcome.to_json().into());
+        for page in more_peers {
+            let _ = tx.try_send(page.to_json().into());
+        }
         let peer = Peer {
             info: info.clone(),
             conn,
@@ -184,6 +188,16 @@ impl Hub {
             .is_some_and(|p| p.conn == session.conn)
         {
             remove_peer(&mut st, &session.peer_id);
+        }
+    }
+
+    /// Answers `create-room` / `join-room`: `room-joined` with the first page of peers, then
+    /// `room-peers` for the rest.
+    pub fn reply_room(&self, session: &Session, room: RoomInfo) {
+        let (room, more_peers) = room.paged();
+        self.reply(session, &ServerMessage::RoomJoined { room });
+        for page in &more_peers {
+            self.reply(session, page);
         }
     }
 

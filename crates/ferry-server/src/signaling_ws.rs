@@ -171,10 +171,10 @@ fn handle_text(state: &AppState, session: &Session, text: &str) {
     let result = match msg {
         ClientMessage::CreateRoom => hub
             .create_room(session)
-            .map(|room| hub.reply(session, &ServerMessage::RoomJoined { room })),
+            .map(|room| hub.reply_room(session, room)),
         ClientMessage::JoinRoom { code } => hub
             .join_room(session, &code)
-            .map(|room| hub.reply(session, &ServerMessage::RoomJoined { room })),
+            .map(|room| hub.reply_room(session, room)),
         ClientMessage::LeaveRoom { room } => hub
             .leave_room(session, &room)
             .map(|room| hub.reply(session, &ServerMessage::RoomLeft { room })),

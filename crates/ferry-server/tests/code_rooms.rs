@@ -170,3 +170,42 @@ async fn at_most_eight_code_rooms_per_peer() {
     send_json(&mut a.ws, json!({"type":"create-room"})).await;
     assert_eq!(error_code(&recv(&mut a.ws).await).as_deref(), Some("limit"));
 }
+
+#[tokio::test]
+async fn joining_a_big_code_room_lists_its_peers_in_pages() {
+    use ferry_protocol::signaling::ROOM_PEERS_PAGE;
+    let mut cfg = loopback_config();
+    cfg.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let addr = start(cfg).await;
+    // Each member on its own network, so only the code room is shared.
+    let mut first = connect_with(addr, "", Some("203.0.113.1")).await;
+    let code = create_room(&mut first).await;
+    let mut members = vec![first.id.clone()];
+    let mut keep = vec![first];
+    for i in 0..ROOM_PEERS_PAGE + 3 {
+        let mut c = connect_with(addr, "", Some(&format!("198.51.100.{}", i + 1))).await;
+        send_json(&mut c.ws, json!({"type":"join-room","code": code})).await;
+        recv_until(&mut c.ws, |m| matches!(m, ServerMessage::RoomJoined { .. })).await;
+        members.push(c.id.clone());
+        keep.push(c);
+    }
+    let mut late = connect_with(addr, "", Some("192.0.2.200")).await;
+    send_json(&mut late.ws, json!({"type":"join-room","code": code})).await;
+    let mut seen = match recv(&mut late.ws).await {
+        ServerMessage::RoomJoined { room } => {
+            assert_eq!(room.peers.len(), ROOM_PEERS_PAGE);
+            room.peers.into_iter().map(|p| p.id).collect::<Vec<_>>()
+        }
+        other => panic!("expected room-joined, got {other:?}"),
+    };
+    match recv(&mut late.ws).await {
+        ServerMessage::RoomPeers { room, peers } => {
+            assert_eq!(room, code);
+            seen.extend(peers.into_iter().map(|p| p.id));
+        }
+        other => panic!("expected room-peers, got {other:?}"),
+    }
+    seen.sort();
+    members.sort();
+    assert_eq!(seen, members);
+}

@@ -89,3 +89,30 @@ async fn trusted_proxy_separates_networks() {
     let direct = connect_with(addr, "", Some("10.1.2.3")).await;
     assert_eq!(lan_peers(&direct.welcome), vec![lan_proxy.id]);
 }
+
+#[tokio::test]
+async fn a_big_rooms_peer_list_arrives_in_pages_after_the_welcome() {
+    use ferry_protocol::signaling::ROOM_PEERS_PAGE;
+    let addr = start(loopback_config()).await;
+    let mut others = Vec::new();
+    for _ in 0..2 * ROOM_PEERS_PAGE + 5 {
+        others.push(connect(addr).await);
+    }
+    let mut late = connect(addr).await;
+    let mut seen = lan_peers(&late.welcome);
+    assert_eq!(seen.len(), ROOM_PEERS_PAGE, "the welcome lists one page");
+    for expected in [ROOM_PEERS_PAGE, 5] {
+        match recv(&mut late.ws).await {
+            ServerMessage::RoomPeers { room, peers } => {
+                assert_eq!(room, "lan");
+                assert_eq!(peers.len(), expected);
+                seen.extend(peers.into_iter().map(|p| p.id));
+            }
+            other => panic!("expected room-peers, got {other:?}"),
+        }
+    }
+    let mut want: Vec<String> = others.iter().map(|c| c.id.clone()).collect();
+    want.sort();
+    seen.sort();
+    assert_eq!(seen, want, "every peer already there, once");
+}

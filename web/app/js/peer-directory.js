@@ -27,6 +27,12 @@ export class PeerDirectory extends EventTarget {
       case 'room-joined':
         this.addRoom(msg.room);
         break;
+      case 'room-peers': {
+        // The rest of a big room's list, right after its welcome / room-joined (protocol v2).
+        const peers = this.rooms.get(msg.room);
+        for (const p of msg.peers ?? []) peers?.set(p.id, p);
+        break;
+      }
       case 'room-left':
         this.rooms.delete(msg.room);
         this.roomKinds.delete(msg.room);
