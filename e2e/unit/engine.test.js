@@ -239,3 +239,16 @@ test('backpressure: the sender never buffers far past its high-water mark', asyn
   await until(out, (t) => t.state === 'done');
   assert.ok(peak <= 512 * 1024 + 256 * 1024, `peak buffered ${peak}`);
 });
+
+test('a repeated hello (the peer has not heard ours) is answered, at most 3 times', async () => {
+  const { a, pb } = pair();
+  /** @type {string[]} */
+  const sentByA = [];
+  pb.attach({ message: (d) => void (typeof d === 'string' && sentByA.push(JSON.parse(d).type)), close: () => {} });
+  const hello = JSON.stringify({ type: 'hello', version: 1, app: 'peer' });
+  for (let i = 0; i < 6; i++) pb.send(hello);
+  await new Promise((r) => setTimeout(r, 50));
+  // Its own hello from start(), then one answer per repeat (the first of ours is no repeat), capped.
+  assert.equal(sentByA.filter((t) => t === 'hello').length, 1 + 3, `${sentByA}`);
+  assert.equal(a.peerApp, 'peer');
+});

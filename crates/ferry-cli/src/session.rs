@@ -19,6 +19,9 @@ use crate::disk;
 use crate::prefetch::{ChunkReader, DiskWriter};
 use crate::ui::Ui;
 
+const HELLO_RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const HELLO_RETRIES: u32 = 15;
+
 /// How a session ended.
 #[derive(Debug)]
 pub enum Outcome {
@@ -133,6 +136,12 @@ impl Session {
         }
         let mut pending: Option<ReadRequest> = None;
         let mut interrupted = false;
+        // Until the peer's hello arrives, say hello again each second (Engine::repeat_hello).
+        let mut hello_retry = tokio::time::interval_at(
+            tokio::time::Instant::now() + HELLO_RETRY_EVERY,
+            HELLO_RETRY_EVERY,
+        );
+        let mut hello_retries = 0;
         loop {
             self.flush(pipe).await?;
             if let Some(o) = self.outcome.take() {
@@ -151,6 +160,11 @@ impl Session {
                     }
                 }
                 _ = &mut departed, if !peer_departed => peer_departed = true,
+                _ = hello_retry.tick(), if !self.engine.heard_from_peer() && hello_retries < HELLO_RETRIES => {
+                    hello_retries += 1;
+                    tracing::debug!("no hello from the peer yet; saying hello again");
+                    self.engine.repeat_hello();
+                }
                 msg = pipe.recv() => match msg {
                     Some(Message::Text(t)) => self.engine.handle_text(&t),
                     Some(Message::Binary(b)) => self.engine.handle_binary(&b),

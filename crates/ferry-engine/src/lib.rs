@@ -26,6 +26,9 @@ pub use incoming::ResumeFrom;
 pub use outgoing::LocalFile;
 pub use output::{Event, IoRequest, Output, ReadRequest};
 /// Re-exported so drivers hash a resumed prefix with the same type the engine continues with.
+/// How many repeated `hello`s from the peer are answered (see [`Engine::repeat_hello`]).
+pub const MAX_HELLO_ECHOES: u8 = 3;
+
 pub use sha2::Sha256 as Hasher;
 
 use incoming::{Incoming, ReceivePhase};
@@ -60,6 +63,8 @@ pub struct Engine {
     app: String,
     hello_sent: bool,
     peer_hello: bool,
+    /// How many more times a repeated `hello` from the peer is answered with ours.
+    hello_echoes_left: u8,
     /// Payload bytes per data frame.
     chunk_bytes: usize,
     next_transfer_id: u32,
@@ -82,6 +87,7 @@ impl Engine {
             app: app.into(),
             hello_sent: false,
             peer_hello: false,
+            hello_echoes_left: MAX_HELLO_ECHOES,
             chunk_bytes: ferry_protocol::transfer::DEFAULT_CHUNK_BYTES,
             next_transfer_id: 1,
             outgoing: BTreeMap::new(),
@@ -109,6 +115,23 @@ impl Engine {
     pub fn start(&mut self) {
         if !self.hello_sent {
             self.hello_sent = true;
+            self.send(ControlMessage::Hello {
+                version: TRANSFER_VERSION,
+                app: self.app.clone(),
+            });
+        }
+    }
+
+    /// True once the peer's `hello` arrived.
+    pub fn heard_from_peer(&self) -> bool {
+        self.peer_hello
+    }
+
+    /// Sends `hello` again while the peer's has not arrived (call on a timer). A first message
+    /// can be lost when it races the other side's channel setup (seen with webrtc-rs on a
+    /// negotiated channel); the peer answers a repeated `hello` with its own, so both recover.
+    pub fn repeat_hello(&mut self) {
+        if self.hello_sent && !self.peer_hello {
             self.send(ControlMessage::Hello {
                 version: TRANSFER_VERSION,
                 app: self.app.clone(),
@@ -477,6 +500,7 @@ impl Engine {
                     self.out.push_back(Output::Close);
                     return;
                 }
+                let repeated = self.peer_hello && self.hello_sent;
                 self.start();
                 if !self.peer_hello {
                     self.peer_hello = true;
@@ -484,6 +508,14 @@ impl Engine {
                     for (_, offer) in std::mem::take(&mut self.pending_offers) {
                         self.send(offer);
                     }
+                } else if repeated && self.hello_echoes_left > 0 {
+                    // The peer repeats its hello: it has not heard ours. Answer, a bounded
+                    // number of times so two peers can never ping-pong.
+                    self.hello_echoes_left -= 1;
+                    self.send(ControlMessage::Hello {
+                        version: TRANSFER_VERSION,
+                        app: self.app.clone(),
+                    });
                 }
             }
             ControlMessage::Offer {

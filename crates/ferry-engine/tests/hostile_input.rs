@@ -293,3 +293,32 @@ fn resume_offset_past_the_end_restarts_the_file() {
     let r = e.next_read().unwrap();
     assert_eq!((r.offset, r.len), (0, 10));
 }
+
+fn hellos(outs: &[Output]) -> usize {
+    outs.iter()
+        .filter(|o| matches!(o, Output::SendText(t) if t.contains(r#""type":"hello""#)))
+        .count()
+}
+
+#[test]
+fn hello_is_repeated_until_heard_and_repeats_are_answered_a_bounded_number_of_times() {
+    let mut e = Engine::new("t");
+    e.start();
+    assert_eq!(hellos(&drain(&mut e)), 1);
+    // The peer's hello was lost: ours goes out again, for as long as we have not heard theirs.
+    e.repeat_hello();
+    assert_eq!(hellos(&drain(&mut e)), 1);
+    e.handle_text(r#"{"type":"hello","version":1,"app":"peer"}"#);
+    assert!(e.heard_from_peer());
+    assert_eq!(hellos(&drain(&mut e)), 0, "a first hello needs no answer");
+    e.repeat_hello();
+    assert_eq!(hellos(&drain(&mut e)), 0, "no repeats once heard");
+    // The peer repeats: it has not heard ours. Answered, but only MAX_HELLO_ECHOES times.
+    for _ in 0..10 {
+        e.handle_text(r#"{"type":"hello","version":1,"app":"peer"}"#);
+    }
+    assert_eq!(
+        hellos(&drain(&mut e)),
+        ferry_engine::MAX_HELLO_ECHOES as usize
+    );
+}

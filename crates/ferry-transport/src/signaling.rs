@@ -136,10 +136,16 @@ impl SignalingClient {
                 .ok_or(SignalingError::Closed)?
                 .map_err(|e| SignalingError::Io(e.to_string()))?;
             match frame {
-                WsMessage::Text(t) => {
-                    return serde_json::from_str(t.as_str())
-                        .map_err(|e| SignalingError::Unexpected(format!("{e}: {t}")));
-                }
+                WsMessage::Text(t) => match serde_json::from_str(t.as_str()) {
+                    Ok(msg) => return Ok(msg),
+                    // A newer server may send message types this client does not know yet:
+                    // they are additions, so skip them rather than end the session.
+                    Err(e) if e.to_string().starts_with("unknown variant") => {
+                        tracing::debug!("ignoring an unknown signaling message: {t}");
+                        continue;
+                    }
+                    Err(e) => return Err(SignalingError::Unexpected(format!("{e}: {t}"))),
+                },
                 WsMessage::Close(_) => return Err(SignalingError::Closed),
                 _ => continue, // pings are answered by tungstenite
             }
@@ -203,5 +209,52 @@ mod tests {
             )
         );
         assert!(server_urls("ftp://x").is_err());
+    }
+
+    /// A server one protocol version ahead: a message type we do not know is skipped, a broken
+    /// message of a known type is still an error.
+    #[tokio::test]
+    async fn unknown_message_types_are_skipped() {
+        use super::{SignalingClient, SignalingError};
+        use ferry_protocol::signaling::{PeerInfo, ServerMessage};
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for broken in [false, true] {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let future = r#"{"type":"from-the-future","x":1}"#;
+                ws.send(Message::text(future)).await.unwrap();
+                let welcome = if broken {
+                    r#"{"type":"welcome","version":"two"}"#.to_string()
+                } else {
+                    ServerMessage::Welcome {
+                        version: 9,
+                        peer: PeerInfo {
+                            id: "0123456789abcdef".into(),
+                            name: "Swift Heron".into(),
+                            client: "cli".into(),
+                        },
+                        token: "t".into(),
+                        rooms: vec![],
+                        ice_servers: vec![],
+                    }
+                    .to_json()
+                };
+                ws.send(Message::text(welcome)).await.unwrap();
+                let _ = ws.close(None).await;
+            }
+        });
+        let client = SignalingClient::connect(&url)
+            .await
+            .expect("welcome after the unknown");
+        assert_eq!(client.me.name, "Swift Heron");
+        assert!(matches!(
+            SignalingClient::connect(&url).await,
+            Err(SignalingError::Unexpected(_))
+        ));
     }
 }

@@ -323,6 +323,8 @@ export class TransferSession extends EventTarget {
     this.endedIncoming = new Set();
     this.closed = false;
     this.peerApp = '';
+    this.peerHeard = false;
+    this.helloEchoesLeft = 3;
     /** @type {Map<Transfer, number>} */
     this.lastProgress = new Map();
   }
@@ -454,6 +456,13 @@ export class TransferSession extends EventTarget {
           this.pipe.close();
           return;
         }
+        if (this.peerHeard && this.helloEchoesLeft > 0) {
+          // A repeated hello: the peer has not heard ours (a first message can be lost when it
+          // races channel setup in webrtc-rs). Answer, a bounded number of times.
+          this.helloEchoesLeft -= 1;
+          this.sendControl({ type: 'hello', version: TRANSFER_VERSION, app: APP_NAME });
+        }
+        this.peerHeard = true;
         this.peerApp = msg.app;
         return this.emit('hello', { app: msg.app });
       case 'text':
