@@ -115,11 +115,15 @@ impl Engine {
     pub fn start(&mut self) {
         if !self.hello_sent {
             self.hello_sent = true;
-            self.send(ControlMessage::Hello {
-                version: TRANSFER_VERSION,
-                app: self.app.clone(),
-            });
+            self.send_hello();
         }
+    }
+
+    fn send_hello(&mut self) {
+        self.send(ControlMessage::Hello {
+            version: TRANSFER_VERSION,
+            app: self.app.clone(),
+        });
     }
 
     /// True once the peer's `hello` arrived.
@@ -132,10 +136,7 @@ impl Engine {
     /// negotiated channel); the peer answers a repeated `hello` with its own, so both recover.
     pub fn repeat_hello(&mut self) {
         if self.hello_sent && !self.peer_hello {
-            self.send(ControlMessage::Hello {
-                version: TRANSFER_VERSION,
-                app: self.app.clone(),
-            });
+            self.send_hello();
         }
     }
 
@@ -512,10 +513,7 @@ impl Engine {
                     // The peer repeats its hello: it has not heard ours. Answer, a bounded
                     // number of times so two peers can never ping-pong.
                     self.hello_echoes_left -= 1;
-                    self.send(ControlMessage::Hello {
-                        version: TRANSFER_VERSION,
-                        app: self.app.clone(),
-                    });
+                    self.send_hello();
                 }
             }
             ControlMessage::Offer {

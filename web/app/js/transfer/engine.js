@@ -331,6 +331,10 @@ export class TransferSession extends EventTarget {
 
   start() {
     this.pipe.attach({ message: (d) => this.onMessage(d), close: (r) => this.onClose(r) });
+    this.sendHello();
+  }
+
+  sendHello() {
     this.sendControl({ type: 'hello', version: TRANSFER_VERSION, app: APP_NAME });
   }
 
@@ -460,7 +464,7 @@ export class TransferSession extends EventTarget {
           // A repeated hello: the peer has not heard ours (a first message can be lost when it
           // races channel setup in webrtc-rs). Answer, a bounded number of times.
           this.helloEchoesLeft -= 1;
-          this.sendControl({ type: 'hello', version: TRANSFER_VERSION, app: APP_NAME });
+          this.sendHello();
         }
         this.peerHeard = true;
         this.peerApp = msg.app;
