@@ -1,8 +1,9 @@
 // Pieces the benchmark scripts share, so that every script measures the same way: the raw
-// browser DataChannel baseline, the random input file, and running `ferry` under /usr/bin/time.
+// browser DataChannel baseline, the random input file, running `ferry` under /usr/bin/time, and
+// one CLI → CLI transfer.
 
 import { spawn } from 'node:child_process';
-import { openSync, writeSync, closeSync } from 'node:fs';
+import { openSync, writeSync, closeSync, rmSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
@@ -91,4 +92,28 @@ export function timedFerry(bin, args, onLine) {
       resolve({ lines: out.split('\n').filter(Boolean), rss });
     });
   });
+}
+
+/**
+ * One `ferry send FILE` → `ferry receive` on loopback through the server at `serverUrl`, both
+ * under /usr/bin/time, into a fresh `out` folder. Resolves with both runs and the receiver's
+ * verified `done` summary (rate = done.bytes / done.seconds).
+ * @param {string} bin @param {string} serverUrl @param {string} file @param {string} out
+ * @param {string[]} [extra] more arguments for both sides, e.g. ['--relay']
+ */
+export async function ferryTransfer(bin, serverUrl, file, out, extra = []) {
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out);
+  const common = ['--server', serverUrl, '--bind', '127.0.0.1:0', '--json', ...extra];
+  let gotCode = (/** @type {string} */ _c) => {};
+  const code = new Promise((r) => (gotCode = r));
+  const sender = timedFerry(bin, ['send', file, ...common], (l) => {
+    const v = JSON.parse(l);
+    if (v.event === 'room') gotCode(v.code);
+  });
+  const receiver = timedFerry(bin, ['receive', await code, '--out', out, '--yes', ...common]);
+  const [s, r] = await Promise.all([sender, receiver]);
+  const done = JSON.parse(r.lines.find((l) => JSON.parse(l).event === 'done') ?? 'null');
+  if (!done || done.failed !== 0) throw new Error(`receiver did not verify: ${r.lines.join('\n')}`);
+  return { s, r, done };
 }

@@ -8,11 +8,11 @@
 // only introduces the peers). Rate from the receiver's `--json` summary (accept to last file
 // verified, SHA-256 on both sides, written to disk). Prints every round and the medians.
 
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { timedFerry, writeRandomFile } from '../lib/common.mjs';
+import { ferryTransfer, writeRandomFile } from '../lib/common.mjs';
 
 const [binA, binB] = process.argv.slice(2, 4);
 if (!binA || !binB) {
@@ -32,20 +32,7 @@ const server = await startServer();
 
 /** @param {string} bin @returns {Promise<number>} MB/s */
 async function once(bin) {
-  const out = path.join(dir, 'out');
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out);
-  const common = ['--server', server.url, '--bind', '127.0.0.1:0', '--json'];
-  let gotCode = (/** @type {string} */ _c) => {};
-  const code = new Promise((r) => (gotCode = r));
-  const sender = timedFerry(bin, ['send', file, ...common], (l) => {
-    const v = JSON.parse(l);
-    if (v.event === 'room') gotCode(v.code);
-  });
-  const receiver = timedFerry(bin, ['receive', await code, '--out', out, '--yes', ...common]);
-  const [, r] = await Promise.all([sender, receiver]);
-  const done = JSON.parse(r.lines.find((l) => JSON.parse(l).event === 'done') ?? 'null');
-  if (!done || done.failed !== 0) throw new Error(`receiver did not verify: ${r.lines.join('\n')}`);
+  const { done } = await ferryTransfer(bin, server.url, file, path.join(dir, 'out'));
   return done.bytes / 1e6 / done.seconds;
 }
 

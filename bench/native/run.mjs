@@ -13,11 +13,11 @@
 // Rounds alternate cli and raw so background load hits both alike; medians are reported.
 
 import { createRequire } from 'node:module';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rawDataChannelMs, timedFerry, writeRandomFile } from '../lib/common.mjs';
+import { ferryTransfer, rawDataChannelMs, writeRandomFile } from '../lib/common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -38,24 +38,8 @@ const file = writeRandomFile(dir, CLI_MIB);
 const server = await startServer();
 const browser = await launchBrowser();
 
-/** @param {string[]} args @param {(line: string) => void} [onLine] */
-const timed = (args, onLine) => timedFerry(bin, args, onLine);
-
 async function cli() {
-  const out = path.join(dir, 'out');
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out);
-  const common = ['--server', server.url, '--bind', '127.0.0.1:0', '--json'];
-  let gotCode;
-  const code = new Promise((r) => (gotCode = r));
-  const sender = timed(['send', file, ...common], (l) => {
-    const v = JSON.parse(l);
-    if (v.event === 'room') gotCode(v.code);
-  });
-  const receiver = timed(['receive', await code, '--out', out, '--yes', ...common]);
-  const [s, r] = await Promise.all([sender, receiver]);
-  const done = JSON.parse(r.lines.find((l) => JSON.parse(l).event === 'done') ?? 'null');
-  if (!done || done.failed !== 0) throw new Error(`receiver did not verify: ${r.lines.join('\n')}`);
+  const { s, r, done } = await ferryTransfer(bin, server.url, file, path.join(dir, 'out'));
   return { mbps: done.bytes / 1e6 / done.seconds, sendRss: s.rss, recvRss: r.rss, path: `${done.path} (${done.candidate})` };
 }
 

@@ -9,11 +9,11 @@
 // server's peak RSS (VmHWM) and CPU time from /proc, per round (a fresh server for each round).
 // Rounds alternate relay and webrtc so background load hits both alike; medians are reported.
 
-import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { timedFerry, writeRandomFile } from '../lib/common.mjs';
+import { ferryTransfer, writeRandomFile } from '../lib/common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -26,9 +26,6 @@ const ROUNDS = Number(process.argv[3] ?? 2);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-relay-bench-'));
 const file = writeRandomFile(dir, MIB);
-
-/** @param {string[]} args @param {(line: string) => void} [onLine] */
-const timed = (args, onLine) => timedFerry(bin, args, onLine);
 
 /** @param {number} pid */
 function serverStats(pid) {
@@ -43,22 +40,9 @@ function serverStats(pid) {
 async function round(relay) {
   const server = await startServer(['--no-turn']);
   const before = serverStats(server.proc.pid);
-  const out = path.join(dir, 'out');
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out);
-  const common = ['--server', server.url, '--bind', '127.0.0.1:0', '--json', ...(relay ? ['--relay'] : [])];
-  let gotCode;
-  const code = new Promise((r) => (gotCode = r));
-  const sender = timed(['send', file, ...common], (l) => {
-    const v = JSON.parse(l);
-    if (v.event === 'room') gotCode(v.code);
-  });
-  const receiver = timed(['receive', await code, '--out', out, '--yes', ...common]);
-  const [s, r] = await Promise.all([sender, receiver]);
+  const { s, r, done } = await ferryTransfer(bin, server.url, file, path.join(dir, 'out'), relay ? ['--relay'] : []);
   const after = serverStats(server.proc.pid);
   await server.stop();
-  const done = JSON.parse(r.lines.find((l) => JSON.parse(l).event === 'done') ?? 'null');
-  if (!done || done.failed !== 0) throw new Error(`receiver did not verify: ${r.lines.join('\n')}`);
   return {
     mbps: done.bytes / 1e6 / done.seconds,
     path: done.path,

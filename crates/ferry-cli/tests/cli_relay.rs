@@ -82,10 +82,7 @@ fn forced_on_one_side_the_other_follows_byte_for_byte_and_the_server_sees_no_pla
 
     let file_arg = file.display().to_string();
     let mut sender = Peer::spawn(&server, &["send", &file_arg, "--relay"], Stdio::null());
-    let code = sender.wait_event("room", Duration::from_secs(20))["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = sender.room_code();
     // The receiver meets the sender through the proxy (signaling and relay alike).
     let out_arg = out.path().display().to_string();
     let receiver = Command::new(FERRY)
@@ -182,10 +179,7 @@ fn both_forced_a_larger_file_streams_through_the_relay() {
     std::fs::write(&file, random_bytes(48 * 1024 * 1024 + 5, 9)).unwrap();
     let file_arg = file.display().to_string();
     let mut sender = Peer::spawn(&server, &["send", &file_arg, "--relay"], Stdio::null());
-    let code = sender.wait_event("room", Duration::from_secs(20))["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = sender.room_code();
     let receiver = receive(
         &server,
         &code,

@@ -13,10 +13,7 @@ fn a_text_on_its_own_is_printed_by_the_receiver() {
     let out = TempDir::new("text-out");
     let message = "hi 👋 from the terminal\nsecond line";
     let mut sender = Peer::spawn(&server, &["send", "--text", message], Stdio::null());
-    let code = sender.wait_event("room", Duration::from_secs(20))["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = sender.room_code();
     let receiver = receive(&server, &code, out.path(), &[], Stdio::null());
     let r = receiver.finish(Duration::from_secs(60));
     let s = sender.finish(Duration::from_secs(30));
@@ -43,10 +40,7 @@ fn a_text_before_files_arrives_first_and_the_files_still_do() {
         &["send", &file_arg, "--text", "the notes, as promised"],
         Stdio::null(),
     );
-    let code = sender.wait_event("room", Duration::from_secs(20))["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = sender.room_code();
     let receiver = receive(&server, &code, out.path(), &["--yes"], Stdio::null());
     let r = receiver.finish(Duration::from_secs(60));
     let s = sender.finish(Duration::from_secs(30));

@@ -161,6 +161,12 @@ impl Peer {
         }
     }
 
+    /// Waits for `ferry send`'s `room` event; returns the room code.
+    pub fn room_code(&mut self) -> String {
+        let room = self.wait_event("room", Duration::from_secs(20));
+        room["code"].as_str().unwrap().to_string()
+    }
+
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
