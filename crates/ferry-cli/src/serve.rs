@@ -3,7 +3,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::Args;
-use ferry_server::{BoundServer, ServerConfig};
+use ferry_server::address_limits::{AddressQuotas, RateLimit};
+use ferry_server::{BoundServer, MetricsEndpoint, ServerConfig};
 use ipnet::IpNet;
 
 #[derive(Args)]
@@ -55,6 +56,49 @@ pub struct ServeArgs {
     /// Let TURN relay to loopback addresses: for tests and benchmarks on one machine only.
     #[arg(long, hide = true)]
     turn_allow_loopback: bool,
+    /// Peers one LAN room shows; a network (public address) with more is split into rooms of
+    /// this size, and its peers are told to pair by code.
+    #[arg(long, env = "FERRY_LAN_ROOM_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
+    lan_room_size: u32,
+    /// Code rooms on the whole server (live, and empty ones keeping their code).
+    #[arg(long, env = "FERRY_MAX_ROOMS", default_value_t = 50_000)]
+    max_rooms: usize,
+    /// Characters in new room codes (6-12); each one more makes guessing 31 times harder.
+    #[arg(long, env = "FERRY_ROOM_CODE_LENGTH", default_value_t = 6, value_parser = clap::value_parser!(u8).range(6..=12))]
+    room_code_length: u8,
+    /// Wrong codes tried against a room's first half before it admits no newcomers.
+    #[arg(long, env = "FERRY_WRONG_GUESSES_PER_ROOM", default_value_t = 10)]
+    wrong_guesses_per_room: u32,
+    /// `join-room` attempts per source address per minute (also the burst).
+    #[arg(long, env = "FERRY_JOINS_PER_MINUTE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    joins_per_minute: u32,
+    /// Signaling connections per source address per second (burst: 10 times this).
+    #[arg(long, env = "FERRY_CONNECTS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    connects_per_second: u32,
+    /// Signaling frames per source address per second, over all its connections (burst: twice).
+    #[arg(long, env = "FERRY_ADDRESS_MESSAGES_PER_SECOND", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    address_messages_per_second: u32,
+    /// A signaling write that takes longer than this drops the client.
+    #[arg(long, env = "FERRY_SEND_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    send_timeout: Duration,
+    /// Time a connection has to send a request's headers (also the keep-alive idle timeout).
+    #[arg(long, env = "FERRY_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
+    /// Connections still in their first request, server-wide; more are closed at once.
+    #[arg(long, env = "FERRY_MAX_HANDSHAKES", default_value_t = 2048)]
+    max_handshakes: usize,
+    /// Connections still in their first request, per source address.
+    #[arg(long, env = "FERRY_MAX_HANDSHAKES_PER_ADDRESS", default_value_t = 64)]
+    max_handshakes_per_address: usize,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9090) instead of the main port.
+    #[arg(long, env = "FERRY_METRICS_ADDR", conflicts_with = "no_metrics")]
+    metrics_addr: Option<SocketAddr>,
+    /// Do not serve /metrics.
+    #[arg(long, env = "FERRY_NO_METRICS")]
+    no_metrics: bool,
+    /// On SIGTERM/SIGINT, how long running pipes and relays may finish.
+    #[arg(long, env = "FERRY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    shutdown_grace: Duration,
     /// How long issued TURN credentials stay valid.
     #[arg(long, env = "FERRY_TURN_TTL", default_value = "12h", value_parser = humantime::parse_duration)]
     turn_ttl: Duration,
@@ -85,7 +129,42 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         listen: SocketAddr::new(args.host, args.port),
         trusted_proxies: args.trusted_proxies,
-        code_room_ttl: args.room_ttl,
+        hub: ferry_server::hub::HubOptions {
+            code_room_ttl: args.room_ttl,
+            lan_room_size: args.lan_room_size as usize,
+            max_code_rooms: args.max_rooms,
+            room_code_len: args.room_code_length as usize,
+            wrong_guesses_per_room: args.wrong_guesses_per_room,
+            ..Default::default()
+        },
+        address_quotas: AddressQuotas {
+            connects: RateLimit::new(
+                args.connects_per_second * 10,
+                Duration::from_secs(1) / args.connects_per_second,
+            ),
+            messages: RateLimit::new(
+                args.address_messages_per_second * 2,
+                Duration::from_secs(1) / args.address_messages_per_second,
+            ),
+            room_joins: RateLimit::new(
+                args.joins_per_minute,
+                Duration::from_secs(60) / args.joins_per_minute,
+            ),
+            ..Default::default()
+        },
+        send_timeout: args.send_timeout,
+        http: ferry_server::config::HttpLimits {
+            header_read_timeout: args.header_timeout,
+            max_handshakes: args.max_handshakes,
+            max_handshakes_per_address: args.max_handshakes_per_address,
+            ..Default::default()
+        },
+        metrics: match (args.no_metrics, args.metrics_addr) {
+            (true, _) => MetricsEndpoint::Disabled,
+            (false, Some(addr)) => MetricsEndpoint::Separate(addr),
+            (false, None) => MetricsEndpoint::Main,
+        },
+        shutdown_grace: args.shutdown_grace,
         heartbeat_interval: args.heartbeat,
         heartbeat_timeout: args.heartbeat * 3,
         ice_urls: args.ice_urls,
@@ -105,6 +184,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..ServerConfig::default()
     };
+    ferry_server::http_server::raise_fd_limit();
     let server = BoundServer::bind(config.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -116,9 +196,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     std::io::stdout().flush()?;
     tracing::info!(%addr, "serving");
-    tokio::select! {
-        r = server.run() => r?,
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
-    }
+    server.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGTERM (service managers, `docker stop`) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -107,6 +107,10 @@ pub struct RoomInfo {
     pub id: String,
     pub kind: RoomKind,
     pub peers: Vec<PeerInfo>,
+    /// LAN rooms only: more devices share this network than one room shows (the room is one of
+    /// several of bounded size). Clients suggest pairing by code. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crowded: bool,
 }
 
 impl RoomInfo {

@@ -9,13 +9,23 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Sources whose `X-Forwarded-For` is believed. Empty by default: never trust the client.
     pub trusted_proxies: Vec<IpNet>,
-    /// How long an empty code room keeps its code.
-    pub code_room_ttl: Duration,
+    /// Rooms, codes and per-peer queues.
+    pub hub: crate::hub::HubOptions,
     pub heartbeat_interval: Duration,
     /// A connection silent for this long (no frame, no pong) is dropped.
     pub heartbeat_timeout: Duration,
     pub messages_per_second: u32,
     pub message_burst: u32,
+    /// A signaling write that does not complete in this time drops the client.
+    pub send_timeout: Duration,
+    /// Budgets per source address (connections, messages, room requests).
+    pub address_quotas: crate::address_limits::AddressQuotas,
+    /// Timeouts and caps of the HTTP server itself.
+    pub http: HttpLimits,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsEndpoint,
+    /// On SIGTERM/SIGINT, how long running pipes and relays may finish before the process exits.
+    pub shutdown_grace: Duration,
     /// Secret for peer tokens (and later TURN credentials); random per process if not given.
     pub secret: Option<Vec<u8>>,
     /// STUN/TURN URLs handed to clients, e.g. `stun:stun.example.org:3478`.
@@ -29,14 +39,54 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             trusted_proxies: Vec::new(),
-            code_room_ttl: Duration::from_secs(10 * 60),
+            hub: crate::hub::HubOptions::default(),
             heartbeat_interval: Duration::from_secs(10),
             heartbeat_timeout: Duration::from_secs(30),
             messages_per_second: 50,
             message_burst: 100,
+            send_timeout: Duration::from_secs(5),
+            address_quotas: Default::default(),
+            http: HttpLimits::default(),
+            metrics: MetricsEndpoint::Main,
+            shutdown_grace: Duration::from_secs(30),
             secret: None,
             ice_urls: Vec::new(),
             turn: crate::turn::TurnOptions::default(),
         }
     }
+}
+
+/// Limits of the HTTP layer, before any route runs.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// A connection must deliver a request's headers within this time (also the idle timeout
+    /// of a keep-alive connection between requests).
+    pub header_read_timeout: Duration,
+    /// Request line plus headers; more gets 431.
+    pub max_header_bytes: usize,
+    /// Connections that have not completed their first request, server-wide.
+    pub max_handshakes: usize,
+    /// The same, per source address.
+    pub max_handshakes_per_address: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_handshakes: 2048,
+            max_handshakes_per_address: 64,
+        }
+    }
+}
+
+/// Where Prometheus metrics are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsEndpoint {
+    /// `/metrics` on the main port.
+    Main,
+    /// `/metrics` on its own listener only (e.g. `127.0.0.1:9090`, reachable by the scraper only).
+    Separate(SocketAddr),
+    Disabled,
 }

@@ -1,11 +1,14 @@
-//! `ferry serve`: the web app, the signaling hub, and (in later modules) relays and STUN/TURN,
-//! on one port.
+//! `ferry serve`: the web app, the signaling hub, relays and STUN/TURN, on one port.
 #![forbid(unsafe_code)]
 
+pub mod address_limits;
 pub mod config;
 mod display_name;
+pub mod http_server;
 pub mod hub;
 pub mod lan_room;
+pub mod metrics;
+mod outbox;
 pub mod pipe;
 pub mod relay_ws;
 mod signaling_ws;
@@ -18,13 +21,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use ferry_protocol::signaling::IceServer;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
-pub use config::ServerConfig;
-use hub::Hub;
+use address_limits::AddressLimits;
+pub use config::{MetricsEndpoint, ServerConfig};
+use hub::{CloseReason, Hub};
+use metrics::Metrics;
 use token::TokenSigner;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -40,6 +49,13 @@ pub struct AppState {
     pub ice: Arc<turn::IceProvider>,
     /// Parties waiting on HTTP pipe paths, and the paths with a transfer running.
     pub pipes: Arc<pipe::Registry>,
+    pub metrics: Arc<Metrics>,
+    /// Budgets per source address that survive reconnects.
+    pub address_limits: Arc<AddressLimits>,
+    pub handshakes: Arc<http_server::Handshakes>,
+    /// Upgraded WebSockets (signaling, relay), which outlive their HTTP connection; graceful
+    /// shutdown waits for them.
+    pub sockets: TaskTracker,
 }
 
 impl AppState {
@@ -48,8 +64,13 @@ impl AppState {
             .secret
             .clone()
             .unwrap_or_else(|| rand::random::<[u8; 32]>().to_vec());
+        let metrics = Arc::new(Metrics::default());
         AppState {
-            hub: Arc::new(Hub::new(config.code_room_ttl)),
+            hub: Arc::new(Hub::new(config.hub.clone(), metrics.clone())),
+            address_limits: Arc::new(AddressLimits::new(&config.address_quotas)),
+            handshakes: Default::default(),
+            sockets: TaskTracker::new(),
+            metrics,
             tokens: TokenSigner::new(secret),
             relays: Arc::new(relay_ws::RelayRegistry::default()),
             pipes: Arc::new(pipe::Registry::default()),
@@ -59,6 +80,34 @@ impl AppState {
             )),
             config: Arc::new(config),
         }
+    }
+
+    /// The Prometheus text exposition, with gauges read now.
+    pub fn render_metrics(&self) -> String {
+        let m = &self.metrics;
+        let g = &m.gauges;
+        let hub = self.hub.stats();
+        g.signaling_peers.set(hub.peers as i64);
+        let kind = |kind| metrics::KindLabel { kind };
+        g.rooms
+            .get_or_create(&kind("lan"))
+            .set(hub.lan_rooms as i64);
+        g.rooms
+            .get_or_create(&kind("code"))
+            .set(hub.code_rooms as i64);
+        g.lan_networks.set(hub.lan_networks as i64);
+        g.outbox_bytes.set(hub.queued_bytes as i64);
+        g.address_limit_entries
+            .set(self.address_limits.tracked() as i64);
+        g.http_handshakes.set(self.handshakes.count() as i64);
+        g.relay_sessions.set(self.relays.pending_count() as i64);
+        if let Some(n) = metrics::open_fds() {
+            g.open_fds.set(n);
+        }
+        if let Ok((soft, _)) = rlimit::Resource::NOFILE.get() {
+            g.max_fds.set(soft.min(i64::MAX as u64) as i64);
+        }
+        m.encode(&[])
     }
 
     pub fn ice_servers_for(&self, peer_id: &str) -> Vec<IceServer> {
@@ -71,9 +120,27 @@ impl AppState {
     }
 }
 
+async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.render_metrics(),
+    )
+}
+
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .with_state(state)
+}
+
 pub fn router(state: AppState) -> Router {
     let pipes = state.pipes.clone();
-    Router::new()
+    let metrics =
+        (state.config.metrics == MetricsEndpoint::Main).then(|| metrics_router(state.clone()));
+    let app = Router::new()
         .route("/", get(web_assets::index))
         .route("/index.html", get(web_assets::index))
         .route("/app/{*path}", get(web_assets::app_file))
@@ -97,7 +164,11 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(pipe::reserved_path)
         .fallback(move |request| pipe::handle(pipes.clone(), request))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    match metrics {
+        Some(m) => m.merge(app),
+        None => app,
+    }
 }
 
 /// A server bound to its port; `run` serves until the process ends.
@@ -143,25 +214,85 @@ impl BoundServer {
         self.turn.as_ref().map(|t| t.local_addr())
     }
 
+    /// Serves until the process ends.
     pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops gracefully: no new connections, signaling
+    /// clients closed with 1001 (so they reconnect, to another instance if there is one), and
+    /// running pipes and relays given up to `shutdown_grace` to finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
         // The TURN server's tasks live on their own; holding it here ties its lifetime to ours.
         let _turn = self.turn;
-        let hub = self.state.hub.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
-            loop {
-                tick.tick().await;
-                let n = hub.sweep_expired_rooms(Instant::now());
-                if n > 0 {
-                    tracing::debug!(expired = n, "code rooms expired");
-                }
-            }
-        });
-        let app = router(self.state);
-        axum::serve(
+        let state = self.state;
+        let background = spawn_housekeeping(&state);
+        let stop = CancellationToken::new();
+        let serving = http_server::Serving {
+            limits: state.config.http.clone(),
+            trusted_proxies: state.config.trusted_proxies.clone(),
+            metrics: state.metrics.clone(),
+            handshakes: state.handshakes.clone(),
+            connections: TaskTracker::new(),
+        };
+        if let MetricsEndpoint::Separate(addr) = state.config.metrics {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(%addr, "metrics on their own listener");
+            tokio::spawn(http_server::serve(
+                listener,
+                metrics_router(state.clone()),
+                serving.clone(),
+                stop.clone(),
+            ));
+        }
+        let main = http_server::serve(
             self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
+            router(state.clone()),
+            serving.clone(),
+            stop.clone(),
+        );
+        tokio::select! {
+            () = main => {}
+            () = shutdown => {}
+        }
+        tracing::info!("shutting down: closing signaling, letting transfers finish");
+        stop.cancel();
+        state.hub.close_all(CloseReason::ShuttingDown);
+        serving.connections.close();
+        state.sockets.close();
+        let grace = state.config.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async {
+            serving.connections.wait().await;
+            state.sockets.wait().await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                connections = serving.connections.len(),
+                sockets = state.sockets.len(),
+                "shutdown grace period over; closing what is still running"
+            );
+        }
+        background.abort();
+        Ok(())
     }
+}
+
+/// Periodic sweeps: expired code rooms, idle per-address buckets.
+fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            let n = state.hub.sweep_expired_rooms(Instant::now());
+            if n > 0 {
+                tracing::debug!(expired = n, "code rooms expired");
+            }
+            state.address_limits.sweep();
+        }
+    })
 }

@@ -1,16 +1,17 @@
 //! `/ws`: one task per signaling connection. It parses each client frame once, at the edge, into a
 //! [`ClientMessage`], applies it to the hub, and writes whatever the hub queues for this peer.
 //!
-//! The loop's rule: every iteration either handles one client frame, writes one queued message,
-//! or sends a heartbeat; nothing in it awaits another peer.
+//! The loop's rule: every iteration either handles one client frame, writes a batch of queued
+//! messages, or sends a heartbeat; nothing in it awaits another peer, and no write waits longer
+//! than `send_timeout` — a client that stops reading is dropped and its queue freed.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use ferry_protocol::signaling::{
     ClientMessage, ErrorCode, MAX_SIGNAL_MESSAGE_BYTES, ServerMessage,
 };
@@ -18,7 +19,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::hub::{HubError, Session};
+use crate::address_limits::Budget;
+use crate::hub::{CloseReason, HubError, Session};
 use crate::lan_room::{client_addr, lan_room_key};
 use crate::token::new_peer_id;
 
@@ -41,9 +43,18 @@ pub async fn upgrade(
 ) -> Response {
     let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let addr = client_addr(remote.ip(), forwarded, &state.config.trusted_proxies);
+    if !state.address_limits.connects.take(addr) {
+        state.metrics.limit_hit("ws-connects");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "10")],
+            "too many signaling connections from your address; retry in a few seconds\n",
+        )
+            .into_response();
+    }
     // The name the client reached us by is the name it can reach our STUN/TURN port by.
     let host = headers
-        .get(axum::http::header::HOST)
+        .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     // Signaling messages are small; tungstenite's 128 KiB default buffers would cost ~256 KiB
@@ -52,13 +63,16 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| run(socket, state, addr, params, host))
+        .on_upgrade(move |socket| {
+            let sockets = state.sockets.clone();
+            sockets.track_future(run(socket, state, addr, params, host))
+        })
 }
 
 async fn run(
     socket: WebSocket,
     state: AppState,
-    addr: std::net::IpAddr,
+    addr: IpAddr,
     params: ConnectParams,
     host: Option<String>,
 ) {
@@ -70,10 +84,11 @@ async fn run(
     let client = sanitize_client(params.client.as_deref());
     let token = state.tokens.issue(&peer_id);
     let ice_servers = state.ice_servers_for_host(&peer_id, host.as_deref());
-    let (session, mut outbox) =
+    let (session, outbox) =
         state
             .hub
             .connect(peer_id, client, lan_room_key(addr), token, ice_servers);
+    state.metrics.signaling_connections.inc();
     tracing::debug!(peer = %session.peer_id, %addr, "signaling connected");
 
     let (mut sink, mut stream) = socket.split();
@@ -85,30 +100,55 @@ async fn run(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     let mut limiter = RateLimiter::new(cfg.messages_per_second, cfg.message_burst);
+    let mut batch = Vec::new();
+    let conn = Conn {
+        state: &state,
+        session: &session,
+        addr,
+    };
 
     let close: Option<CloseFrame> = loop {
         tokio::select! {
-            queued = outbox.recv() => match queued {
-                Some(text) => {
-                    if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
-                        break None;
+            queued = outbox.next_batch(&mut batch, WRITE_BATCH) => match queued {
+                Ok(()) => {
+                    let write = async {
+                        for text in batch.drain(..) {
+                            sink.feed(Message::Text(text.as_ref().into())).await?;
+                        }
+                        sink.flush().await
+                    };
+                    match tokio::time::timeout(cfg.send_timeout, write).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break None,
+                        Err(_) => {
+                            // The client stopped reading: its socket buffers are full.
+                            state.metrics.send_timeouts.inc();
+                            tracing::debug!(peer = %session.peer_id, "send timed out");
+                            break None;
+                        }
                     }
                 }
-                // The hub dropped us: replaced by a newer connection, or too slow.
-                None => break Some(close_frame(4000, "session closed by server (replaced or too slow)")),
+                Err(CloseReason::ShuttingDown) => {
+                    break Some(close_frame(1001, "server shutting down; reconnect"))
+                }
+                Err(_) => break Some(close_frame(4000, "session closed by server (replaced or too slow)")),
             },
             frame = stream.next() => {
-                let Some(Ok(frame)) = frame else {
-                    break None;
+                let frame = match frame {
+                    Some(Ok(frame)) => frame,
+                    Some(Err(e)) => break frame_error_close(e),
+                    None => break None,
                 };
                 last_seen = Instant::now();
-                // Pongs answer our own heartbeat; they never count as client traffic.
-                if matches!(frame, Message::Pong(_)) {
-                    continue;
+                // Every frame counts, pongs included: a flood of pongs costs as much as any other.
+                if !state.address_limits.messages.take(addr) {
+                    state.metrics.limit_hit("ws-address-messages");
+                    break Some(close_frame(1008, "flooding: too many messages from your address"));
                 }
                 match limiter.check(Instant::now()) {
                     Verdict::Allow => {}
                     Verdict::Drop { warn } => {
+                        state.metrics.limit_hit("ws-messages");
                         if warn {
                             state.hub.reply(&session, &ServerMessage::error(
                                 ErrorCode::RateLimited,
@@ -120,7 +160,7 @@ async fn run(
                     Verdict::Close => break Some(close_frame(1008, "flooding: too many messages")),
                 }
                 match frame {
-                    Message::Text(text) => handle_text(&state, &session, text.as_str()),
+                    Message::Text(text) => conn.handle_text(text.as_str()),
                     Message::Binary(_) => state.hub.reply(&session, &ServerMessage::error(
                         ErrorCode::Unsupported,
                         "binary frames are not part of the signaling protocol",
@@ -134,21 +174,33 @@ async fn run(
                     tracing::debug!(peer = %session.peer_id, "heartbeat timeout");
                     break Some(close_frame(4001, "heartbeat timeout"));
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
+                match tokio::time::timeout(cfg.send_timeout, sink.send(Message::Ping(Default::default()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break None,
+                    Err(_) => {
+                        state.metrics.send_timeouts.inc();
+                        break None;
+                    }
                 }
             }
         }
     };
     state.hub.disconnect(&session);
+    drop(batch);
     if let Some(frame) = close {
+        if frame.code == 1008 {
+            // Reconnecting does not refill a flooder's budget: its address waits.
+            state.address_limits.connects.drain(addr);
+        }
         // Best effort, bounded: a dead peer must not hold the task. After our Close, keep reading
         // until the client's Close: closing a socket with unread input makes the kernel send a
         // reset, and the client would never see why it was disconnected.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             sink.send(Message::Close(Some(frame))).await?;
-            while let Some(Ok(msg)) = stream.next().await {
-                if matches!(msg, Message::Close(_)) {
+            let mut frames = 0;
+            while let Some(msg) = stream.next().await {
+                frames += 1;
+                if matches!(msg, Ok(Message::Close(_))) || frames > 1024 {
                     break;
                 }
             }
@@ -159,63 +211,90 @@ async fn run(
     tracing::debug!(peer = %session.peer_id, "signaling disconnected");
 }
 
-fn handle_text(state: &AppState, session: &Session, text: &str) {
-    let hub = &state.hub;
-    let msg = match ClientMessage::parse(text) {
-        Ok(m) => m,
-        Err(e) => {
-            hub.reply(session, &ServerMessage::error(e.code(), e.to_string()));
-            return;
+/// Most messages a connection writes before flushing.
+const WRITE_BATCH: usize = 64;
+
+/// The close a broken frame earns, as docs/protocol.md promises: 1009 for a frame over the hard
+/// limit, 1007 for text that is not UTF-8, 1002 for other framing errors.
+fn frame_error_close(e: axum::Error) -> Option<CloseFrame> {
+    use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+    let inner = e.into_inner();
+    let ws = inner.downcast_ref::<WsError>()?;
+    Some(match ws {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            close_frame(1009, "frame too large (limit 1 MiB)")
         }
-    };
-    let result = match msg {
-        ClientMessage::CreateRoom => hub
-            .create_room(session)
-            .map(|room| hub.reply_room(session, room)),
-        ClientMessage::JoinRoom { code } => hub
-            .join_room(session, &code)
-            .map(|room| hub.reply_room(session, room)),
-        ClientMessage::LeaveRoom { room } => hub
-            .leave_room(session, &room)
-            .map(|room| hub.reply(session, &ServerMessage::RoomLeft { room })),
-        ClientMessage::SetName { name } => hub.set_name(session, &name),
-        ClientMessage::Signal { to, signal } => hub.forward(session, &to, signal),
-        ClientMessage::RelayOpen { to } => open_relay(state, session, &to),
-        ClientMessage::Ping => {
-            hub.reply(session, &ServerMessage::Pong);
-            Ok(())
-        }
-    };
-    if let Err(err) = result {
-        hub.reply(session, &err.into());
-    }
+        WsError::Capacity(_) => close_frame(1009, "frame too large"),
+        WsError::Utf8(_) => close_frame(1007, "text frame is not valid UTF-8"),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return None,
+        WsError::Protocol(_) => close_frame(1002, "WebSocket protocol error"),
+        _ => return None,
+    })
 }
 
-/// Authorizes a relay session for the pair and tells both peers where to connect.
-fn open_relay(state: &AppState, session: &Session, to: &str) -> Result<(), HubError> {
-    state.hub.check_room_mate(session, to)?;
-    let relay_id = state
-        .relays
-        .authorize(&session.peer_id, to)
-        .map_err(|_| HubError::new(ErrorCode::Limit, "too many pending relay sessions"))?;
-    let expires_in_ms = crate::relay_ws::RELAY_JOIN_TIMEOUT.as_millis() as u64;
-    state.hub.reply(
-        session,
-        &ServerMessage::RelayReady {
-            relay_id: relay_id.clone(),
-            peer_id: to.to_string(),
-            expires_in_ms,
-        },
-    );
-    state.hub.notify(
-        to,
-        &ServerMessage::RelayReady {
-            relay_id,
-            peer_id: session.peer_id.clone(),
-            expires_in_ms,
-        },
-    );
-    Ok(())
+/// One signaling connection's view of the server, for handling its messages.
+struct Conn<'a> {
+    state: &'a AppState,
+    session: &'a Session,
+    addr: IpAddr,
+}
+
+impl Conn<'_> {
+    fn handle_text(&self, text: &str) {
+        let hub = &self.state.hub;
+        let session = self.session;
+        let msg = match ClientMessage::parse(text) {
+            Ok(m) => m,
+            Err(e) => {
+                hub.reply(session, &ServerMessage::error(e.code(), e.to_string()));
+                return;
+            }
+        };
+        let result = match msg {
+            ClientMessage::CreateRoom => self
+                .budget(&self.state.address_limits.room_creates, "room-creates")
+                .and_then(|()| hub.create_room(session).map(drop)),
+            ClientMessage::JoinRoom { code } => self
+                .budget(&self.state.address_limits.room_joins, "room-joins")
+                .and_then(|()| hub.join_room(session, &code)),
+            ClientMessage::LeaveRoom { room } => hub.leave_room(session, &room),
+            ClientMessage::SetName { name } => hub.set_name(session, &name),
+            ClientMessage::Signal { to, signal } => hub.forward(session, &to, signal),
+            ClientMessage::RelayOpen { to } => self.open_relay(&to),
+            ClientMessage::Ping => {
+                hub.reply(session, &ServerMessage::Pong);
+                Ok(())
+            }
+        };
+        if let Err(err) = result {
+            hub.reply(session, &err.into());
+        }
+    }
+
+    /// Spends one unit of a per-address budget.
+    fn budget(&self, budget: &Budget, kind: &'static str) -> Result<(), HubError> {
+        if budget.take(self.addr) {
+            return Ok(());
+        }
+        self.state.metrics.limit_hit(kind);
+        Err(HubError::new(
+            ErrorCode::RateLimited,
+            "too many room requests from your network; wait a minute and try again",
+        ))
+    }
+
+    /// Authorizes a relay session for the pair and tells both peers where to connect.
+    fn open_relay(&self, to: &str) -> Result<(), HubError> {
+        let expires_in_ms = crate::relay_ws::RELAY_JOIN_TIMEOUT.as_millis() as u64;
+        self.state
+            .hub
+            .open_relay(self.session, to, expires_in_ms, |from, to| {
+                self.state
+                    .relays
+                    .authorize(from, to)
+                    .map_err(|_| HubError::new(ErrorCode::Limit, "too many pending relay sessions"))
+            })
+    }
 }
 
 fn close_frame(code: u16, reason: &str) -> CloseFrame {

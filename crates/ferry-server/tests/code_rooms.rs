@@ -129,7 +129,7 @@ async fn peer_in_lan_and_code_room_is_listed_in_both() {
 #[tokio::test]
 async fn empty_code_rooms_expire_after_ttl() {
     let mut cfg = loopback_config();
-    cfg.code_room_ttl = Duration::from_millis(200);
+    cfg.hub.code_room_ttl = Duration::from_millis(200);
     let server = ferry_server::BoundServer::bind(cfg).await.unwrap();
     let addr = server.local_addr().unwrap();
     let hub = server.state().hub.clone();

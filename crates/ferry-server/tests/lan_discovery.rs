@@ -93,7 +93,9 @@ async fn trusted_proxy_separates_networks() {
 #[tokio::test]
 async fn a_big_rooms_peer_list_arrives_in_pages_after_the_welcome() {
     use ferry_protocol::signaling::ROOM_PEERS_PAGE;
-    let addr = start(loopback_config()).await;
+    let mut cfg = loopback_config();
+    cfg.hub.lan_room_size = 4 * ROOM_PEERS_PAGE;
+    let addr = start(cfg).await;
     let mut others = Vec::new();
     for _ in 0..2 * ROOM_PEERS_PAGE + 5 {
         others.push(connect(addr).await);
