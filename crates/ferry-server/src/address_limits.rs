@@ -5,9 +5,11 @@
 //! proxy: the forwarded address); IPv6 by its /64, since one host can hold a whole /64. Tables are
 //! swept of full buckets every few seconds, so their size follows the addresses active recently.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 
@@ -43,6 +45,8 @@ pub struct AddressQuotas {
     pub room_joins: RateLimit,
     /// `create-room` requests.
     pub room_creates: RateLimit,
+    /// How long an address closed for flooding may not open signaling connections.
+    pub flood_penalty: Duration,
 }
 
 impl Default for AddressQuotas {
@@ -52,6 +56,7 @@ impl Default for AddressQuotas {
             messages: RateLimit::new(2000, Duration::from_micros(1000)),
             room_joins: RateLimit::new(20, Duration::from_secs(3)),
             room_creates: RateLimit::new(20, Duration::from_secs(3)),
+            flood_penalty: Duration::from_secs(30),
         }
     }
 }
@@ -59,30 +64,18 @@ impl Default for AddressQuotas {
 /// One keyed bucket table.
 pub struct Budget {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
-    burst: u32,
 }
 
 impl Budget {
     pub fn new(limit: RateLimit) -> Self {
         Budget {
             limiter: DefaultKeyedRateLimiter::keyed(limit.quota()),
-            burst: limit.burst.max(1),
         }
     }
 
     /// Takes one token; `false` when the address is over its budget.
     pub fn take(&self, addr: IpAddr) -> bool {
         self.limiter.check_key(&address_key(addr)).is_ok()
-    }
-
-    /// Empties the address's bucket: the penalty for a connection closed for flooding.
-    pub fn drain(&self, addr: IpAddr) {
-        let key = address_key(addr);
-        for _ in 0..self.burst {
-            if self.limiter.check_key(&key).is_err() {
-                break;
-            }
-        }
     }
 
     /// Forgets addresses whose buckets are full again.
@@ -96,12 +89,46 @@ impl Budget {
     }
 }
 
+/// Addresses barred for a while (closed for flooding), until their time is up.
+pub struct Penalties {
+    until: Mutex<HashMap<IpAddr, Instant>>,
+    duration: Duration,
+}
+
+impl Penalties {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        self.until.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn impose(&self, addr: IpAddr) {
+        self.lock()
+            .insert(address_key(addr), Instant::now() + self.duration);
+    }
+
+    pub fn applies(&self, addr: IpAddr) -> bool {
+        self.lock()
+            .get(&address_key(addr))
+            .is_some_and(|until| *until > Instant::now())
+    }
+
+    fn sweep(&self) {
+        let now = Instant::now();
+        self.lock().retain(|_, until| *until > now);
+    }
+
+    fn tracked(&self) -> usize {
+        self.lock().len()
+    }
+}
+
 /// All per-address budgets of the signaling endpoint.
 pub struct AddressLimits {
     pub connects: Budget,
     pub messages: Budget,
     pub room_joins: Budget,
     pub room_creates: Budget,
+    /// Barred after a flood; a reconnect does not start afresh.
+    pub flooders: Penalties,
 }
 
 impl AddressLimits {
@@ -111,6 +138,10 @@ impl AddressLimits {
             messages: Budget::new(q.messages),
             room_joins: Budget::new(q.room_joins),
             room_creates: Budget::new(q.room_creates),
+            flooders: Penalties {
+                until: Mutex::new(HashMap::new()),
+                duration: q.flood_penalty,
+            },
         }
     }
 
@@ -119,6 +150,7 @@ impl AddressLimits {
         self.messages.sweep();
         self.room_joins.sweep();
         self.room_creates.sweep();
+        self.flooders.sweep();
     }
 
     pub fn tracked(&self) -> usize {
@@ -126,6 +158,7 @@ impl AddressLimits {
             + self.messages.tracked()
             + self.room_joins.tracked()
             + self.room_creates.tracked()
+            + self.flooders.tracked()
     }
 }
 
@@ -145,15 +178,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn budget_is_per_address_and_drains() {
+    fn budget_is_per_address() {
         let b = Budget::new(RateLimit::new(3, Duration::from_secs(3600)));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let c: IpAddr = "192.0.2.2".parse().unwrap();
         assert!(b.take(a) && b.take(a) && b.take(a));
         assert!(!b.take(a));
         assert!(b.take(c));
-        b.drain(c);
-        assert!(!b.take(c));
     }
 
     #[test]

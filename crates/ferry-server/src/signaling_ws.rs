@@ -43,7 +43,8 @@ pub async fn upgrade(
 ) -> Response {
     let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let addr = client_addr(remote.ip(), forwarded, &state.config.trusted_proxies);
-    if !state.address_limits.connects.take(addr) {
+    let limits = &state.address_limits;
+    if limits.flooders.applies(addr) || !limits.connects.take(addr) {
         state.metrics.limit_hit("ws-connects");
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -190,7 +191,7 @@ async fn run(
     if let Some(frame) = close {
         if frame.code == 1008 {
             // Reconnecting does not refill a flooder's budget: its address waits.
-            state.address_limits.connects.drain(addr);
+            state.address_limits.flooders.impose(addr);
         }
         // Best effort, bounded: a dead peer must not hold the task. After our Close, keep reading
         // until the client's Close: closing a socket with unread input makes the kernel send a
