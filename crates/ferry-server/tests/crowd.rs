@@ -75,25 +75,6 @@ fn app_signal(to: &str, n: u64) -> ClientMessage {
     }
 }
 
-/// The next `signal` with payload `n`, skipping presence traffic.
-async fn expect_signal(ws: &mut Ws, n: u64) {
-    let wait = async {
-        loop {
-            if let ServerMessage::Signal {
-                signal: Signal::App { payload },
-                ..
-            } = recv(ws).await
-            {
-                assert_eq!(payload["n"], n);
-                return;
-            }
-        }
-    };
-    tokio::time::timeout(HANG, wait)
-        .await
-        .expect("the canary's signal never arrived");
-}
-
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + HANG;
     while !cond() {
