@@ -57,6 +57,7 @@ const STRINGS = {
     eta: '{speed}/s, {eta} left',
     you: 'You',
     roomNotFound: 'No room with that code (it may have expired).',
+    crowded: 'Many devices share this network, so only some of them are shown here. To find your own device, create a room and join it by code.',
   },
   'zh-CN': {
     youAre: '你是',
@@ -108,6 +109,7 @@ const STRINGS = {
     eta: '{speed}/秒，剩余 {eta}',
     you: '你',
     roomNotFound: '没有这个房间码的房间（可能已过期）。',
+    crowded: '这个网络上的设备很多，这里只显示其中一部分。要找到你自己的设备，请创建房间并用房间码加入。',
   },
 };
 

@@ -111,6 +111,16 @@ function showRoomError(text) {
   el.hidden = !text;
 }
 
+let crowdedNetwork = false;
+
+/** @param {boolean} crowded */
+function showCrowdedHint(crowded) {
+  crowdedNetwork = crowded;
+  const el = byTestId('crowded-hint');
+  el.textContent = crowded ? t('crowded') : '';
+  el.hidden = !crowded;
+}
+
 signaling.addEventListener('state', (ev) => {
   const { state, retryInMs } = /** @type {CustomEvent} */ (ev).detail;
   renderConnState(state, retryInMs);
@@ -137,6 +147,8 @@ signaling.addEventListener('message', (ev) => {
   directory.apply(msg);
   switch (msg.type) {
     case 'welcome':
+      // The LAN room is one of several when the network is crowded (docs/protocol.md).
+      showCrowdedHint(Boolean(msg.rooms?.some((/** @type {{kind: string, crowded?: boolean}} */ r) => r.kind === 'lan' && r.crowded)));
       for (const code of wantedRooms) {
         if (!directory.rooms.has(code)) signaling.send({ type: 'join-room', code });
       }
@@ -173,6 +185,7 @@ langSelect.value = lang();
 langSelect.addEventListener('change', () => setLang(langSelect.value));
 window.addEventListener('ferry-lang', () => {
   render();
+  showCrowdedHint(crowdedNetwork);
   roomsView.rerender();
   renderConnState(signaling.state, 0);
 });
