@@ -167,13 +167,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state);
     match metrics {
         Some(m) => m.merge(app),
-        None => app,
+        // Reserved either way, so that no pipe ever waits on the path a scraper polls.
+        None => app.route(
+            "/metrics",
+            get(|| async {
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    "metrics are not served on this address\n",
+                )
+            }),
+        ),
     }
 }
 
 /// A server bound to its port; `run` serves until the process ends.
 pub struct BoundServer {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     turn: Option<ferry_turn::TurnServer>,
 }
@@ -181,6 +191,10 @@ pub struct BoundServer {
 impl BoundServer {
     pub async fn bind(config: ServerConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
+        let metrics_listener = match config.metrics {
+            MetricsEndpoint::Separate(addr) => Some(TcpListener::bind(addr).await?),
+            _ => None,
+        };
         let mut state = AppState::new(config);
         let turn = if state.config.turn.enabled {
             let credentials = state.ice.credentials().clone();
@@ -196,6 +210,7 @@ impl BoundServer {
         };
         Ok(BoundServer {
             listener,
+            metrics_listener,
             state,
             turn,
         })
@@ -238,9 +253,8 @@ impl BoundServer {
             handshakes: state.handshakes.clone(),
             connections: TaskTracker::new(),
         };
-        if let MetricsEndpoint::Separate(addr) = state.config.metrics {
-            let listener = TcpListener::bind(addr).await?;
-            tracing::info!(%addr, "metrics on their own listener");
+        if let Some(listener) = self.metrics_listener {
+            tracing::info!(addr = ?listener.local_addr(), "metrics on their own listener");
             tokio::spawn(http_server::serve(
                 listener,
                 metrics_router(state.clone()),
