@@ -295,18 +295,21 @@ impl BoundServer {
     }
 }
 
-/// Periodic sweeps: expired code rooms, idle per-address buckets.
+/// Periodic work: quiet peers announced, expired code rooms and idle per-address buckets swept.
 fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
-        loop {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        for round in 0u64.. {
             tick.tick().await;
-            let n = state.hub.sweep_expired_rooms(Instant::now());
-            if n > 0 {
-                tracing::debug!(expired = n, "code rooms expired");
+            state.hub.announce_quiet(Instant::now());
+            if round % 20 == 0 {
+                let n = state.hub.sweep_expired_rooms(Instant::now());
+                if n > 0 {
+                    tracing::debug!(expired = n, "code rooms expired");
+                }
+                state.address_limits.sweep();
             }
-            state.address_limits.sweep();
         }
     })
 }
