@@ -84,10 +84,14 @@ function linkFor(peerId) {
   return link;
 }
 
-const roomsView = new RoomsView(byTestId('room-list'), (code) => {
-  wantedRooms.delete(code);
-  signaling.send({ type: 'leave-room', room: code });
-});
+const roomsView = new RoomsView(
+  byTestId('room-list'),
+  (code) => {
+    wantedRooms.delete(code);
+    signaling.send({ type: 'leave-room', room: code });
+  },
+  (code) => [...(directory.rooms.get(code)?.values() ?? [])],
+);
 const peerList = new PeerListView(byTestId('peer-list'), byTestId('no-peers'), (info) => new PeerCard(info, { link: linkFor(info.id), sinks: makeSinkFactory }));
 
 function render() {
