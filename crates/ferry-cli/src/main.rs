@@ -39,7 +39,19 @@ enum Command {
     Receive(receive::ReceiveArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // `{:#}`: the error and its causes on one line. Returning the error from main would print its
+    // Debug form, which carries a stack backtrace whenever RUST_BACKTRACE is set.
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
     // Peers print their own progress; library chatter (webrtc-rs logs ICE/DTLS at info and
     // warn) only when asked for with --log-level / FERRY_LOG.
