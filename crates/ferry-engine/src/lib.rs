@@ -566,9 +566,11 @@ impl Engine {
                 index,
                 ok,
             } => match self.outgoing.get(&transfer_id) {
+                // A verdict needs the file's `file-end` first (an empty hash: not sent yet).
                 Some(t)
                     if (index as usize) < t.files.len()
-                        && !matches!(t.phase, SendPhase::Offered) =>
+                        && !matches!(t.phase, SendPhase::Offered)
+                        && !t.hashes[index as usize].is_empty() =>
                 {
                     let sha256 = t.hashes[index as usize].clone();
                     self.event(Event::FileVerified {

@@ -322,3 +322,53 @@ fn hello_is_repeated_until_heard_and_repeats_are_answered_a_bounded_number_of_ti
         ferry_engine::MAX_HELLO_ECHOES as usize
     );
 }
+
+#[test]
+fn file_verified_before_its_file_end_is_refused() {
+    let mut e = Engine::new("s");
+    hello(&mut e);
+    let file = |p: &str| ferry_engine::LocalFile {
+        path: p.into(),
+        size: 3,
+        mime: String::new(),
+        mtime: None,
+    };
+    let id = e.send_offer(vec![file("a"), file("b")]).unwrap();
+    drain(&mut e);
+    let verified = |index| {
+        ControlMessage::FileVerified {
+            transfer_id: id,
+            index,
+            ok: true,
+        }
+        .to_json()
+    };
+    // While the offer is unanswered.
+    e.handle_text(&verified(0));
+    assert_eq!(errors(&drain(&mut e)), ["protocol-violation"]);
+    e.handle_text(
+        &ControlMessage::Accept {
+            transfer_id: id,
+            resume: vec![],
+        }
+        .to_json(),
+    );
+    drain(&mut e);
+    // Accepted, but file 1's file-end has not gone out yet.
+    e.handle_text(&verified(1));
+    assert_eq!(errors(&drain(&mut e)), ["protocol-violation"]);
+    let r = e.next_read().unwrap();
+    e.handle_read(r, vec![0; 16 + r.len]);
+    drain(&mut e);
+    e.handle_text(&verified(0));
+    let outs = drain(&mut e);
+    assert!(errors(&outs).is_empty());
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::FileVerified {
+            index: 0,
+            ok: true,
+            ..
+        })
+    )));
+}

@@ -10,3 +10,10 @@ export const MAX_FILES_PER_OFFER = 10_000;
 export const MAX_TEXT_BYTES = 64 * 1024;
 export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 export const APP_NAME = 'ferry-web/0.1.0';
+
+// Repeated hello (docs/protocol.md "Repeated hello"): until the peer's hello arrives, ours goes out
+// again every HELLO_RETRY_MS, at most HELLO_RETRIES times; a repeated hello from the peer is
+// answered at most MAX_HELLO_ECHOES times per connection.
+export const HELLO_RETRY_MS = 1000;
+export const HELLO_RETRIES = 15;
+export const MAX_HELLO_ECHOES = 3;

@@ -7,7 +7,16 @@
 // transfer's frames and file-ends are handled strictly in order, one after the other, in that
 // transfer's own queue — control messages of other transfers and chat never wait behind them.
 
-import { APP_NAME, FRAME_HEADER_BYTES, MAX_FRAME_BYTES, MAX_TEXT_BYTES, TRANSFER_VERSION } from '../protocol/constants.js';
+import {
+  APP_NAME,
+  FRAME_HEADER_BYTES,
+  HELLO_RETRIES,
+  HELLO_RETRY_MS,
+  MAX_FRAME_BYTES,
+  MAX_HELLO_ECHOES,
+  MAX_TEXT_BYTES,
+  TRANSFER_VERSION,
+} from '../protocol/constants.js';
 import { parseControl, validateOffer } from '../protocol/control.js';
 import { parseFrame, writeHeader } from '../protocol/frames.js';
 
@@ -108,6 +117,8 @@ class OutgoingTransfer extends Transfer {
     this.blobs = items.map((it) => it.blob);
     /** @type {Hasher | null} */
     this.hasher = null;
+    /** Every byte and every file-end is sent: from now on `done` may come. */
+    this.allSent = false;
   }
 
   cleanup() {
@@ -169,6 +180,7 @@ class OutgoingTransfer extends Transfer {
         s.sendControl({ type: 'file-end', transferId: this.id, index: i, sha256 });
         this.changed();
       }
+      this.allSent = true;
     } catch (e) {
       if (this.finished) return;
       const reason = `cannot send: ${/** @type {Error} */ (e).message}`;
@@ -304,7 +316,10 @@ export class TransferSession extends EventTarget {
   /**
    * @param {MessagePipe} pipe
    * @param {{hasherFactory: HasherFactory, highWaterMark?: number, progressEveryMs?: number,
-   *   tamperFrame?: (frame: Uint8Array, transferId: number, index: number, offset: number) => void}} opts
+   *   tamperFrame?: (frame: Uint8Array, transferId: number, index: number, offset: number) => void,
+   *   now?: () => number, timers?: boolean}} opts
+   *   `now` is the clock (ms) handed to handleTimeout(); with `timers: false` the session arms no
+   *   timers of its own and the caller drives time with pollTimeout() / handleTimeout(now).
    */
   constructor(pipe, opts) {
     super();
@@ -322,9 +337,22 @@ export class TransferSession extends EventTarget {
     /** Ids of incoming transfers that ended early: their in-flight frames are dropped quietly. */
     this.endedIncoming = new Set();
     this.closed = false;
+    /** Ids of outgoing transfers that ended: answers that crossed their end are dropped quietly. */
+    this.endedOutgoing = new Set();
+    /** Offers held until the peer's hello arrives (as the Rust engine does): a message sent before
+     * the peer's end of the channel is up can be lost, and the peer's hello proves it is up.
+     * @type {Map<number, ControlMessage>} */
+    this.pendingOffers = new Map();
     this.peerApp = '';
     this.peerHeard = false;
-    this.helloEchoesLeft = 3;
+    this.helloEchoesLeft = MAX_HELLO_ECHOES;
+    this.helloRetriesLeft = HELLO_RETRIES;
+    /** When our hello goes out again if the peer's has not arrived (ms on `now`). @type {number | null} */
+    this.helloDue = null;
+    this.now = opts.now ?? (() => performance.now());
+    this.ownTimers = opts.timers ?? true;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.timer = null;
     /** @type {Map<Transfer, number>} */
     this.lastProgress = new Map();
   }
@@ -332,6 +360,44 @@ export class TransferSession extends EventTarget {
   start() {
     this.pipe.attach({ message: (d) => this.onMessage(d), close: (r) => this.onClose(r) });
     this.sendHello();
+    this.helloDue = this.now() + HELLO_RETRY_MS;
+    this.armTimer();
+  }
+
+  /**
+   * When handleTimeout() is next due (ms on the session's clock), or null when nothing is.
+   * Mirrors Engine::poll_timeout in crates/ferry-engine.
+   * @returns {number | null}
+   */
+  pollTimeout() {
+    if (this.closed || this.peerHeard || this.helloRetriesLeft === 0) return null;
+    return this.helloDue;
+  }
+
+  /**
+   * Time passed: until the peer's hello arrives, ours is repeated every HELLO_RETRY_MS, at most
+   * HELLO_RETRIES times (a first message can be lost when it races the peer's channel setup).
+   * @param {number} now
+   */
+  handleTimeout(now) {
+    const due = this.pollTimeout();
+    if (due === null || now < due) return;
+    this.helloRetriesLeft -= 1;
+    this.sendHello();
+    this.helloDue = now + HELLO_RETRY_MS;
+  }
+
+  armTimer() {
+    if (!this.ownTimers) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const due = this.pollTimeout();
+    if (due === null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.handleTimeout(this.now());
+      this.armTimer();
+    }, Math.max(0, due - this.now()));
   }
 
   sendHello() {
@@ -362,7 +428,8 @@ export class TransferSession extends EventTarget {
       t.end('failed', 'not connected', '');
       return t;
     }
-    this.sendControl({
+    /** @type {ControlMessage} */
+    const offer = {
       type: 'offer',
       transferId: id,
       totalSize: t.totalSize,
@@ -372,7 +439,9 @@ export class TransferSession extends EventTarget {
         if (f.mtime !== undefined) o.mtime = f.mtime;
         return o;
       }),
-    });
+    };
+    if (this.peerHeard) this.sendControl(offer);
+    else this.pendingOffers.set(id, offer);
     return t;
   }
 
@@ -406,6 +475,8 @@ export class TransferSession extends EventTarget {
       this.endedIncoming.add(t.id);
     } else {
       this.outgoing.delete(t.id);
+      this.endedOutgoing.add(t.id);
+      this.pendingOffers.delete(t.id);
     }
   }
 
@@ -460,14 +531,20 @@ export class TransferSession extends EventTarget {
           this.pipe.close();
           return;
         }
-        if (this.peerHeard && this.helloEchoesLeft > 0) {
+        if (this.peerHeard) {
           // A repeated hello: the peer has not heard ours (a first message can be lost when it
           // races channel setup in webrtc-rs). Answer, a bounded number of times.
-          this.helloEchoesLeft -= 1;
-          this.sendHello();
+          if (this.helloEchoesLeft > 0) {
+            this.helloEchoesLeft -= 1;
+            this.sendHello();
+          }
+          return;
         }
         this.peerHeard = true;
         this.peerApp = msg.app;
+        this.armTimer();
+        for (const offer of this.pendingOffers.values()) this.sendControl(offer);
+        this.pendingOffers.clear();
         return this.emit('hello', { app: msg.app });
       case 'text':
         return this.emit('text', { id: msg.id, text: msg.text, mine: false });
@@ -486,11 +563,16 @@ export class TransferSession extends EventTarget {
     if (msg.type === 'file-end') {
       const t = this.incoming.get(msg.transferId);
       if (t && t.state === 'active') return t.onFileEnd(msg.index, msg.sha256);
+      if (t) return t.violation(`file-end for transfer ${t.id} before it was accepted`);
       if (this.endedIncoming.has(msg.transferId)) return;
       return this.sendError('unknown-transfer', `no incoming transfer ${msg.transferId}`);
     }
     const t = this.outgoing.get(msg.transferId);
-    if (!t) return this.sendError('unknown-transfer', `no outgoing transfer ${msg.transferId}`);
+    if (!t) {
+      // An answer that crossed our cancel (or a late one after done) is expected: drop it.
+      if (this.endedOutgoing.has(msg.transferId)) return;
+      return this.sendError('unknown-transfer', `no outgoing transfer ${msg.transferId}`);
+    }
     switch (msg.type) {
       case 'accept':
         if (t.state !== 'waiting') return this.sendError('protocol-violation', `transfer ${t.id} was already answered`);
@@ -502,11 +584,16 @@ export class TransferSession extends EventTarget {
       case 'file-verified': {
         const f = t.files[msg.index];
         if (!f) return this.sendError('protocol-violation', `no file ${msg.index} in transfer ${t.id}`);
+        // A verdict needs the file's file-end first (and so an accepted offer).
+        if (t.state === 'waiting' || !(f.state === 'verifying' || f.state === 'verified' || f.state === 'mismatch')) {
+          return this.sendError('protocol-violation', `file-verified for file ${msg.index} of transfer ${t.id} before its file-end`);
+        }
         f.state = msg.ok ? 'verified' : 'mismatch';
         if (!msg.ok) t.error = `hash mismatch in ${f.path}`;
         return t.changed();
       }
       case 'done':
+        if (!t.allSent) return this.sendError('protocol-violation', `done for transfer ${t.id} before every file was sent`);
         t.state = 'done';
         this.forget(t);
         return t.changed();
@@ -539,6 +626,9 @@ export class TransferSession extends EventTarget {
   onClose(reason) {
     if (this.closed) return;
     this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.pendingOffers.clear();
     for (const t of [...this.incoming.values(), ...this.outgoing.values()]) {
       // A sender whose every file is verified but whose `done` was lost has still delivered.
       t.end('failed', `connection lost: ${reason}`, 'peer');
