@@ -19,9 +19,6 @@ use crate::disk;
 use crate::prefetch::{ChunkReader, DiskWriter};
 use crate::ui::Ui;
 
-const HELLO_RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-const HELLO_RETRIES: u32 = 15;
-
 /// How a session ended.
 #[derive(Debug)]
 pub enum Outcome {
@@ -120,7 +117,7 @@ impl Session {
             .and_then(|v| v.parse::<usize>().ok())
             .map_or(pipe.max_message_size(), |m| m.min(pipe.max_message_size()));
         self.engine.set_max_message_size(max);
-        self.engine.start();
+        self.engine.start(Instant::now());
         if let Mode::Send { sources, text } = &self.mode {
             if let Some(text) = text {
                 self.engine.send_text(text)?;
@@ -136,12 +133,6 @@ impl Session {
         }
         let mut pending: Option<ReadRequest> = None;
         let mut interrupted = false;
-        // Until the peer's hello arrives, say hello again each second (Engine::repeat_hello).
-        let mut hello_retry = tokio::time::interval_at(
-            tokio::time::Instant::now() + HELLO_RETRY_EVERY,
-            HELLO_RETRY_EVERY,
-        );
-        let mut hello_retries = 0;
         loop {
             self.flush(pipe).await?;
             if let Some(o) = self.outcome.take() {
@@ -151,6 +142,14 @@ impl Session {
             if pending.is_none() {
                 pending = self.engine.next_read();
             }
+            // The engine's timers (hello retries): wake no later than it asks.
+            let timeout = self.engine.poll_timeout();
+            let wake = async move {
+                match timeout {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut interrupt, if !interrupted => {
                     interrupted = true;
@@ -160,11 +159,7 @@ impl Session {
                     }
                 }
                 _ = &mut departed, if !peer_departed => peer_departed = true,
-                _ = hello_retry.tick(), if !self.engine.heard_from_peer() && hello_retries < HELLO_RETRIES => {
-                    hello_retries += 1;
-                    tracing::debug!("no hello from the peer yet; saying hello again");
-                    self.engine.repeat_hello();
-                }
+                _ = wake => self.engine.handle_timeout(Instant::now()),
                 msg = pipe.recv() => match msg {
                     Some(Message::Text(t)) => self.engine.handle_text(&t),
                     Some(Message::Binary(b)) => self.engine.handle_binary(&b),

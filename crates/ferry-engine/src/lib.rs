@@ -1,10 +1,12 @@
 //! The transfer engine: transfer protocol v1 (`docs/protocol.md`, section 2) as a sans-I/O state
-//! machine. No sockets, no clock, no file system: a driver feeds it messages from the pipe and
-//! user commands, and performs what it asks for.
+//! machine. No sockets, no clock of its own, no file system: a driver feeds it messages from the
+//! pipe, user commands and the time, and performs what it asks for.
 //!
 //! **The one rule of every driver loop:** after every input (a message, a command, a completed
-//! read), drain [`Engine::poll_output`] until it returns `None`, performing each output in order;
-//! when the pipe has room, ask [`Engine::next_read`] for file bytes to send.
+//! read, a timeout), drain [`Engine::poll_output`] until it returns `None`, performing each output
+//! in order; when the pipe has room, ask [`Engine::next_read`] for file bytes to send; then wait
+//! for the next input, but no later than [`Engine::poll_timeout`], and when that instant has
+//! come call [`Engine::handle_timeout`] (quinn-proto's `poll_timeout` / `handle_timeout`).
 //!
 //! See `docs/engine.md` for the design.
 #![forbid(unsafe_code)]
@@ -14,22 +16,24 @@ mod outgoing;
 mod output;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use ferry_protocol::transfer::{
-    ControlMessage, DataFrame, FRAME_HEADER_BYTES, MAX_FILE_SIZE, MAX_FILES_PER_OFFER,
-    MAX_FRAME_BYTES, MAX_TEXT_BYTES, OfferedFile, ResumePoint, Role, TRANSFER_VERSION,
-    TransferError, validate_offer,
+    ControlMessage, DataFrame, FRAME_HEADER_BYTES, HELLO_RETRIES, HELLO_RETRY_MS, MAX_FILE_SIZE,
+    MAX_FILES_PER_OFFER, MAX_FRAME_BYTES, MAX_TEXT_BYTES, OfferedFile, ResumePoint, Role,
+    TRANSFER_VERSION, TransferError, validate_offer,
 };
 use sha2::{Digest, Sha256};
 
+pub use ferry_protocol::transfer::MAX_HELLO_ECHOES;
 pub use incoming::ResumeFrom;
 pub use outgoing::LocalFile;
 pub use output::{Event, IoRequest, Output, ReadRequest};
 /// Re-exported so drivers hash a resumed prefix with the same type the engine continues with.
-/// How many repeated `hello`s from the peer are answered (see [`Engine::repeat_hello`]).
-pub const MAX_HELLO_ECHOES: u8 = 3;
-
 pub use sha2::Sha256 as Hasher;
+
+/// How often `hello` is repeated while the peer's has not arrived.
+pub const HELLO_RETRY_INTERVAL: Duration = Duration::from_millis(HELLO_RETRY_MS);
 
 use incoming::{Incoming, ReceivePhase};
 use outgoing::{Outgoing, SendPhase};
@@ -64,7 +68,10 @@ pub struct Engine {
     hello_sent: bool,
     peer_hello: bool,
     /// How many more times a repeated `hello` from the peer is answered with ours.
-    hello_echoes_left: u8,
+    hello_echoes_left: u32,
+    /// How many more times ours is repeated while the peer's has not arrived, and when next.
+    hello_retries_left: u32,
+    hello_due: Option<Instant>,
     /// Payload bytes per data frame.
     chunk_bytes: usize,
     next_transfer_id: u32,
@@ -88,6 +95,8 @@ impl Engine {
             hello_sent: false,
             peer_hello: false,
             hello_echoes_left: MAX_HELLO_ECHOES,
+            hello_retries_left: HELLO_RETRIES,
+            hello_due: None,
             chunk_bytes: ferry_protocol::transfer::DEFAULT_CHUNK_BYTES,
             next_transfer_id: 1,
             outgoing: BTreeMap::new(),
@@ -111,8 +120,17 @@ impl Engine {
         self.chunk_bytes
     }
 
-    /// Sends `hello`. Call once when the pipe opens.
-    pub fn start(&mut self) {
+    /// Sends `hello`. Call once when the pipe opens; `now` starts the clock of the hello retries.
+    pub fn start(&mut self, now: Instant) {
+        if !self.hello_sent {
+            self.send_first_hello();
+            if !self.peer_hello {
+                self.hello_due = Some(now + HELLO_RETRY_INTERVAL);
+            }
+        }
+    }
+
+    fn send_first_hello(&mut self) {
         if !self.hello_sent {
             self.hello_sent = true;
             self.send_hello();
@@ -131,12 +149,26 @@ impl Engine {
         self.peer_hello
     }
 
-    /// Sends `hello` again while the peer's has not arrived (call on a timer). A first message
-    /// can be lost when it races the other side's channel setup (seen with webrtc-rs on a
-    /// negotiated channel); the peer answers a repeated `hello` with its own, so both recover.
-    pub fn repeat_hello(&mut self) {
-        if self.hello_sent && !self.peer_hello {
-            self.send_hello();
+    /// When [`Engine::handle_timeout`] is next due, or `None` when nothing waits on time.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.peer_hello || self.hello_retries_left == 0 {
+            return None;
+        }
+        self.hello_due
+    }
+
+    /// Time has passed. Until the peer's `hello` arrives, ours goes out again every
+    /// [`HELLO_RETRY_INTERVAL`], at most [`HELLO_RETRIES`] times: a first message can be lost
+    /// when it races the other side's channel setup (seen with webrtc-rs on a negotiated
+    /// channel), and the peer answers a repeated `hello` with its own, so both recover.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.poll_timeout() {
+            Some(due) if now >= due => {
+                self.hello_retries_left -= 1;
+                self.send_hello();
+                self.hello_due = Some(now + HELLO_RETRY_INTERVAL);
+            }
+            _ => {}
         }
     }
 
@@ -502,7 +534,7 @@ impl Engine {
                     return;
                 }
                 let repeated = self.peer_hello && self.hello_sent;
-                self.start();
+                self.send_first_hello();
                 if !self.peer_hello {
                     self.peer_hello = true;
                     self.event(Event::PeerHello { app });

@@ -33,6 +33,17 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Largest file size accepted in an offer (2^53 - 1, the largest exact integer in JavaScript).
 pub const MAX_FILE_SIZE: u64 = (1 << 53) - 1;
 
+/// Until the peer's `hello` arrives, ours is sent again this often (docs/protocol.md, "Repeated
+/// `hello`"): a first message can be lost when it races the other side's channel setup.
+pub const HELLO_RETRY_MS: u64 = 1000;
+
+/// How many times `hello` is repeated before giving up on the peer.
+pub const HELLO_RETRIES: u32 = 15;
+
+/// How many repeated `hello`s from the peer are answered with ours, per connection (so two peers
+/// can never ping-pong).
+pub const MAX_HELLO_ECHOES: u32 = 3;
+
 /// One file as listed in an offer, exactly as it arrives from the network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -393,5 +404,33 @@ mod vector_tests {
             };
             assert_eq!(code, case["error"].as_str().unwrap(), "{case}");
         }
+    }
+
+    #[test]
+    fn limits_match_the_shared_vectors() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../vectors/limits.json")).unwrap();
+        let n = |k: &str| {
+            v[k].as_u64()
+                .unwrap_or_else(|| panic!("{k} in limits.json"))
+        };
+        assert_eq!(n("TRANSFER_VERSION"), u64::from(TRANSFER_VERSION));
+        assert_eq!(v["CHANNEL_LABEL"], CHANNEL_LABEL);
+        assert_eq!(n("FRAME_HEADER_BYTES"), FRAME_HEADER_BYTES as u64);
+        assert_eq!(n("MAX_FRAME_BYTES"), MAX_FRAME_BYTES as u64);
+        assert_eq!(n("MAX_CONTROL_BYTES"), MAX_CONTROL_BYTES as u64);
+        assert_eq!(n("MAX_FILES_PER_OFFER"), MAX_FILES_PER_OFFER as u64);
+        assert_eq!(n("MAX_TEXT_BYTES"), MAX_TEXT_BYTES as u64);
+        assert_eq!(n("MAX_FILE_SIZE"), MAX_FILE_SIZE);
+        assert_eq!(n("HELLO_RETRY_MS"), HELLO_RETRY_MS);
+        assert_eq!(n("HELLO_RETRIES"), u64::from(HELLO_RETRIES));
+        assert_eq!(n("MAX_HELLO_ECHOES"), u64::from(MAX_HELLO_ECHOES));
+        let keys = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !k.starts_with('_'))
+            .count();
+        assert_eq!(keys, 11, "every limit in limits.json is checked here");
     }
 }
