@@ -39,11 +39,16 @@ function u32(o, k) {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw bad(`${k} must be an integer from 0 to 2^32-1`);
   return v;
 }
-/** u64 as far as JavaScript can hold it exactly. @param {any} o @param {string} k */
+/**
+ * A u64, as serde reads it in Rust. Values past 2^53 - 1 are not exact here, but every limit
+ * they meet is lower (MAX_FILE_SIZE), so they are refused where the Rust side refuses them: a
+ * file that big is an invalid offer, a resume offset past the end restarts the file.
+ * @param {any} o @param {string} k
+ */
 function u64(o, k) {
   const v = o[k];
   if (!Number.isInteger(v) || v < 0) throw bad(`${k} must be a non-negative integer`);
-  if (!Number.isSafeInteger(v)) throw bad(`${k} is too large`);
+  if (v >= 2 ** 64) throw bad(`${k} is too large`);
   return v;
 }
 /** @param {any} o @param {string} k */

@@ -310,7 +310,9 @@ class IncomingTransfer extends Transfer {
  * One peer's side of a pipe: its outgoing and incoming transfers and its chat.
  * Events: `offer` (detail: a waiting incoming Transfer — call accept(sinkFactory) or decline()),
  * `transfer` (detail: any new Transfer, either direction), `text` (detail: {id, text, mine}),
- * `peer-error` (detail: {code, message}), `hello` (detail: {app}), `closed` (detail: {reason}).
+ * `peer-error` (detail: {code, message}: an `error` from the peer), `offer-refused` (detail:
+ * {transferId, reason}: the peer's offer was invalid and refused here), `hello` (detail: {app}),
+ * `closed` (detail: {reason}).
  */
 export class TransferSession extends EventTarget {
   /**
@@ -610,9 +612,11 @@ export class TransferSession extends EventTarget {
     try {
       files = validateOffer(msg.files, msg.totalSize);
     } catch (e) {
+      // Refused counts as ended: frames the sender had in flight are dropped quietly.
+      this.endedIncoming.add(msg.transferId);
       this.sendControl({ type: 'decline', transferId: msg.transferId });
       this.sendError('invalid-offer', /** @type {Error} */ (e).message);
-      this.emit('peer-error', { code: 'invalid-offer', message: /** @type {Error} */ (e).message });
+      this.emit('offer-refused', { transferId: msg.transferId, reason: /** @type {Error} */ (e).message });
       return;
     }
     this.endedIncoming.delete(msg.transferId);
