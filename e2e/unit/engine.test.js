@@ -257,6 +257,10 @@ test('a repeated hello (the peer has not heard ours) is answered, at most 3 time
 });
 
 const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
+/** Lets every message in flight on a memory pipe (one timer per hop) arrive and be answered. */
+const hops = async (n = 6) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 0));
+};
 
 test('the first messages are lost (the peer end was not up yet): hellos recover and the offer still goes out', { timeout: 15_000 }, async () => {
   // peer-card.js offers right after connecting. Model the race the repeated hello was made for:
@@ -304,7 +308,7 @@ function rawPeer() {
     /** @param {any} m */
     send: async (m) => {
       pb.send(JSON.stringify(m));
-      await tick();
+      await hops();
     },
     /** @param {number} ms */
     advance: (ms) => {
@@ -319,14 +323,14 @@ const HELLO = { type: 'hello', version: 1, app: 'peer' };
 
 test(`hello is repeated every ${HELLO_RETRY_MS} ms until the peer's arrives, at most ${HELLO_RETRIES} times`, async () => {
   const p = rawPeer();
-  await tick();
+  await hops();
   assert.deepEqual(p.types(), ['hello']);
   assert.equal(p.a.pollTimeout(), HELLO_RETRY_MS);
   p.advance(HELLO_RETRY_MS - 1);
-  await tick();
+  await hops();
   assert.equal(p.types().length, 1, 'not before the interval');
   for (let i = 0; i < HELLO_RETRIES + 5; i++) p.advance(HELLO_RETRY_MS);
-  await tick();
+  await hops();
   assert.equal(p.types().filter((x) => x === 'hello').length, 1 + HELLO_RETRIES);
   assert.equal(p.a.pollTimeout(), null, 'gave up');
 
@@ -335,7 +339,7 @@ test(`hello is repeated every ${HELLO_RETRY_MS} ms until the peer's arrives, at 
   await q.send(HELLO);
   assert.equal(q.a.pollTimeout(), null, 'heard: no more repeats');
   q.advance(10 * HELLO_RETRY_MS);
-  await tick();
+  await hops();
   assert.deepEqual(q.types(), ['hello', 'hello']);
 });
 
@@ -343,7 +347,7 @@ test('answers that cross the end of an outgoing transfer are dropped silently', 
   const p = rawPeer();
   await p.send(HELLO);
   const out = p.a.sendFiles([{ blob: new Blob(['abc']), path: 'f' }]);
-  await tick();
+  await hops();
   out.cancel();
   await p.send({ type: 'accept', transferId: out.id });
   await p.send({ type: 'file-verified', transferId: out.id, index: 0, ok: true });
@@ -358,7 +362,7 @@ test('done before every file was sent is a protocol violation', async () => {
   const p = rawPeer();
   await p.send(HELLO);
   const out = p.a.sendFiles([{ blob: new Blob([randomBytes(10)]), path: 'f' }]);
-  await tick();
+  await hops();
   await p.send({ type: 'done', transferId: out.id });
   assert.deepEqual(p.sent.at(-1).code, 'protocol-violation');
   assert.equal(out.state, 'waiting');
@@ -371,7 +375,7 @@ test('file-verified while the offer is unanswered, or before its file-end, is a 
     { blob: new Blob(['a']), path: 'a' },
     { blob: new Blob(['b']), path: 'b' },
   ]);
-  await tick();
+  await hops();
   await p.send({ type: 'file-verified', transferId: out.id, index: 0, ok: true });
   assert.equal(p.sent.at(-1).code, 'protocol-violation');
   assert.equal(out.files[0].state, 'pending');

@@ -89,3 +89,7 @@ test('limits.json: constants.js holds the same limits as transfer.rs', () => {
   assert.ok(keys.length >= 11);
   for (const k of keys) assert.equal(/** @type {any} */ (constants)[k], limits[k], k);
 });
+
+test('error_codes.json: TransferErrorCode holds the codes of transfer.rs, in order', () => {
+  assert.deepEqual(Object.values(constants.TransferErrorCode), vectors('error_codes.json'));
+});

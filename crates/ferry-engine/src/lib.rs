@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use ferry_protocol::transfer::{
     ControlMessage, DataFrame, FRAME_HEADER_BYTES, HELLO_RETRIES, HELLO_RETRY_MS, MAX_FILE_SIZE,
     MAX_FILES_PER_OFFER, MAX_FRAME_BYTES, MAX_TEXT_BYTES, OfferedFile, ResumePoint, Role,
-    TRANSFER_VERSION, TransferError, validate_offer,
+    TRANSFER_VERSION, TransferErrorCode, validate_offer,
 };
 use sha2::{Digest, Sha256};
 
@@ -512,12 +512,7 @@ impl Engine {
         let msg = match ControlMessage::parse(text) {
             Ok(m) => m,
             Err(e) => {
-                let code = match &e {
-                    TransferError::TooLarge(_) => "too-large",
-                    TransferError::UnknownType(_) => "unknown-type",
-                    _ => "bad-message",
-                };
-                self.refuse(code, e.to_string());
+                self.refuse(e.code(), e.to_string());
                 return;
             }
         };
@@ -525,7 +520,7 @@ impl Engine {
             ControlMessage::Hello { version, app } => {
                 if version != TRANSFER_VERSION {
                     self.refuse(
-                        "version-mismatch",
+                        TransferErrorCode::VersionMismatch,
                         format!(
                             "this peer speaks transfer protocol {TRANSFER_VERSION}, not {version}"
                         ),
@@ -564,7 +559,7 @@ impl Engine {
                     self.event(Event::Declined { transfer_id });
                 }
                 Some(_) => self.refuse(
-                    "protocol-violation",
+                    TransferErrorCode::ProtocolViolation,
                     format!("decline of transfer {transfer_id} after it was accepted"),
                 ),
                 None => self.unknown_outgoing(transfer_id),
@@ -614,7 +609,7 @@ impl Engine {
                     });
                 }
                 Some(_) => self.refuse(
-                    "protocol-violation",
+                    TransferErrorCode::ProtocolViolation,
                     format!(
                         "file-verified for file {index} of transfer {transfer_id} out of place"
                     ),
@@ -632,7 +627,7 @@ impl Engine {
                     });
                 }
                 Some(_) => self.refuse(
-                    "protocol-violation",
+                    TransferErrorCode::ProtocolViolation,
                     format!("done for transfer {transfer_id} before every file was sent"),
                 ),
                 None => self.unknown_outgoing(transfer_id),
@@ -649,11 +644,7 @@ impl Engine {
         let frame = match DataFrame::parse(bytes) {
             Ok(f) => f,
             Err(e) => {
-                let code = match e {
-                    TransferError::TooLarge(_) => "too-large",
-                    _ => "bad-message",
-                };
-                self.refuse(code, e.to_string());
+                self.refuse(e.code(), e.to_string());
                 return;
             }
         };
@@ -661,7 +652,7 @@ impl Engine {
         let Some(t) = self.incoming.get_mut(&tid) else {
             if !self.closed_incoming.contains(&tid) {
                 self.refuse(
-                    "unknown-transfer",
+                    TransferErrorCode::UnknownTransfer,
                     format!("data for unknown transfer {tid}"),
                 );
             }
@@ -735,7 +726,7 @@ impl Engine {
     fn on_offer(&mut self, transfer_id: u32, files: Vec<OfferedFile>, total_size: u64) {
         if self.incoming.contains_key(&transfer_id) {
             self.refuse(
-                "protocol-violation",
+                TransferErrorCode::ProtocolViolation,
                 format!("offer reuses transfer id {transfer_id} of a running transfer"),
             );
             return;
@@ -763,7 +754,7 @@ impl Engine {
             }
             Err(e) => {
                 self.send(ControlMessage::Decline { transfer_id });
-                self.refuse("invalid-offer", e.to_string());
+                self.refuse(e.code(), e.to_string());
                 self.closed_incoming.insert(transfer_id);
                 self.event(Event::OfferRefused {
                     transfer_id,
@@ -788,7 +779,7 @@ impl Engine {
                 self.skip_empty_outgoing(transfer_id);
             }
             Some(_) => self.refuse(
-                "protocol-violation",
+                TransferErrorCode::ProtocolViolation,
                 format!("second accept for transfer {transfer_id}"),
             ),
             None => self.unknown_outgoing(transfer_id),
@@ -799,7 +790,7 @@ impl Engine {
         let Some(t) = self.incoming.get_mut(&transfer_id) else {
             if !self.closed_incoming.contains(&transfer_id) {
                 self.refuse(
-                    "unknown-transfer",
+                    TransferErrorCode::UnknownTransfer,
                     format!("file-end for unknown transfer {transfer_id}"),
                 );
             }
@@ -916,7 +907,7 @@ impl Engine {
     }
 
     fn protocol_violation(&mut self, transfer_id: u32, why: String) {
-        self.refuse("protocol-violation", why.clone());
+        self.refuse(TransferErrorCode::ProtocolViolation, why.clone());
         let _ = self.cancel(
             transfer_id,
             Role::Receiver,
@@ -927,21 +918,18 @@ impl Engine {
     fn unknown_outgoing(&mut self, transfer_id: u32) {
         if !self.closed_outgoing.contains(&transfer_id) {
             self.refuse(
-                "unknown-transfer",
+                TransferErrorCode::UnknownTransfer,
                 format!("no transfer {transfer_id} sent by this peer"),
             );
         }
     }
 
-    fn refuse(&mut self, code: &str, message: String) {
+    fn refuse(&mut self, code: TransferErrorCode, message: String) {
         self.send(ControlMessage::Error {
-            code: code.to_string(),
+            code: code.code().to_string(),
             message: message.clone(),
         });
-        self.event(Event::ProtocolError {
-            code: code.to_string(),
-            message,
-        });
+        self.event(Event::ProtocolError { code, message });
     }
 
     fn send(&mut self, msg: ControlMessage) {

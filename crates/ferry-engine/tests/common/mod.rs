@@ -67,7 +67,7 @@ impl Side {
         self.events
             .iter()
             .filter_map(|e| match e {
-                Event::ProtocolError { code, .. } => Some(code.clone()),
+                Event::ProtocolError { code, .. } => Some(code.code().to_string()),
                 _ => None,
             })
             .collect()

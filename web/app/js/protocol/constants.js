@@ -17,3 +17,19 @@ export const APP_NAME = 'ferry-web/0.1.0';
 export const HELLO_RETRY_MS = 1000;
 export const HELLO_RETRIES = 15;
 export const MAX_HELLO_ECHOES = 3;
+
+/**
+ * Codes of the transfer protocol's `error` message (docs/protocol.md §2); mirror of
+ * TransferErrorCode in transfer.rs, both checked against vectors/error_codes.json. What a peer
+ * sends is kept as a string (a newer peer may know more codes); what we send is one of these.
+ */
+export const TransferErrorCode = Object.freeze({
+  BAD_MESSAGE: 'bad-message',
+  UNKNOWN_TYPE: 'unknown-type',
+  TOO_LARGE: 'too-large',
+  INVALID_OFFER: 'invalid-offer',
+  PROTOCOL_VIOLATION: 'protocol-violation',
+  VERSION_MISMATCH: 'version-mismatch',
+  UNKNOWN_TRANSFER: 'unknown-transfer',
+});
+/** @typedef {(typeof TransferErrorCode)[keyof typeof TransferErrorCode]} TransferErrorCodeName */

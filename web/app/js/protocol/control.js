@@ -2,7 +2,7 @@
 // with the same acceptance rules as serde in crates/ferry-protocol/src/transfer.rs (tested against
 // vectors/control.json). The rest of the web app never reads raw JSON from a peer.
 
-import { MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_FILE_SIZE, MAX_TEXT_BYTES } from './constants.js';
+import { MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_FILE_SIZE, MAX_TEXT_BYTES, TransferErrorCode } from './constants.js';
 import { sanitizePath } from './names.js';
 
 /**
@@ -22,7 +22,7 @@ import { sanitizePath } from './names.js';
  */
 
 export class ControlError extends Error {
-  /** @param {'bad-message' | 'unknown-type' | 'too-large'} code @param {string} message */
+  /** @param {import('./constants.js').TransferErrorCodeName} code @param {string} message */
   constructor(code, message) {
     super(message);
     this.code = code;
@@ -31,7 +31,7 @@ export class ControlError extends Error {
 
 const encoder = new TextEncoder();
 
-const bad = (/** @type {string} */ m) => new ControlError('bad-message', `malformed message: ${m}`);
+const bad = (/** @type {string} */ m) => new ControlError(TransferErrorCode.BAD_MESSAGE, `malformed message: ${m}`);
 
 /** @param {any} o @param {string} k */
 function u32(o, k) {
@@ -120,7 +120,7 @@ const PARSERS = {
 export function parseControl(text) {
   // UTF-16 length ≤ UTF-8 length × 1, so a cheap check first, the exact one only when close.
   if (text.length > MAX_CONTROL_BYTES || (text.length * 3 > MAX_CONTROL_BYTES && encoder.encode(text).length > MAX_CONTROL_BYTES)) {
-    throw new ControlError('too-large', `message of ${text.length} characters is over the limit`);
+    throw new ControlError(TransferErrorCode.TOO_LARGE, `message of ${text.length} characters is over the limit`);
   }
   let value;
   try {
@@ -130,10 +130,10 @@ export function parseControl(text) {
   }
   const kind = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.type === 'string' ? value.type : '';
   const parser = Object.hasOwn(PARSERS, kind) ? PARSERS[kind] : undefined;
-  if (!parser) throw new ControlError('unknown-type', `unknown message type ${JSON.stringify(String(kind).slice(0, 64))}`);
+  if (!parser) throw new ControlError(TransferErrorCode.UNKNOWN_TYPE, `unknown message type ${JSON.stringify(String(kind).slice(0, 64))}`);
   const msg = parser(value);
   if (msg.type === 'text' && encoder.encode(msg.text).length > MAX_TEXT_BYTES) {
-    throw new ControlError('too-large', 'text message is over 64 KiB');
+    throw new ControlError(TransferErrorCode.TOO_LARGE, 'text message is over 64 KiB');
   }
   return msg;
 }

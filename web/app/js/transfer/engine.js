@@ -16,6 +16,7 @@ import {
   MAX_HELLO_ECHOES,
   MAX_TEXT_BYTES,
   TRANSFER_VERSION,
+  TransferErrorCode,
 } from '../protocol/constants.js';
 import { parseControl, validateOffer } from '../protocol/control.js';
 import { parseFrame, writeHeader } from '../protocol/frames.js';
@@ -300,7 +301,7 @@ class IncomingTransfer extends Transfer {
 
   /** The peer broke the protocol in this transfer: stop it and say why. @param {string} why @param {TransferState} [state] */
   violation(why, state = 'failed') {
-    this.session.sendControl({ type: 'error', code: 'protocol-violation', message: why });
+    this.session.sendError(TransferErrorCode.PROTOCOL_VIOLATION, why);
     this.session.sendControl({ type: 'cancel', transferId: this.id, role: 'receiver', reason: why });
     this.end(state, why, 'me');
   }
@@ -487,7 +488,7 @@ export class TransferSession extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  /** @param {string} code @param {string} message */
+  /** @param {import('../protocol/constants.js').TransferErrorCodeName} code @param {string} message */
   sendError(code, message) {
     this.sendControl({ type: 'error', code, message });
   }
@@ -502,7 +503,7 @@ export class TransferSession extends EventTarget {
       msg = parseControl(data);
     } catch (e) {
       const err = /** @type {any} */ (e);
-      return this.sendError(err.code ?? 'bad-message', err.message);
+      return this.sendError(err.code ?? TransferErrorCode.BAD_MESSAGE, err.message);
     }
     this.onControl(msg);
   }
@@ -514,14 +515,14 @@ export class TransferSession extends EventTarget {
       f = parseFrame(data);
     } catch (e) {
       const err = /** @type {any} */ (e);
-      return this.sendError(err.code === 'too-large' ? 'too-large' : 'bad-message', err.message);
+      return this.sendError(err.errorCode ?? TransferErrorCode.BAD_MESSAGE, err.message);
     }
     const t = this.incoming.get(f.transferId);
     if (t && t.state === 'active') return t.onFrame(f);
     // Frames already in flight when a transfer was cancelled are expected; drop them quietly.
     if (this.endedIncoming.has(f.transferId)) return;
     if (t) return t.violation(`data for transfer ${f.transferId} before it was accepted`);
-    this.sendError('unknown-transfer', `no incoming transfer ${f.transferId}`);
+    this.sendError(TransferErrorCode.UNKNOWN_TRANSFER, `no incoming transfer ${f.transferId}`);
   }
 
   /** @param {ControlMessage} msg */
@@ -529,7 +530,7 @@ export class TransferSession extends EventTarget {
     switch (msg.type) {
       case 'hello':
         if (msg.version !== TRANSFER_VERSION) {
-          this.sendError('version-mismatch', `this peer speaks transfer protocol ${TRANSFER_VERSION}, not ${msg.version}`);
+          this.sendError(TransferErrorCode.VERSION_MISMATCH, `this peer speaks transfer protocol ${TRANSFER_VERSION}, not ${msg.version}`);
           this.pipe.close();
           return;
         }
@@ -567,35 +568,35 @@ export class TransferSession extends EventTarget {
       if (t && t.state === 'active') return t.onFileEnd(msg.index, msg.sha256);
       if (t) return t.violation(`file-end for transfer ${t.id} before it was accepted`);
       if (this.endedIncoming.has(msg.transferId)) return;
-      return this.sendError('unknown-transfer', `no incoming transfer ${msg.transferId}`);
+      return this.sendError(TransferErrorCode.UNKNOWN_TRANSFER, `no incoming transfer ${msg.transferId}`);
     }
     const t = this.outgoing.get(msg.transferId);
     if (!t) {
       // An answer that crossed our cancel (or a late one after done) is expected: drop it.
       if (this.endedOutgoing.has(msg.transferId)) return;
-      return this.sendError('unknown-transfer', `no outgoing transfer ${msg.transferId}`);
+      return this.sendError(TransferErrorCode.UNKNOWN_TRANSFER, `no outgoing transfer ${msg.transferId}`);
     }
     switch (msg.type) {
       case 'accept':
-        if (t.state !== 'waiting') return this.sendError('protocol-violation', `transfer ${t.id} was already answered`);
+        if (t.state !== 'waiting') return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer ${t.id} was already answered`);
         void t.run(msg.resume ?? []);
         return;
       case 'decline':
-        if (t.state !== 'waiting') return this.sendError('protocol-violation', `transfer ${t.id} was already answered`);
+        if (t.state !== 'waiting') return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer ${t.id} was already answered`);
         return t.end('declined', '', 'peer');
       case 'file-verified': {
         const f = t.files[msg.index];
-        if (!f) return this.sendError('protocol-violation', `no file ${msg.index} in transfer ${t.id}`);
+        if (!f) return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `no file ${msg.index} in transfer ${t.id}`);
         // A verdict needs the file's file-end first (and so an accepted offer).
         if (t.state === 'waiting' || !(f.state === 'verifying' || f.state === 'verified' || f.state === 'mismatch')) {
-          return this.sendError('protocol-violation', `file-verified for file ${msg.index} of transfer ${t.id} before its file-end`);
+          return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `file-verified for file ${msg.index} of transfer ${t.id} before its file-end`);
         }
         f.state = msg.ok ? 'verified' : 'mismatch';
         if (!msg.ok) t.error = `hash mismatch in ${f.path}`;
         return t.changed();
       }
       case 'done':
-        if (!t.allSent) return this.sendError('protocol-violation', `done for transfer ${t.id} before every file was sent`);
+        if (!t.allSent) return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `done for transfer ${t.id} before every file was sent`);
         t.state = 'done';
         this.forget(t);
         return t.changed();
@@ -605,7 +606,7 @@ export class TransferSession extends EventTarget {
   /** @param {Extract<ControlMessage, {type: 'offer'}>} msg */
   onOffer(msg) {
     if (this.incoming.has(msg.transferId)) {
-      this.sendError('protocol-violation', `transfer id ${msg.transferId} is already in use`);
+      this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer id ${msg.transferId} is already in use`);
       return;
     }
     let files;
@@ -615,7 +616,7 @@ export class TransferSession extends EventTarget {
       // Refused counts as ended: frames the sender had in flight are dropped quietly.
       this.endedIncoming.add(msg.transferId);
       this.sendControl({ type: 'decline', transferId: msg.transferId });
-      this.sendError('invalid-offer', /** @type {Error} */ (e).message);
+      this.sendError(TransferErrorCode.INVALID_OFFER, /** @type {Error} */ (e).message);
       this.emit('offer-refused', { transferId: msg.transferId, reason: /** @type {Error} */ (e).message });
       return;
     }
