@@ -118,13 +118,15 @@ impl Session {
             .map_or(pipe.max_message_size(), |m| m.min(pipe.max_message_size()));
         self.engine.set_max_message_size(max);
         self.engine.start(Instant::now());
+        let mut text_only = false;
         if let Mode::Send { sources, text } = &self.mode {
             if let Some(text) = text {
                 self.engine.send_text(text)?;
             }
             if sources.is_empty() {
-                // Text only: done once it is on the pipe; closing the pipe waits for it to drain.
-                self.outcome = Some(Outcome::TextOnly { received: 0 });
+                // Text only: done once it is on the pipe (the engine holds it until the peer's
+                // hello); closing the pipe waits for it to drain.
+                text_only = true;
             } else {
                 let files = sources.iter().map(|s| s.offered.clone()).collect();
                 self.total = sources.iter().map(|s| s.offered.size).sum();
@@ -135,6 +137,9 @@ impl Session {
         let mut interrupted = false;
         loop {
             self.flush(pipe).await?;
+            if text_only && !self.engine.holds_messages() && self.outcome.is_none() {
+                self.outcome = Some(Outcome::TextOnly { received: 0 });
+            }
             if let Some(o) = self.outcome.take() {
                 pipe.close().await;
                 return Ok(o);
@@ -159,7 +164,20 @@ impl Session {
                     }
                 }
                 _ = &mut departed, if !peer_departed => peer_departed = true,
-                _ = wake => self.engine.handle_timeout(Instant::now()),
+                _ = wake => {
+                    self.engine.handle_timeout(Instant::now());
+                    if !self.engine.heard_from_peer() && self.engine.poll_timeout().is_none() {
+                        // Every hello retry went unanswered: the pipe is up, but no one speaks
+                        // the transfer protocol on it.
+                        self.engine.handle_closed();
+                        self.flush_events_only().await;
+                        pipe.close().await;
+                        return Err(anyhow!(
+                            "the peer never answered on the connection (no hello after {} tries)",
+                            ferry_protocol::transfer::HELLO_RETRIES + 1
+                        ));
+                    }
+                }
                 msg = pipe.recv() => match msg {
                     Some(Message::Text(t)) => self.engine.handle_text(&t),
                     Some(Message::Binary(b)) => self.engine.handle_binary(&b),

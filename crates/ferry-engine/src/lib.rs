@@ -77,8 +77,10 @@ pub struct Engine {
     next_transfer_id: u32,
     outgoing: BTreeMap<u32, Outgoing>,
     incoming: BTreeMap<u32, Incoming>,
-    /// Offers queued until the peer's `hello` arrives.
-    pending_offers: Vec<(u32, ControlMessage)>,
+    /// Offers (with their transfer id) and texts held until the peer's `hello` arrives: a
+    /// message sent before the peer's end of the pipe is up can be lost, and its `hello` proves
+    /// it is up.
+    held: Vec<(Option<u32>, ControlMessage)>,
     /// Transfers that ended (done, declined, cancelled), by role: late messages for them are
     /// expected (they crossed a `cancel` on the wire) and dropped silently.
     closed_outgoing: BTreeSet<u32>,
@@ -101,7 +103,7 @@ impl Engine {
             next_transfer_id: 1,
             outgoing: BTreeMap::new(),
             incoming: BTreeMap::new(),
-            pending_offers: Vec::new(),
+            held: Vec::new(),
             closed_outgoing: BTreeSet::new(),
             closed_incoming: BTreeSet::new(),
             text_counter: 0,
@@ -179,7 +181,12 @@ impl Engine {
 
     /// True while any transfer (either direction) is not finished.
     pub fn is_busy(&self) -> bool {
-        !self.outgoing.is_empty() || !self.incoming.is_empty() || !self.pending_offers.is_empty()
+        !self.outgoing.is_empty() || !self.incoming.is_empty() || !self.held.is_empty()
+    }
+
+    /// True while offers or texts wait for the peer's `hello` (nothing of them is on the wire).
+    pub fn holds_messages(&self) -> bool {
+        !self.held.is_empty()
     }
 
     // ---- user commands -------------------------------------------------------------------
@@ -237,7 +244,7 @@ impl Engine {
         if self.peer_hello {
             self.send(msg);
         } else {
-            self.pending_offers.push((transfer_id, msg));
+            self.held.push((Some(transfer_id), msg));
         }
         Ok(transfer_id)
     }
@@ -333,13 +340,17 @@ impl Engine {
         if !known {
             return Err(CommandError::UnknownTransfer(transfer_id));
         }
-        self.pending_offers
-            .retain(|(id, _)| *id != transfer_id || role != Role::Sender);
-        self.send(ControlMessage::Cancel {
-            transfer_id,
-            role,
-            reason: reason.to_string(),
-        });
+        let held = self.held.len();
+        self.held
+            .retain(|(id, _)| *id != Some(transfer_id) || role != Role::Sender);
+        // An offer that never left needs no cancel on the wire.
+        if self.held.len() == held {
+            self.send(ControlMessage::Cancel {
+                transfer_id,
+                role,
+                reason: reason.to_string(),
+            });
+        }
         self.close_transfer(transfer_id, role, false, reason.to_string());
         Ok(())
     }
@@ -356,17 +367,22 @@ impl Engine {
         }
     }
 
-    /// Sends a chat message; returns its id.
+    /// Sends a chat message (once the peer's `hello` arrived, like offers); returns its id.
     pub fn send_text(&mut self, text: &str) -> Result<String, CommandError> {
         if text.len() > MAX_TEXT_BYTES {
             return Err(CommandError::TextTooLong);
         }
         self.text_counter += 1;
         let id = format!("m-{}", self.text_counter);
-        self.send(ControlMessage::Text {
+        let msg = ControlMessage::Text {
             id: id.clone(),
             text: text.to_string(),
-        });
+        };
+        if self.peer_hello {
+            self.send(msg);
+        } else {
+            self.held.push((None, msg));
+        }
         Ok(id)
     }
 
@@ -533,8 +549,8 @@ impl Engine {
                 if !self.peer_hello {
                     self.peer_hello = true;
                     self.event(Event::PeerHello { app });
-                    for (_, offer) in std::mem::take(&mut self.pending_offers) {
-                        self.send(offer);
+                    for (_, msg) in std::mem::take(&mut self.held) {
+                        self.send(msg);
                     }
                 } else if repeated && self.hello_echoes_left > 0 {
                     // The peer repeats its hello: it has not heard ours. Answer, a bounded
@@ -718,7 +734,7 @@ impl Engine {
         for id in inc {
             self.close_transfer(id, Role::Receiver, false, LOST.into());
         }
-        self.pending_offers.clear();
+        self.held.clear();
     }
 
     // ---- internals -----------------------------------------------------------------------

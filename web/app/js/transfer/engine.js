@@ -79,10 +79,12 @@ export class Transfer extends EventTarget {
     this.dispatchEvent(new Event('update'));
   }
 
-  /** Stop this transfer; the peer is told. @param {string} [reason] */
+  /** Stop this transfer; the peer is told (unless our offer never left). @param {string} [reason] */
   cancel(reason = 'cancelled by user') {
     if (this.finished) return;
-    this.session.sendControl({ type: 'cancel', transferId: this.id, role: this.role, reason });
+    if (!(this.direction === 'send' && this.session.unhold(this.id))) {
+      this.session.sendControl({ type: 'cancel', transferId: this.id, role: this.role, reason });
+    }
     this.end('cancelled', reason, 'me');
   }
 
@@ -342,10 +344,11 @@ export class TransferSession extends EventTarget {
     this.closed = false;
     /** Ids of outgoing transfers that ended: answers that crossed their end are dropped quietly. */
     this.endedOutgoing = new Set();
-    /** Offers held until the peer's hello arrives (as the Rust engine does): a message sent before
-     * the peer's end of the channel is up can be lost, and the peer's hello proves it is up.
-     * @type {Map<number, ControlMessage>} */
-    this.pendingOffers = new Map();
+    /** Offers (with their transfer id) and texts held until the peer's hello arrives, as in the
+     * Rust engine: a message sent before the peer's end of the channel is up can be lost, and the
+     * peer's hello proves it is up.
+     * @type {{transferId: number | null, msg: ControlMessage}[]} */
+    this.held = [];
     this.peerApp = '';
     this.peerHeard = false;
     this.helloEchoesLeft = MAX_HELLO_ECHOES;
@@ -443,8 +446,7 @@ export class TransferSession extends EventTarget {
         return o;
       }),
     };
-    if (this.peerHeard) this.sendControl(offer);
-    else this.pendingOffers.set(id, offer);
+    this.sendOrHold(id, offer);
     return t;
   }
 
@@ -453,13 +455,26 @@ export class TransferSession extends EventTarget {
     if (new TextEncoder().encode(text).length > MAX_TEXT_BYTES) throw new Error('message is over 64 KiB');
     if (this.closed) throw new Error('not connected');
     const id = `m-${Date.now()}-${this.nextTextId++}`;
-    this.sendControl({ type: 'text', id, text });
+    this.sendOrHold(null, { type: 'text', id, text });
     this.emit('text', { id, text, mine: true });
     return id;
   }
 
   close() {
     this.pipe.close();
+  }
+
+  /** @param {number | null} transferId @param {ControlMessage} msg */
+  sendOrHold(transferId, msg) {
+    if (this.peerHeard) this.sendControl(msg);
+    else this.held.push({ transferId, msg });
+  }
+
+  /** Drops a held offer; returns whether there was one. @param {number} transferId */
+  unhold(transferId) {
+    const n = this.held.length;
+    this.held = this.held.filter((h) => h.transferId !== transferId);
+    return this.held.length !== n;
   }
 
   /** @param {Transfer} t */
@@ -479,7 +494,7 @@ export class TransferSession extends EventTarget {
     } else {
       this.outgoing.delete(t.id);
       this.endedOutgoing.add(t.id);
-      this.pendingOffers.delete(t.id);
+      this.unhold(t.id);
     }
   }
 
@@ -546,8 +561,7 @@ export class TransferSession extends EventTarget {
         this.peerHeard = true;
         this.peerApp = msg.app;
         this.armTimer();
-        for (const offer of this.pendingOffers.values()) this.sendControl(offer);
-        this.pendingOffers.clear();
+        for (const { msg: held } of this.held.splice(0)) this.sendControl(held);
         return this.emit('hello', { app: msg.app });
       case 'text':
         return this.emit('text', { id: msg.id, text: msg.text, mine: false });
@@ -633,10 +647,10 @@ export class TransferSession extends EventTarget {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    this.pendingOffers.clear();
-    for (const t of [...this.incoming.values(), ...this.outgoing.values()]) {
-      // A sender whose every file is verified but whose `done` was lost has still delivered.
-      t.end('failed', `connection lost: ${reason}`, 'peer');
+    this.held = [];
+    for (const t of [...this.outgoing.values(), ...this.incoming.values()]) {
+      // Neither side chose this (as in Rust: by_peer false), so no one is named as the ender.
+      t.end('failed', `connection lost: ${reason}`, '');
     }
     this.incoming.clear();
     this.outgoing.clear();
