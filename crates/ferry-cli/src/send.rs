@@ -195,7 +195,7 @@ async fn choose_receiver(
                     }
                     ServerMessage::PeerJoined { room: r, peer } if r == room => waiting.push_back(peer),
                     ServerMessage::RoomPeers { room: r, peers } if r == room => waiting.extend(peers),
-                    other => held.push(other),
+                    other => hold(&mut held, other),
                 },
                 _ = ctrl_c() => {
                     eprintln!();
@@ -225,6 +225,27 @@ async fn choose_receiver(
         // Keep what later peers said; what the skipped one said is of no use.
         held.retain(|m| !matches!(m, ServerMessage::Signal { from, .. } if *from == peer.id));
     }
+}
+
+/// What a peer may say while the user decides is bounded: an SDP offer and its ICE candidates
+/// are a few dozen messages; a peer that sends more (a guesser flooding us) loses the rest.
+const MAX_HELD_PER_PEER: usize = 128;
+
+fn hold(held: &mut Vec<ServerMessage>, msg: ServerMessage) {
+    if held.len() >= 8 * MAX_HELD_PER_PEER {
+        return; // presence chatter (renames and the like) is of no use to the connection
+    }
+    if let ServerMessage::Signal { from, .. } = &msg {
+        let n = held
+            .iter()
+            .filter(|m| matches!(m, ServerMessage::Signal { from: f, .. } if f == from))
+            .count();
+        if n >= MAX_HELD_PER_PEER {
+            tracing::debug!(%from, "dropping a signal: too many while the user decides");
+            return;
+        }
+    }
+    held.push(msg);
 }
 
 /// Lines typed on stdin, read by one thread for the whole run (a prompt that ends because the
