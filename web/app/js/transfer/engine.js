@@ -9,305 +9,31 @@
 
 import {
   APP_NAME,
-  FRAME_HEADER_BYTES,
   HELLO_RETRIES,
   HELLO_RETRY_MS,
-  MAX_FRAME_BYTES,
   MAX_HELLO_ECHOES,
   MAX_TEXT_BYTES,
   TRANSFER_VERSION,
   TransferErrorCode,
 } from '../protocol/constants.js';
 import { parseControl, validateOffer } from '../protocol/control.js';
-import { parseFrame, writeHeader } from '../protocol/frames.js';
+import { parseFrame } from '../protocol/frames.js';
+import { IncomingTransfer } from './incoming.js';
+import { OutgoingTransfer } from './outgoing.js';
+import { Transfer } from './transfer.js';
+
+export { Transfer };
 
 /**
  * @typedef {import('./pipe.js').MessagePipe} MessagePipe
- * @typedef {import('../hash/hasher.js').Hasher} Hasher
  * @typedef {import('../hash/hasher.js').HasherFactory} HasherFactory
  * @typedef {import('../protocol/control.js').ControlMessage} ControlMessage
- * @typedef {import('../protocol/control.js').ValidatedFile} ValidatedFile
- *
- * Where a received file goes. `write` may return a promise (the engine awaits it before the next
- * frame of that transfer); `close` is called only after the file's hash was verified; `abort`
- * on mismatch, cancel or a lost connection — the sink must then not present the data as a file.
- * @typedef {{write(bytes: Uint8Array): void | Promise<void>, close(): Promise<void>, abort(reason: string): void | Promise<void>}} FileSink
- * @typedef {(file: ValidatedFile, index: number, transfer: Transfer) => FileSink | Promise<FileSink>} SinkFactory
- *
- * @typedef {'pending' | 'active' | 'verifying' | 'verified' | 'mismatch' | 'failed'} FileState
- * @typedef {{path: string, size: number, type: string, mtime?: number, bytes: number, state: FileState}} TransferFile
- * @typedef {'waiting' | 'active' | 'done' | 'declined' | 'cancelled' | 'failed'} TransferState
+ * @typedef {import('./transfer.js').FileSink} FileSink
+ * @typedef {import('./transfer.js').SinkFactory} SinkFactory
  */
 
 /** Default high-water mark of the pipe's buffer: enough to keep a fast link busy, bounded. */
 export const HIGH_WATER_MARK = 4 * 1024 * 1024;
-
-/** A file transfer in one direction; emits `update` whenever anything visible changes. */
-export class Transfer extends EventTarget {
-  /**
-   * @param {TransferSession} session @param {number} id @param {'send' | 'receive'} direction
-   * @param {TransferFile[]} files
-   */
-  constructor(session, id, direction, files) {
-    super();
-    this.session = session;
-    this.id = id;
-    this.direction = direction;
-    this.files = files;
-    this.totalSize = files.reduce((s, f) => s + f.size, 0);
-    /** @type {TransferState} */
-    this.state = 'waiting';
-    /** Bytes moved in this session (excluding resumed prefixes), for speed and ETA. */
-    this.bytesDone = 0;
-    this.startedAt = 0;
-    /** @type {string} */
-    this.error = '';
-    /** Who ended it early: 'me' or 'peer'. @type {'' | 'me' | 'peer'} */
-    this.endedBy = '';
-    this.current = 0;
-  }
-
-  get role() {
-    return this.direction === 'send' ? 'sender' : 'receiver';
-  }
-
-  get finished() {
-    return this.state === 'done' || this.state === 'declined' || this.state === 'cancelled' || this.state === 'failed';
-  }
-
-  changed() {
-    this.dispatchEvent(new Event('update'));
-  }
-
-  /** Stop this transfer; the peer is told (unless our offer never left). @param {string} [reason] */
-  cancel(reason = 'cancelled by user') {
-    if (this.finished) return;
-    if (!(this.direction === 'send' && this.session.unhold(this.id))) {
-      this.session.sendControl({ type: 'cancel', transferId: this.id, role: this.role, reason });
-    }
-    this.end('cancelled', reason, 'me');
-  }
-
-  /** @param {TransferState} state @param {string} error @param {'' | 'me' | 'peer'} by */
-  end(state, error, by) {
-    if (this.finished) return;
-    this.state = state;
-    this.error = error;
-    this.endedBy = by;
-    for (const f of this.files) if (f.state === 'active' || f.state === 'pending' || f.state === 'verifying') f.state = 'failed';
-    this.cleanup();
-    this.session.forget(this);
-    this.changed();
-  }
-
-  cleanup() {}
-}
-
-class OutgoingTransfer extends Transfer {
-  /** @param {TransferSession} session @param {number} id @param {{blob: Blob, path: string, mtime?: number}[]} items */
-  constructor(session, id, items) {
-    super(
-      session,
-      id,
-      'send',
-      items.map((it) => {
-        /** @type {TransferFile} */
-        const f = { path: it.path, size: it.blob.size, type: it.blob.type ?? '', bytes: 0, state: 'pending' };
-        if (it.mtime !== undefined) f.mtime = it.mtime;
-        return f;
-      }),
-    );
-    this.blobs = items.map((it) => it.blob);
-    /** @type {Hasher | null} */
-    this.hasher = null;
-    /** Every byte and every file-end is sent: from now on `done` may come. */
-    this.allSent = false;
-  }
-
-  cleanup() {
-    this.hasher?.drop();
-    this.hasher = null;
-  }
-
-  /** @param {{index: number, offset: number}[]} resume */
-  async run(resume) {
-    const s = this.session;
-    const chunk = Math.max(1, Math.min(MAX_FRAME_BYTES, s.pipe.maxMessageSize) - FRAME_HEADER_BYTES);
-    this.state = 'active';
-    this.startedAt = performance.now();
-    this.changed();
-    try {
-      for (let i = 0; i < this.files.length; i++) {
-        if (this.finished) return;
-        this.current = i;
-        const file = this.files[i];
-        const blob = this.blobs[i];
-        const hasher = (this.hasher = s.hasherFactory());
-        const r = resume.find((p) => p.index === i);
-        const start = r && r.offset <= file.size ? r.offset : 0;
-        file.state = 'active';
-        // The file-end hash covers the whole file, so a resumed prefix is read and hashed too.
-        for (let off = 0; off < start; ) {
-          const bytes = new Uint8Array(await blob.slice(off, Math.min(start, off + chunk)).arrayBuffer());
-          if (this.finished) return;
-          hasher.update(bytes);
-          off += bytes.byteLength;
-        }
-        file.bytes = start;
-        let off = start;
-        /** Read-ahead of one chunk so the disk read overlaps the send. */
-        let next = off < file.size ? blob.slice(off, off + chunk).arrayBuffer() : null;
-        while (off < file.size) {
-          const payload = new Uint8Array(/** @type {ArrayBuffer} */ (await next));
-          if (this.finished) return;
-          if (payload.byteLength === 0) throw new Error(`file ${file.path} got shorter while reading`);
-          const nextOff = off + payload.byteLength;
-          next = nextOff < file.size ? blob.slice(nextOff, nextOff + chunk).arrayBuffer() : null;
-          const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
-          writeHeader(frame, this.id, i, off);
-          frame.set(payload, FRAME_HEADER_BYTES);
-          hasher.update(payload);
-          s.tamperFrame?.(frame, this.id, i, off);
-          if (s.pipe.bufferedAmount() > s.highWaterMark) await s.pipe.drained();
-          if (this.finished) return;
-          s.pipe.send(frame);
-          off = nextOff;
-          file.bytes = off;
-          this.bytesDone += payload.byteLength;
-          s.progress(this);
-        }
-        const sha256 = await hasher.digest();
-        this.hasher = null;
-        if (this.finished) return;
-        file.state = 'verifying';
-        s.sendControl({ type: 'file-end', transferId: this.id, index: i, sha256 });
-        this.changed();
-      }
-      this.allSent = true;
-    } catch (e) {
-      if (this.finished) return;
-      const reason = `cannot send: ${/** @type {Error} */ (e).message}`;
-      s.sendControl({ type: 'cancel', transferId: this.id, role: 'sender', reason });
-      this.end('failed', reason, 'me');
-    }
-  }
-}
-
-class IncomingTransfer extends Transfer {
-  /** @param {TransferSession} session @param {number} id @param {ValidatedFile[]} files */
-  constructor(session, id, files) {
-    super(session, id, 'receive', files.map((f) => ({ ...f, bytes: 0, state: /** @type {FileState} */ ('pending') })));
-    /** @type {SinkFactory | null} */
-    this.sinkFactory = null;
-    /** @type {FileSink | null} */
-    this.sink = null;
-    /** @type {Hasher | null} */
-    this.hasher = null;
-    /** The in-order queue of this transfer's frames and file-ends. */
-    this.queue = Promise.resolve();
-  }
-
-  /** Consent: from now on frames are written through sinks from `sinkFactory`. @param {SinkFactory} sinkFactory */
-  accept(sinkFactory) {
-    if (this.state !== 'waiting') return;
-    this.sinkFactory = sinkFactory;
-    this.state = 'active';
-    this.startedAt = performance.now();
-    this.session.sendControl({ type: 'accept', transferId: this.id });
-    this.changed();
-  }
-
-  decline() {
-    if (this.state !== 'waiting') return;
-    this.session.sendControl({ type: 'decline', transferId: this.id });
-    this.end('declined', '', 'me');
-  }
-
-  cleanup() {
-    this.sink?.abort(this.error || this.state);
-    this.sink = null;
-    this.hasher?.drop();
-    this.hasher = null;
-  }
-
-  /** @param {() => Promise<void> | void} step */
-  enqueue(step) {
-    this.queue = this.queue.then(async () => {
-      if (this.finished) return;
-      try {
-        await step();
-      } catch (e) {
-        this.violation(`cannot store the file: ${/** @type {Error} */ (e).message}`, 'failed');
-      }
-    });
-  }
-
-  async openFile() {
-    const file = this.files[this.current];
-    file.state = 'active';
-    this.hasher = this.session.hasherFactory();
-    this.sink = await /** @type {SinkFactory} */ (this.sinkFactory)(file, this.current, this);
-  }
-
-  /** @param {import('../protocol/frames.js').DataFrame} f */
-  onFrame(f) {
-    this.enqueue(async () => {
-      const file = this.files[this.current];
-      if (f.index !== this.current || !file) return this.violation(`frame for file ${f.index}, expected file ${this.current}`);
-      if (f.offset !== file.bytes) return this.violation(`frame at offset ${f.offset} of file ${f.index}, expected ${file.bytes}`);
-      if (file.bytes + f.payload.byteLength > file.size) return this.violation(`frame runs past the end of file ${f.index}`);
-      if (!this.sink) await this.openFile();
-      if (this.finished) return;
-      /** @type {Hasher} */ (this.hasher).update(f.payload.slice());
-      await /** @type {FileSink} */ (this.sink).write(f.payload);
-      file.bytes += f.payload.byteLength;
-      this.bytesDone += f.payload.byteLength;
-      this.session.progress(this);
-    });
-  }
-
-  /** @param {number} index @param {string} sha256 */
-  onFileEnd(index, sha256) {
-    this.enqueue(async () => {
-      const file = this.files[this.current];
-      if (index !== this.current || !file) return this.violation(`file-end for file ${index}, expected file ${this.current}`);
-      if (file.bytes !== file.size) return this.violation(`file-end for file ${index} after ${file.bytes} of ${file.size} bytes`);
-      if (!this.sink) await this.openFile();
-      if (this.finished) return;
-      file.state = 'verifying';
-      this.changed();
-      const got = await /** @type {Hasher} */ (this.hasher).digest();
-      this.hasher = null;
-      const sink = /** @type {FileSink} */ (this.sink);
-      this.sink = null;
-      if (this.finished) return sink.abort(this.error);
-      const ok = got === sha256.toLowerCase();
-      if (ok) {
-        await sink.close();
-        file.state = 'verified';
-      } else {
-        await sink.abort('hash mismatch');
-        file.state = 'mismatch';
-        this.error = `hash mismatch in ${file.path}`;
-      }
-      this.session.sendControl({ type: 'file-verified', transferId: this.id, index, ok });
-      this.current += 1;
-      if (this.current === this.files.length) {
-        this.session.sendControl({ type: 'done', transferId: this.id });
-        this.state = 'done';
-        this.session.forget(this);
-      }
-      this.changed();
-    });
-  }
-
-  /** The peer broke the protocol in this transfer: stop it and say why. @param {string} why @param {TransferState} [state] */
-  violation(why, state = 'failed') {
-    this.session.sendError(TransferErrorCode.PROTOCOL_VIOLATION, why);
-    this.session.sendControl({ type: 'cancel', transferId: this.id, role: 'receiver', reason: why });
-    this.end(state, why, 'me');
-  }
-}
 
 /**
  * One peer's side of a pipe: its outgoing and incoming transfers and its chat.
