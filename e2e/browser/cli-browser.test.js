@@ -16,7 +16,7 @@ const ferry = (args) => runFerry(args, env.server.url);
 
 test('ferry send → browser opening the link', { timeout: 300_000 }, async () => {
   const files = makeFiles({ 'cli-empty.bin': 0, 'cli-one.bin': 1, 'cli-3mib.bin': 3 * 1024 * 1024 + 5 });
-  const sender = ferry(['send', ...files.paths]);
+  const sender = ferry(['send', '--yes', ...files.paths]);
   const room = await sender.event('room');
   const welcome = await sender.event('welcome');
   assert.equal(room.link, `${env.server.url}/?room=${room.code}`);
