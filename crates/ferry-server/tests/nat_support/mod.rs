@@ -446,6 +446,7 @@ pub fn transfer(
         &[
             bin,
             "send",
+            "--yes",
             "--server",
             SERVER_URL,
             "--json",
