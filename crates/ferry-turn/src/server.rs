@@ -335,9 +335,19 @@ impl Loop {
     }
 
     async fn check(&self, packet: &[u8], from: SocketAddr) -> Verdict {
-        // ChannelData starts with 0b01; only STUN (0b00) is a request.
-        if packet.first().is_none_or(|b| b & 0xc0 != 0) {
+        // Only STUN requests are limited (ChannelData and Send indications need an allocation,
+        // which needs authentication). Decided from the 20-byte header before any parsing, so a
+        // flood costs a lookup per datagram, not a decode.
+        if !is_stun_request(packet) {
             return Verdict::Pass(None);
+        }
+        if !self
+            .shared
+            .rate()
+            .allow(from.ip(), std::time::Instant::now())
+        {
+            self.shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Verdict::Done;
         }
         let mut m = Message {
             raw: packet.to_vec(),
@@ -349,14 +359,6 @@ impl Loop {
         }
         if m.typ.class != CLASS_REQUEST {
             return Verdict::Pass(None);
-        }
-        if !self
-            .shared
-            .rate()
-            .allow(from.ip(), std::time::Instant::now())
-        {
-            self.shared.rate_limited.fetch_add(1, Ordering::Relaxed);
-            return Verdict::Done;
         }
         let authenticated_method = [
             METHOD_ALLOCATE,
@@ -484,6 +486,16 @@ fn error_response(
     let mut out = Message::new();
     out.build(&setters).ok()?;
     Some(out.raw)
+}
+
+/// A STUN request header: top bits 00, class bits (C1 = bit 8, C0 = bit 4 of the type) 00,
+/// and the magic cookie.
+fn is_stun_request(packet: &[u8]) -> bool {
+    if packet.len() < 20 || packet[0] & 0xc0 != 0 || packet[4..8] != [0x21, 0x12, 0xa4, 0x42] {
+        return false;
+    }
+    let typ = u16::from_be_bytes([packet[0], packet[1]]);
+    typ & 0x0110 == 0
 }
 
 fn text_attr(m: &Message, attr: stun::attributes::AttrType) -> Option<String> {
