@@ -210,18 +210,18 @@ impl RelayRegistry {
             return Meeting::Gone(arrival.0);
         };
         let mut arrival = arrival;
-        if let Some(waiter) = slot.waiting.take() {
-            if waiter.side != side {
-                match waiter.tx.send(arrival) {
-                    Ok(()) => {
-                        slots.remove(relay_id);
-                        return Meeting::HandedOver;
-                    }
-                    // The waiter died between its last check and now: take its place.
-                    Err(back) => arrival = back,
+        // Same side: dropping the old `waiter.tx` tells its socket's task it was replaced.
+        if let Some(waiter) = slot.waiting.take()
+            && waiter.side != side
+        {
+            match waiter.tx.send(arrival) {
+                Ok(()) => {
+                    slots.remove(relay_id);
+                    return Meeting::HandedOver;
                 }
+                // The waiter died between its last check and now: take its place.
+                Err(back) => arrival = back,
             }
-            // Same side: dropping `waiter.tx` tells the old socket's task it was replaced.
         }
         let (tx, rx) = oneshot::channel();
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -616,9 +616,8 @@ async fn watchdog(
     loop {
         tick.tick().await;
         let now = millis_since(start);
-        for side in 0..2 {
-            let silent =
-                Duration::from_millis(now.saturating_sub(seen[side].load(Ordering::Relaxed)));
+        for (side, seen) in seen.iter().enumerate() {
+            let silent = Duration::from_millis(now.saturating_sub(seen.load(Ordering::Relaxed)));
             if silent >= limits.heartbeat_timeout {
                 relays.heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
                 return Ending {
