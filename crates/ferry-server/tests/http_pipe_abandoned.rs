@@ -10,11 +10,29 @@ use ferry_server::ServerConfig;
 use ferry_server::pipe::PipeLimits;
 use http_pipe_support::*;
 
-/// The descriptor and memory tests measure the whole process: one at a time.
+/// The descriptor and memory tests measure the whole process, so every test here runs alone.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// TCP connections (not the listener) on the server's port, from the kernel's table: exactly
+/// the server's sockets, whatever else this process has open.
+fn server_connections(port: u16) -> usize {
+    let text = std::fs::read_to_string("/proc/self/net/tcp").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter(|line| {
+            let mut f = line.split_whitespace().skip(1);
+            let local_port = f
+                .next()
+                .and_then(|l| l.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            let state = f.nth(1);
+            local_port == Some(port) && state != Some("0A")
+        })
+        .count()
 }
 
 fn rss_kib() -> u64 {
@@ -40,9 +58,9 @@ fn killed_sender(url: &str, path: &str, bytes: usize, secs: u32) -> tokio::proce
         .expect("sh, head, timeout and curl")
 }
 
-/// Starts `n` killed senders at once, waits for all to be gone; returns (descriptors, RSS KiB)
-/// left above the baseline after `settle`.
-async fn abandon(server: &Server, n: usize, settle: Duration) -> (i64, i64) {
+/// Starts `n` killed senders at once, waits for all to be gone; returns (descriptors, server
+/// connections, RSS KiB) left above the baseline after `settle`.
+async fn abandon(server: &Server, n: usize, settle: Duration) -> (i64, usize, i64) {
     let (fd0, rss0) = (open_fds(), rss_kib());
     let children: Vec<_> = (0..n)
         .map(|i| killed_sender(&server.url, &format!("/leak/{i}"), 1 << 20, 1))
@@ -53,6 +71,7 @@ async fn abandon(server: &Server, n: usize, settle: Duration) -> (i64, i64) {
     tokio::time::sleep(settle).await;
     (
         open_fds() as i64 - fd0 as i64,
+        server_connections(server.addr.port()),
         rss_kib() as i64 - rss0 as i64,
     )
 }
@@ -75,9 +94,12 @@ async fn killed_waiting_senders_release_their_path_socket_and_memory() {
     let _serial = SERIAL.lock().await;
     let server = start_server_with(no_quota(Duration::from_secs(1))).await;
     let n = 60;
-    let (fds, rss) = abandon(&server, n, Duration::from_secs(3)).await;
+    let (fds, conns, rss) = abandon(&server, n, Duration::from_secs(3)).await;
     let stats = server.state.pipes.stats();
-    println!("{n} killed senders, 3 s later: {fds:+} descriptors, {rss:+} KiB RSS, {stats:?}");
+    println!(
+        "{n} killed senders, 3 s later: {conns} server connections, {fds:+} descriptors, {rss:+} KiB RSS, {stats:?}"
+    );
+    assert_eq!(conns, 0, "server sockets left (CLOSE_WAIT or half-open)");
     assert_eq!(stats.waiting_senders, 0, "{stats:?}");
     assert_eq!(server.state.pipes.active_paths(), 0);
     // (Under load some curls are killed before they even reach the server.)
@@ -94,18 +116,19 @@ async fn without_the_liveness_watch_killed_senders_stay() {
     let _serial = SERIAL.lock().await;
     let server = start_server_with(no_quota(Duration::ZERO)).await;
     let n = 30;
-    let (fds, rss) = abandon(&server, n, Duration::from_secs(3)).await;
+    let (fds, conns, rss) = abandon(&server, n, Duration::from_secs(3)).await;
     let stats = server.state.pipes.stats();
     println!(
-        "watch off, {n} killed senders, 3 s later: {fds:+} descriptors, {rss:+} KiB RSS, {stats:?}"
+        "watch off, {n} killed senders, 3 s later: {conns} server connections, {fds:+} descriptors, {rss:+} KiB RSS, {stats:?}"
     );
     // Every sender that reached the server is still there, with its socket.
     assert!(stats.waiting_senders >= n as u64 / 2, "{stats:?}");
-    assert!(fds >= stats.waiting_senders as i64, "{fds}");
+    assert_eq!(conns as u64, stats.waiting_senders, "one socket held per sender");
 }
 
 #[tokio::test]
 async fn a_retry_after_a_killed_sender_works_and_the_receiver_gets_the_whole_file() {
+    let _serial = SERIAL.lock().await;
     let server = start_server().await;
     let dir = temp_dir("retry");
     let file = pattern_file(&dir, "two-mib", 17, 2 << 20);
@@ -134,28 +157,30 @@ async fn a_retry_after_a_killed_sender_works_and_the_receiver_gets_the_whole_fil
 
 #[tokio::test]
 async fn a_receiver_never_gets_the_truncated_upload_of_a_dead_sender() {
+    let _serial = SERIAL.lock().await;
     let server = start_server().await;
     let url = format!("{}/late", server.url);
     let killed = killed_sender(&server.url, "/late", 2 << 20, 1);
     server.wait_for("/late", true, 0).await;
     let _ = tokio::time::timeout(WAIT, killed.wait_with_output()).await;
-    // A receiver arriving right after: it must not be matched with the dead sender.
+    // A receiver arriving right after. If the sender's FIN made it, the watch has removed the
+    // sender and the receiver just waits (curl -m 3: exit 28, nothing received). If the FIN is
+    // stuck behind the unsent upload, the transfer starts and is cut short: curl must fail
+    // (18), never exit 0 with a truncated file.
     let receiver = spawn(curl(&["-m", "3", &url]));
     let got = finish(receiver).await;
-    assert!(
-        got.stdout.is_empty(),
-        "got {} bytes of a dead upload",
+    println!(
+        "receiver of a dead sender: exit {}, {} bytes",
+        got.code,
         got.stdout.len()
     );
-    assert_eq!(
-        got.code, 28,
-        "the receiver waits (curl -m 3 times out): {}",
-        got.stderr
-    );
+    assert_ne!(got.code, 0, "a truncated download looked complete");
+    assert!(got.stdout.len() < 2 << 20);
 }
 
 #[tokio::test]
 async fn waiting_parties_are_limited_per_address() {
+    let _serial = SERIAL.lock().await;
     let server = start_server_with(ServerConfig {
         pipe: PipeLimits {
             waiting_senders_per_addr: 3,

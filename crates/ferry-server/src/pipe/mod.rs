@@ -33,8 +33,8 @@ use response::{
 };
 use sender::{Prefetch, SenderMeta, SenderTask};
 
-/// How long a second sender on a path, or a receiver of a stalled sender, waits to learn
-/// whether the waiting sender is dead (a round trip for its reset to come back).
+/// How long a second sender on a path waits to learn whether the waiting sender is dead (a
+/// round trip for its reset to come back).
 const RETRY_PROBE_WAIT: Duration = Duration::from_millis(300);
 
 /// Limits of the HTTP pipe (flags in `ferry serve --help`, table in docs/security.md).
@@ -154,10 +154,10 @@ async fn send(registry: Arc<Registry>, path: String, request: Request) -> Respon
 
     let (info, info_rx) = InfoTx::new();
     let mut joined = registry.join_sender(&path, n, info.clone());
-    if joined.is_err() && registry.probe_sender(&path) {
+    if joined.is_err() && registry.probe_stalled_sender(&path) {
         // The sender in the way may be one whose client was killed a moment ago (a user
         // retrying `curl -T`): probe it and look at its connection now rather than at the
-        // next tick.
+        // next tick. (One that is still being read would have been noticed by the read.)
         reap_probed_sender(&registry, &path).await;
         joined = registry.join_sender(&path, n, info.clone());
     }
@@ -254,12 +254,11 @@ async fn receive(registry: Arc<Registry>, path: String, request: Request) -> Res
         Some((_, Some(guard))) => Some(guard),
         None => None,
     };
-    if registry.probe_stalled_sender(&path) {
-        // Never start a transfer from a sender whose client already left: its receivers
-        // would get a truncated response. Only a stalled sender (not being read) can be dead
-        // unnoticed, and only it costs this receiver the wait.
-        reap_probed_sender(&registry, &path).await;
-    } else if registry.waiting(&path).is_some_and(|(sender, _)| sender) {
+    if registry.waiting(&path).is_some_and(|(sender, _)| sender) {
+        // Never start a transfer from a sender whose client is known to have left. (One whose
+        // FIN is stuck behind its unsent upload looks alive until probed; probing here would
+        // put a line into every such sender's output, so its receivers rely on the stream
+        // being cut instead: a truncated response, never a complete-looking one.)
         registry.watch.scan_now();
     }
     let ticket = match registry.join_receiver(&path, n) {

@@ -24,12 +24,42 @@ use super::quota::AddrQuota;
 /// each line comes from one event (a party joining or leaving, the end of the stream), so their
 /// number is bounded by the number of connections.
 #[derive(Clone)]
-pub struct InfoTx(mpsc::UnboundedSender<Bytes>, Arc<AtomicBool>);
+pub struct InfoTx(mpsc::UnboundedSender<Bytes>, Arc<SenderFlags>);
+
+#[derive(Default)]
+pub struct SenderFlags {
+    stalled: AtomicBool,
+    /// When the last "still waiting" probe went out (ms since `PROCESS_START`), so that other
+    /// clients knocking on the path cannot make it send lines without bound.
+    last_probe_ms: AtomicU64,
+}
+
+static PROCESS_START: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+/// At most one probe line per this interval and sender.
+const PROBE_SPACING_MS: u64 = 1000;
 
 impl InfoTx {
     pub fn new() -> (InfoTx, mpsc::UnboundedReceiver<Bytes>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (InfoTx(tx, Arc::default()), rx)
+    }
+
+    /// Sends the "still waiting" line unless one went out less than a second ago.
+    fn probe(&self, n: u64) {
+        // +1 so that the first probe is never mistaken for "just sent" at time 0.
+        let now = PROCESS_START.elapsed().as_millis() as u64 + PROBE_SPACING_MS + 1;
+        let last = self.1.last_probe_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= PROBE_SPACING_MS
+            && self
+                .1
+                .last_probe_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.line(messages::still_waiting(n));
+        }
     }
 
     pub fn line(&self, line: impl Into<String>) {
@@ -44,11 +74,11 @@ impl InfoTx {
     /// Set by the sender's task while its read-ahead is full: such a sender's departure can
     /// only be noticed by probing it ([`Registry::probe_sender`]).
     pub fn set_stalled(&self, stalled: bool) {
-        self.1.store(stalled, Ordering::Relaxed);
+        self.1.stalled.store(stalled, Ordering::Relaxed);
     }
 
     pub fn is_stalled(&self) -> bool {
-        self.1.load(Ordering::Relaxed)
+        self.1.stalled.load(Ordering::Relaxed)
     }
 }
 
@@ -352,7 +382,7 @@ impl Registry {
                 sender: Some(sender),
                 ..
             })) if pred(&sender.info) => {
-                sender.info.line(messages::still_waiting(*n));
+                sender.info.probe(*n);
                 true
             }
             _ => false,
