@@ -123,7 +123,10 @@ async fn without_the_liveness_watch_killed_senders_stay() {
     );
     // Every sender that reached the server is still there, with its socket.
     assert!(stats.waiting_senders >= n as u64 / 2, "{stats:?}");
-    assert_eq!(conns as u64, stats.waiting_senders, "one socket held per sender");
+    assert_eq!(
+        conns as u64, stats.waiting_senders,
+        "one socket held per sender"
+    );
 }
 
 #[tokio::test]

@@ -34,7 +34,13 @@ pub struct SocketWatch {
     running: AtomicBool,
     /// Parties found dead (counter, for `/metrics`).
     reaped: AtomicU64,
+    /// When the table was last read: clients can trigger scans (a second sender on a busy
+    /// path), and a read costs time in proportion to all sockets of the host, so scans are
+    /// spaced by at least [`MIN_SCAN_GAP`] whoever asks.
+    last_scan: Mutex<Option<std::time::Instant>>,
 }
+
+const MIN_SCAN_GAP: Duration = Duration::from_millis(20);
 
 /// Stops watching when dropped (the party left or its transfer started).
 pub struct WatchHandle {
@@ -58,6 +64,7 @@ impl SocketWatch {
             next_id: AtomicU64::new(0),
             running: AtomicBool::new(false),
             reaped: AtomicU64::new(0),
+            last_scan: Mutex::new(None),
         })
     }
 
@@ -83,10 +90,19 @@ impl SocketWatch {
         self.reaped.load(Ordering::Relaxed)
     }
 
-    /// Checks every watched connection now. Returns how many were found dead.
+    /// Checks every watched connection now (unless a scan ran less than 20 ms ago). Returns
+    /// how many were found dead.
     pub fn scan_now(&self) -> usize {
         if self.lock().is_empty() {
             return 0;
+        }
+        {
+            let mut last = self.last_scan.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            if last.is_some_and(|t| now.duration_since(t) < MIN_SCAN_GAP) {
+                return 0;
+            }
+            *last = Some(now);
         }
         let Some(table) = TcpTable::read() else {
             return 0;

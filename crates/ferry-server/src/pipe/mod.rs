@@ -301,7 +301,7 @@ async fn receive(registry: Arc<Registry>, path: String, request: Request) -> Res
 async fn reap_probed_sender(registry: &Registry, path: &str) {
     let deadline = tokio::time::Instant::now() + RETRY_PROBE_WAIT;
     loop {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
         registry.watch.scan_now();
         if !registry.waiting(path).is_some_and(|(sender, _)| sender)
             || tokio::time::Instant::now() >= deadline

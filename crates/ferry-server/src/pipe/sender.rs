@@ -129,6 +129,7 @@ impl SenderTask {
             std::time::Duration::from_secs(3600)
         });
         probe.reset();
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let start = loop {
             let stalled = !left && !prefetch.wants_more() && prefetch.state == BodyState::Open;
             info.set_stalled(stalled);
