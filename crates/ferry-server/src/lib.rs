@@ -72,8 +72,8 @@ impl AppState {
             sockets: TaskTracker::new(),
             metrics,
             tokens: TokenSigner::new(secret),
-            relays: Arc::new(relay_ws::RelayRegistry::default()),
-            pipes: Arc::new(pipe::Registry::default()),
+            relays: Arc::new(relay_ws::RelayRegistry::new(config.relay.clone())),
+            pipes: Arc::new(pipe::Registry::new(&config.pipe, &config.trusted_proxies)),
             ice: Arc::new(turn::IceProvider::new(
                 &config.turn,
                 config.ice_urls.clone(),
@@ -202,7 +202,7 @@ impl BoundServer {
                 turn::start_embedded(state.config.listen.ip(), &state.config.turn, credentials)
                     .await?;
             let mut ice = (*state.ice).clone();
-            ice.set_embedded(server.local_addr().port(), server.advertised_ip());
+            ice.set_embedded_server(&server);
             state.ice = Arc::new(ice);
             Some(server)
         } else {

@@ -45,9 +45,14 @@ impl Server {
 }
 
 pub async fn start_server() -> Server {
+    start_server_with(ServerConfig::default()).await
+}
+
+/// A server with `config` (its listen address is replaced by an ephemeral loopback port).
+pub async fn start_server_with(config: ServerConfig) -> Server {
     let server = BoundServer::bind(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
+        ..config
     })
     .await
     .unwrap();
