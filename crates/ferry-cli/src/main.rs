@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: web app, signaling, relays, on one port.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Send files or folders: prints a code, a link and a QR code for the receiver.
     Send(send::SendArgs),
     /// Receive what a sender in room <code> offers.
@@ -71,7 +71,7 @@ fn run() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Send(args) => send::run(args).await,
             Command::Receive(args) => receive::run(args).await,
         }

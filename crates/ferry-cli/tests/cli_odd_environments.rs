@@ -16,7 +16,9 @@ fn a_transfer_works_in_a_namespace_without_multicast() {
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let file = dir.join("data.bin");
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(&file, &data).unwrap();
     // Everything inside one fresh namespace: only `lo`, up, and no route for 224.0.0.0/4.
     let script = format!(
@@ -44,7 +46,10 @@ wait $sender
         .status()
         .expect("unshare");
     let send_log = std::fs::read_to_string(dir.join("send.log")).unwrap_or_default();
-    assert!(status.success(), "transfer failed; sender said:\n{send_log}");
+    assert!(
+        status.success(),
+        "transfer failed; sender said:\n{send_log}"
+    );
     assert_eq!(std::fs::read(out.join("data.bin")).unwrap(), data);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -100,14 +100,131 @@ impl AppState {
         g.address_limit_entries
             .set(self.address_limits.tracked() as i64);
         g.http_handshakes.set(self.handshakes.count() as i64);
-        g.relay_sessions.set(self.relays.pending_count() as i64);
         if let Some(n) = metrics::open_fds() {
             g.open_fds.set(n);
         }
         if let Ok((soft, _)) = rlimit::Resource::NOFILE.get() {
             g.max_fds.set(soft.min(i64::MAX as u64) as i64);
         }
-        m.encode(&[])
+        let pipe = self.pipes.stats();
+        let relay = self.relays.stats();
+        // (name, help, value, is a counter)
+        let mut extra = vec![
+            (
+                "pipe_waiting_senders",
+                "HTTP-pipe senders waiting for receivers",
+                pipe.waiting_senders,
+                false,
+            ),
+            (
+                "pipe_waiting_receivers",
+                "HTTP-pipe receivers waiting for a sender",
+                pipe.waiting_receivers,
+                false,
+            ),
+            (
+                "pipe_transfers",
+                "HTTP-pipe transfers streaming",
+                pipe.active_transfers,
+                false,
+            ),
+            (
+                "pipe_bytes",
+                "HTTP-pipe bytes streamed to receivers",
+                pipe.bytes_total,
+                true,
+            ),
+            (
+                "pipe_quota_refusals",
+                "HTTP-pipe parties refused (429) by the per-address quota",
+                pipe.quota_refusals,
+                true,
+            ),
+            (
+                "pipe_dead_parties_removed",
+                "Waiting HTTP-pipe parties removed because their connection had closed",
+                pipe.dead_parties_removed,
+                true,
+            ),
+            (
+                "relay_pending_sessions",
+                "WebSocket relay sessions authorized, not yet paired",
+                relay.pending_sessions,
+                false,
+            ),
+            (
+                "relay_waiting_sockets",
+                "WebSocket relay sockets waiting for their peer",
+                relay.waiting_sockets,
+                false,
+            ),
+            (
+                "relay_sessions",
+                "WebSocket relay sessions forwarding",
+                relay.active_sessions,
+                false,
+            ),
+            (
+                "relay_bytes",
+                "WebSocket relay payload bytes forwarded",
+                relay.bytes_total,
+                true,
+            ),
+            (
+                "relay_quota_refusals",
+                "WebSocket relay sessions or sockets refused by a quota",
+                relay.quota_refusals,
+                true,
+            ),
+            (
+                "relay_heartbeat_timeouts",
+                "WebSocket relay sockets closed for not answering pings",
+                relay.heartbeat_timeouts,
+                true,
+            ),
+            (
+                "relay_bad_frames",
+                "WebSocket relay sockets closed for a broken frame",
+                relay.bad_frames,
+                true,
+            ),
+        ];
+        if let Some(turn) = self.ice.turn_stats() {
+            extra.extend([
+                (
+                    "turn_allocations",
+                    "TURN allocations",
+                    turn.allocations,
+                    false,
+                ),
+                ("turn_nonces", "TURN nonces held", turn.nonces, false),
+                (
+                    "turn_rate_table_entries",
+                    "Sources in the STUN/TURN rate limiter",
+                    turn.rate_table_entries,
+                    false,
+                ),
+                (
+                    "stun_rate_limited",
+                    "STUN/TURN requests dropped by the per-source rate limit",
+                    turn.stun_rate_limited,
+                    true,
+                ),
+                (
+                    "turn_quota_refusals",
+                    "TURN Allocates refused with 486",
+                    turn.quota_refusals,
+                    true,
+                ),
+                (
+                    "turn_auth_failures",
+                    "TURN requests answered 401 for bad credentials",
+                    turn.auth_failures,
+                    true,
+                ),
+            ]);
+        }
+        m.encode(&extra)
     }
 
     pub fn ice_servers_for(&self, peer_id: &str) -> Vec<IceServer> {

@@ -327,7 +327,11 @@ pub async fn upgrade(
     };
     ws.max_message_size(MAX_RELAY_FRAME)
         .max_frame_size(MAX_RELAY_FRAME)
-        .on_upgrade(move |socket| run(socket, state, relay_id, side, quota))
+        .on_upgrade(move |socket| {
+            // Tracked so that a graceful shutdown lets running relays finish.
+            let sockets = state.sockets.clone();
+            sockets.track_future(run(socket, state, relay_id, side, quota))
+        })
 }
 
 async fn run(socket: WebSocket, state: AppState, relay_id: String, side: usize, quota: QuotaGuard) {

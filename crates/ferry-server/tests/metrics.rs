@@ -42,7 +42,11 @@ async fn scrape(url: &str) -> HashMap<String, f64> {
 
 #[tokio::test]
 async fn metrics_reflect_what_happened_and_match_the_docs() {
-    let addr = start(loopback_config()).await;
+    let mut cfg = loopback_config();
+    // The embedded TURN server too, so its metrics are exposed.
+    cfg.turn.enabled = true;
+    cfg.turn.port = 0;
+    let addr = start(cfg).await;
     let mut a = connect(addr).await;
     let mut b = connect(addr).await;
     recv(&mut a.ws).await; // b joined

@@ -210,8 +210,8 @@ pub async fn connect(
         setting_engine = setting_engine.with_sctp_mtu(m);
     }
     if !mdns_available() {
-        setting_engine = setting_engine
-            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
+        setting_engine =
+            setting_engine.with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
     }
     let setting_engine = setting_engine.build();
     let config = RTCConfigurationBuilder::new()
