@@ -399,11 +399,29 @@ pub fn ferry_bin() -> PathBuf {
         }
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        build
             .args(["build", "-q", "-p", "ferry", "--bin", "ferry"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build -p ferry");
+            .current_dir(&root);
+        // Not the variables cargo set for this test process (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
+        // OUT_DIR, ...): build scripts such as ring's watch them (rerun-if-env-changed), so a
+        // build seeing them reran ring's and rebuilt ring and the ~25 crates above it, and the
+        // next plain `cargo build` rebuilt them all again - minutes per suite run.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            let config = [
+                "CARGO_HOME",
+                "CARGO_TARGET_DIR",
+                "CARGO_TERM_",
+                "CARGO_BUILD_",
+            ]
+            .iter()
+            .any(|c| key.starts_with(c));
+            if (key.starts_with("CARGO_") && !config) || key == "OUT_DIR" {
+                build.env_remove(key);
+            }
+        }
+        let status = build.status().expect("run cargo build -p ferry");
         assert!(status.success(), "cargo build -p ferry failed");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
