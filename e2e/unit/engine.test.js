@@ -122,8 +122,9 @@ for (const who of ['sender', 'receiver']) {
     // The session stays usable.
     const again = next(b, 'offer');
     a.sendFiles([{ blob: new Blob(['ok']), path: 'after' }]);
-    (await again).accept(store.factory);
-    await new Promise((r) => setTimeout(r, 200));
+    const after = await again;
+    after.accept(store.factory);
+    await until(after, (t) => t.state === 'done');
     assert.equal(store.files.get('after')?.state, 'complete');
   });
 }
@@ -242,13 +243,17 @@ test('backpressure: the sender never buffers far past its high-water mark', asyn
 });
 
 test('a repeated hello (the peer has not heard ours) is answered, at most 3 times', async () => {
-  const { a, b, pb } = pair();
+  const { a, b, pa, pb } = pair();
   /** @type {string[]} */
   const sentByA = [];
   pb.attach({ message: (d) => void (typeof d === 'string' && sentByA.push(JSON.parse(d).type)), close: () => {} });
   const hello = JSON.stringify({ type: 'hello', version: 1, app: 'peer' });
   for (let i = 0; i < 6; i++) pb.send(hello);
-  await new Promise((r) => setTimeout(r, 50));
+  // Wait on the pipes, not the clock: until A's answers are in and nothing is in flight either
+  // way (an answer beyond the cap would then have arrived too). Bounded: 1,000 looks, 10 s.
+  const hellos = () => sentByA.filter((t) => t === 'hello').length;
+  const settled = () => hellos() >= 1 + 3 && pa.bufferedAmount() === 0 && pb.bufferedAmount() === 0;
+  for (let i = 0; i < 1000 && !settled(); i++) await new Promise((r) => setTimeout(r, 10));
   // Its own hello from start(), then one answer per repeat (the first of ours is no repeat), capped.
   assert.equal(MAX_HELLO_ECHOES, 3);
   assert.equal(sentByA.filter((t) => t === 'hello').length, 1 + MAX_HELLO_ECHOES, `${sentByA}`);

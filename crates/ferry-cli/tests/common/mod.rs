@@ -242,7 +242,10 @@ impl Peer {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        while let Ok(l) = self.stdout.recv_timeout(Duration::from_millis(200)) {
+        // Read stdout to its end (the reader thread ends at EOF): a loaded machine may take a
+        // while to pass the last lines on, and the last line is usually the one a test wants.
+        // 10 s of silence is a hang guard.
+        while let Ok(l) = self.stdout.recv_timeout(Duration::from_secs(10)) {
             self.out_lines.push(l);
         }
         Finished {

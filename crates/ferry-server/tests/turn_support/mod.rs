@@ -14,7 +14,9 @@ use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 use turn::client::{Client, ClientConfig};
 
-pub const WAIT: Duration = Duration::from_secs(5);
+/// How long to wait for something that must happen. Only catches hangs: generous, because a
+/// loaded machine is slow, and a passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(20);
 pub const SECRET: &str = "turn-test-secret";
 
 pub struct Running {
