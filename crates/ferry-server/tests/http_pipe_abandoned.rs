@@ -152,6 +152,15 @@ async fn a_retry_after_a_killed_sender_works_and_the_receiver_gets_the_whole_fil
 
     // Straight after the kill, without waiting for the watch's next tick.
     let retry = spawn(curl(&["-T", &file, &url]));
+    // The sender waiting now must be the retry, not the dead one: a receiver that came while
+    // the dead one was still listed would be paired with it (the stuck-FIN case of
+    // docs/relay.md) and leave the retry waiting.
+    let pipes = server.state.pipes.clone();
+    eventually("the dead sender removed", || {
+        let removed = pipes.stats().dead_parties_removed >= 1;
+        async move { removed }
+    })
+    .await;
     server.wait_for("/retry", true, 0).await;
     let got = run(&[&url]).await;
     let sent = finish(retry).await;

@@ -34,8 +34,9 @@ use response::{
 use sender::{Prefetch, SenderMeta, SenderTask};
 
 /// How long a second sender on a path waits to learn whether the waiting sender is dead (a
-/// round trip for its reset to come back).
-const RETRY_PROBE_WAIT: Duration = Duration::from_millis(300);
+/// round trip for its reset to come back). Generous: a loaded server sees the reset late, and a
+/// user's retry refused for that would be the very failure this is for.
+const RETRY_PROBE_WAIT: Duration = Duration::from_secs(2);
 
 /// Limits of the HTTP pipe (flags in `ferry serve --help`, table in docs/security.md).
 #[derive(Debug, Clone)]
