@@ -336,7 +336,8 @@ struct Stats {
     retries: AtomicU64,
     hist: Mutex<Hist>,
     /// Exact latencies in ns (canary only).
-    exact: Mutex<Vec<u64>>,
+    /// Exact latencies in ns and when they arrived (canary only).
+    exact: Mutex<Vec<(u64, Instant)>>,
 }
 
 fn get(c: &AtomicU64) -> u64 {
@@ -377,7 +378,7 @@ async fn peer_loop(
                         let ns = now.saturating_sub(sent);
                         stats.hist.lock().unwrap().add_ns(ns);
                         if partner_prefix.is_some() {
-                            stats.exact.lock().unwrap().push(ns);
+                            stats.exact.lock().unwrap().push((ns, Instant::now()));
                         }
                     } else if t.starts_with(r#"{"type":"error""#) {
                         if stats.errors.fetch_add(1, Ordering::Relaxed) < 3 {
@@ -631,26 +632,59 @@ async fn canary_main(o: &Opts) {
                 let (sent0, recv0, foreign0) =
                     (get(&stats.sent), get(&stats.received), get(&stats.foreign));
                 let started = Instant::now();
+                // The scheduling probe: how late a 5 ms timer fires in this process. When the
+                // canary is late because this machine did not run it, the probe is late too.
+                let probe = tokio::spawn(async move {
+                    let mut late = Vec::new();
+                    while started.elapsed().as_secs_f64() < secs {
+                        let before = Instant::now();
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        let over = before.elapsed().saturating_sub(Duration::from_millis(5));
+                        late.push((over.as_nanos() as u64, Instant::now()));
+                    }
+                    late
+                });
                 let mut tick = tokio::time::interval(Duration::from_secs_f64(0.5 / rate));
                 let mut i = 0u64;
                 while started.elapsed().as_secs_f64() < secs {
                     tick.tick().await;
-                    let tx = if i % 2 == 0 { &tx_a } else { &tx_b };
+                    let tx = if i.is_multiple_of(2) { &tx_a } else { &tx_b };
                     let _ = tx.try_send(Cmd::Signal);
                     i += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let mut v = std::mem::take(&mut *stats.exact.lock().unwrap());
-                v.sort_unstable();
-                let q = |q: f64| -> f64 {
-                    if v.is_empty() {
+                let mut late = probe.await.unwrap_or_default();
+                let worst = |v: &mut Vec<(u64, Instant)>| -> String {
+                    v.sort_unstable_by_key(|(ns, _)| std::cmp::Reverse(*ns));
+                    v.iter()
+                        .take(3)
+                        .map(|(ns, at)| {
+                            format!(
+                                "{:.1}@{:.1}s",
+                                *ns as f64 / 1e6,
+                                at.duration_since(started).as_secs_f64()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                let worst_canary = worst(&mut v);
+                let worst_probe = worst(&mut late);
+                let quantile = |v: &[(u64, Instant)], q: f64| -> f64 {
+                    let mut ns: Vec<u64> = v.iter().map(|(n, _)| *n).collect();
+                    ns.sort_unstable();
+                    if ns.is_empty() {
                         return 0.0;
                     }
-                    let idx = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
-                    v[idx] as f64 / 1e6
+                    let idx = ((ns.len() as f64 * q).ceil() as usize).clamp(1, ns.len()) - 1;
+                    ns[idx] as f64 / 1e6
                 };
+                let q = |p: f64| quantile(&v, p);
                 say(&format!(
-                    "lat sent={} received={} foreign={} closed={} p50={:.3} p90={:.3} p99={:.3} p999={:.3} max={:.3}",
+                    "lat probe_p99={:.3} probe_max={:.3} worst={worst_canary} probe_worst={worst_probe} sent={} received={} foreign={} closed={} p50={:.3} p90={:.3} p99={:.3} p999={:.3} max={:.3}",
+                    quantile(&late, 0.99),
+                    quantile(&late, 1.0),
                     get(&stats.sent) - sent0,
                     get(&stats.received) - recv0,
                     get(&stats.foreign) - foreign0,
@@ -682,6 +716,8 @@ struct FloodStats {
     refused_other: u64,
     errors: u64,
     frames: u64,
+    /// Seconds into the run of the first refusal (429).
+    first_429: Option<f64>,
 }
 
 /// One flooding connection: signals to a LAN mate as fast as the socket takes them, until the
@@ -752,7 +788,10 @@ async fn flooder_main(o: &Opts) {
         i = i.wrapping_add(1);
         st.attempts += 1;
         match connect(src, server).await {
-            Err(ConnectError::Refused(429)) => st.refused_429 += 1,
+            Err(ConnectError::Refused(429)) => {
+                st.refused_429 += 1;
+                st.first_429.get_or_insert(started.elapsed().as_secs_f64());
+            }
             Err(ConnectError::Refused(_)) => st.refused_other += 1,
             Err(ConnectError::Other(e)) => {
                 st.errors += 1;
@@ -772,7 +811,8 @@ async fn flooder_main(o: &Opts) {
         }
     }
     say(&format!(
-        "flood secs={:.1} attempts={} connected={} closed_1008={} closed_other={} not_closed={} refused_429={} refused_other={} errors={} frames={}",
+        "flood first_429={:.1} secs={:.1} attempts={} connected={} closed_1008={} closed_other={} not_closed={} refused_429={} refused_other={} errors={} frames={}",
+        st.first_429.unwrap_or(-1.0),
         started.elapsed().as_secs_f64(),
         st.attempts,
         st.connected,
@@ -917,27 +957,56 @@ struct Phase {
     secs: f64,
     server_cpu: f64,
     load_cpu: f64,
+    /// CPU time of every other process on the machine (other people's builds and tests).
+    others_cpu: f64,
+    steal: f64,
 }
 
 struct Cpu {
     at: Instant,
     server: u64,
     load: u64,
+    /// All CPUs, from /proc/stat: busy (user+nice+system+irq+softirq) and steal.
+    busy: u64,
+    steal: u64,
+}
+
+/// Busy and steal ticks of the whole machine.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    (at(0) + at(1) + at(2) + at(5) + at(6), at(7))
 }
 
 fn cpu_now(server_pid: u32, load_pids: &[u32]) -> Cpu {
+    let (busy, steal) = machine_ticks();
     Cpu {
         at: Instant::now(),
         server: cpu_ticks(server_pid),
         load: load_pids.iter().map(|p| cpu_ticks(*p)).sum(),
+        busy,
+        steal,
     }
 }
 
 fn phase(from: &Cpu, to: &Cpu, tck: f64) -> Phase {
+    let server_cpu = (to.server - from.server) as f64 / tck;
+    let load_cpu = to.load.saturating_sub(from.load) as f64 / tck;
+    let busy = to.busy.saturating_sub(from.busy) as f64 / tck;
     Phase {
         secs: to.at.duration_since(from.at).as_secs_f64(),
-        server_cpu: (to.server - from.server) as f64 / tck,
-        load_cpu: to.load.saturating_sub(from.load) as f64 / tck,
+        server_cpu,
+        load_cpu,
+        others_cpu: (busy - server_cpu - load_cpu).max(0.0),
+        steal: to.steal.saturating_sub(from.steal) as f64 / tck,
     }
 }
 
@@ -977,7 +1046,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -990,12 +1059,14 @@ fn latency_cell(line: &str) -> (String, f64) {
     let p99: f64 = field(&f, "p99");
     (
         format!(
-            "p50 {:.2} / p99 {:.2} / max {:.1} ms ({} of {} arrived)",
+            "p50 {:.2} / p99 **{:.2}** / max {:.1} ms ({} of {} arrived); 5 ms timer in the canary process late by p99 {:.2} / max {:.1} ms",
             field::<f64>(&f, "p50"),
             p99,
             field::<f64>(&f, "max"),
             field::<u64>(&f, "received"),
             field::<u64>(&f, "sent"),
+            field::<f64>(&f, "probe_p99"),
+            field::<f64>(&f, "probe_max"),
         ),
         if field::<u64>(&f, "received") == 0 {
             f64::INFINITY
@@ -1183,11 +1254,13 @@ fn orchestrate(o: &Opts) {
     let per_peer = (rss_peers as f64 - rss_idle as f64) * 1024.0 / f64::from(peers);
     let cpu_cell = |p: &Phase| {
         format!(
-            "server {:.1} s ({:.0} % of a core), load generator {:.1} s ({:.0} %)",
+            "server {:.1} s ({:.0} % of a core), load generator {:.1} s ({:.0} %); other people's processes {:.1} cores, steal {:.2} cores",
             p.server_cpu,
             100.0 * p.server_cpu / p.secs,
             p.load_cpu,
-            100.0 * p.load_cpu / p.secs
+            100.0 * p.load_cpu / p.secs,
+            p.others_cpu / p.secs,
+            p.steal / p.secs
         )
     };
     let mut rows = Vec::new();
@@ -1266,10 +1339,11 @@ fn orchestrate(o: &Opts) {
         rows.push(row(
             format!("flooder ({who}, {:.0} s)", field::<f64>(&f, "secs")),
             format!(
-                "{} attempts: {} connected and flooded {} frames, {} closed with 1008 ({} other, {} unclosed), {} refused with 429, {} refused otherwise, {} failed (e.g. no free port); flooder CPU {flooder_cpu:.1} s",
+                "{} attempts: {} connected and flooded {} frames (refusals from {:.1} s on), {} closed with 1008 ({} other, {} unclosed), {} refused with 429, {} refused otherwise, {} failed (e.g. no free port); flooder CPU {flooder_cpu:.1} s",
                 thousands(field(&f, "attempts")),
                 thousands(field(&f, "connected")),
                 thousands(field(&f, "frames")),
+                field::<f64>(&f, "first_429"),
                 thousands(field(&f, "closed_1008")),
                 field::<u64>(&f, "closed_other"),
                 field::<u64>(&f, "not_closed"),
