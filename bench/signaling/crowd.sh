@@ -60,10 +60,15 @@ for s in $scenarios; do
     perf record -e cpu-clock -F 499 -g -p "$SERVER" -o "$tmp/perf-$s.data" >/dev/null 2>&1 &
     PERF_PID=$!
   fi
+  gen_rc=0
   $GEN run scenario="$s" server="$ADDR" pid="$SERVER" tck="$(getconf CLK_TCK)" \
     peers="$PEERS" workers="$WORKERS" rate="${RATE:-2000}" signal_secs="${SIGNAL_SECS:-15}" \
     flood_secs="${FLOOD_SECS:-20}" flood_pool="${FLOOD_POOL:-256}" \
-    canary_rate="${CANARY_RATE:-40}" >"$tmp/result-$s.txt" 2>"$tmp/raw-$s.txt"
+    canary_rate="${CANARY_RATE:-40}" >"$tmp/result-$s.txt" 2>"$tmp/raw-$s.txt" || gen_rc=$?
+  if [ "$gen_rc" != 0 ]; then
+    echo "load generator failed (exit $gen_rc):" >&2
+    cat "$tmp/raw-$s.txt" >&2
+  fi
   if kill -0 "$SERVER" 2>/dev/null; then alive=yes; else alive=NO; fi
   [ -n "$PERF_PID" ] && { kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; }
   kill -TERM "$SERVER" 2>/dev/null || true

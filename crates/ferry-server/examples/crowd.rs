@@ -669,6 +669,28 @@ async fn canary_main(o: &Opts) {
                         .collect::<Vec<_>>()
                         .join(",")
                 };
+                // Stalls: runs of samples over 20 ms, as start time (s into the window) : worst ms.
+                let mut slow: Vec<(f64, f64)> = v
+                    .iter()
+                    .filter(|(ns, _)| *ns > 20_000_000)
+                    .map(|(ns, at)| (at.duration_since(started).as_secs_f64(), *ns as f64 / 1e6))
+                    .collect();
+                slow.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let mut stalls: Vec<(f64, f64, f64)> = Vec::new();
+                for (at, ms) in slow {
+                    match stalls.last_mut() {
+                        Some(last) if at - last.1 < 0.2 => {
+                            last.1 = at;
+                            last.2 = last.2.max(ms);
+                        }
+                        _ => stalls.push((at, at, ms)),
+                    }
+                }
+                let stalls = stalls
+                    .iter()
+                    .map(|(from, _, ms)| format!("{from:.1}s:{ms:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
                 let worst_canary = worst(&mut v);
                 let worst_probe = worst(&mut late);
                 let quantile = |v: &[(u64, Instant)], q: f64| -> f64 {
@@ -682,7 +704,12 @@ async fn canary_main(o: &Opts) {
                 };
                 let q = |p: f64| quantile(&v, p);
                 say(&format!(
-                    "lat probe_p99={:.3} probe_max={:.3} worst={worst_canary} probe_worst={worst_probe} sent={} received={} foreign={} closed={} p50={:.3} p90={:.3} p99={:.3} p999={:.3} max={:.3}",
+                    "lat stalls={} probe_p99={:.3} probe_max={:.3} worst={worst_canary} probe_worst={worst_probe} sent={} received={} foreign={} closed={} p50={:.3} p90={:.3} p99={:.3} p999={:.3} max={:.3}",
+                    if stalls.is_empty() {
+                        "none"
+                    } else {
+                        stalls.as_str()
+                    },
                     quantile(&late, 0.99),
                     quantile(&late, 1.0),
                     get(&stats.sent) - sent0,
