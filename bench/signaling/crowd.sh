@@ -4,9 +4,12 @@
 #   a: one LAN network of 10,000 peers (served as LAN rooms of 64, `crowded: true` past the first)
 #   b: 5,000 code rooms of two (one peer creates, the other joins by code; every peer is also in
 #      a LAN room, as always)
-# Per scenario: time to connect all peers, server RSS per idle peer, server and load-generator CPU
-# per phase, canary forward latency (p50/p99) under 2,000 background signals/s, then the same with
-# a reconnecting flooder (from one address, then rotating over 256), and /metrics counters.
+# Phases per scenario: canary latency on the bare server (baseline); connect all peers (timed);
+# idle (RSS per idle peer); 2,000 background signals/s with the canary pair measuring forward
+# latency (p50/p99); the same with a reconnecting flooder from one address, then with one
+# rotating over 256 addresses. Server and load-generator CPU per phase (/proc/PID/stat), other
+# processes' CPU (/proc/stat), /metrics counters before and after, server alive and exit status.
+# Results and their reading: docs/benchmarks.md, "Signaling".
 #
 # The load generator (crates/ferry-server/examples/crowd.rs) runs as several processes, each
 # binding its own source addresses: crowd peers 127.1.x.y (10 per address), canary 127.0.0.2-3,
