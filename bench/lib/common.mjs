@@ -107,7 +107,7 @@ export async function ferryTransfer(bin, serverUrl, file, out, extra = []) {
   const common = ['--server', serverUrl, '--bind', '127.0.0.1:0', '--json', ...extra];
   let gotCode = (/** @type {string} */ _c) => {};
   const code = new Promise((r) => (gotCode = r));
-  const sender = timedFerry(bin, ['send', file, ...common], (l) => {
+  const sender = timedFerry(bin, ['send', '--yes', file, ...common], (l) => {
     const v = JSON.parse(l);
     if (v.event === 'room') gotCode(v.code);
   });

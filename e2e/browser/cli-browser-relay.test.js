@@ -18,7 +18,7 @@ const ferry = (args) => runFerry(args, env.server.url);
 
 test('ferry send --relay → browser: the browser follows onto the relay', { timeout: 300_000 }, async () => {
   const files = makeFiles({ 'relay-empty.bin': 0, 'relay-3mib.bin': 3 * 1024 * 1024 + 5 });
-  const sender = ferry(['send', ...files.paths, '--relay']);
+  const sender = ferry(['send', '--yes', ...files.paths, '--relay']);
   const room = await sender.event('room');
   const welcome = await sender.event('welcome');
   const b = await openApp(env.browser, room.link);

@@ -16,7 +16,7 @@ const ferry = (args) => runFerry(args, env.server.url);
 
 test('ferry send → browser opening the link', { timeout: 300_000 }, async () => {
   const files = makeFiles({ 'cli-empty.bin': 0, 'cli-one.bin': 1, 'cli-3mib.bin': 3 * 1024 * 1024 + 5 });
-  const sender = ferry(['send', ...files.paths]);
+  const sender = ferry(['send', '--yes', ...files.paths]);
   const room = await sender.event('room');
   const welcome = await sender.event('welcome');
   assert.equal(room.link, `${env.server.url}/?room=${room.code}`);
@@ -36,7 +36,7 @@ test('ferry send → browser opening the link', { timeout: 300_000 }, async () =
     assert.equal(d.sha, sha, `${rel} byte for byte`);
   }
   const got = peerCard(b.page, welcome.name).getByTestId('transfer').first();
-  await got.and(b.page.locator('[data-state="done"]')).waitFor({ timeout: 10_000 });
+  await got.and(b.page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
   const connected = await sender.event('connected');
   assert.equal(connected.path, 'direct');
   await b.context.close();
@@ -60,6 +60,6 @@ test('browser in a room → ferry receive <code>', { timeout: 300_000 }, async (
   for (const [rel, sha] of Object.entries(files.sha)) {
     assert.equal(await sha256File(path.join(out, rel)), sha, `${rel} byte for byte`);
   }
-  await card.getByTestId('transfer').first().and(a.page.locator('[data-state="done"]')).waitFor({ timeout: 10_000 });
+  await card.getByTestId('transfer').first().and(a.page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
   await a.context.close();
 });

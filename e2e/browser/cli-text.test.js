@@ -16,7 +16,7 @@ const ferry = (args) => runFerry(args, env.server.url);
 
 test('ferry send --text → the browser shows the message', { timeout: 120_000 }, async () => {
   const message = 'from the terminal 👋 终端';
-  const sender = ferry(['send', '--text', message]);
+  const sender = ferry(['send', '--yes', '--text', message]);
   const room = await sender.event('room');
   const welcome = await sender.event('welcome');
   const b = await openApp(env.browser, room.link);

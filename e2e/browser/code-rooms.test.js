@@ -17,6 +17,7 @@ test('create a room, join it by link and by typed code', async () => {
   const link = await a.page.getByTestId('room-link').getAttribute('href');
   assert.equal(link, `${env.server.url}/?room=${code}`);
   assert.equal(await a.page.getByTestId('room-qr').locator('svg').count(), 1, 'a QR code is drawn');
+  assert.equal(await a.page.getByTestId('room-members').getAttribute('data-count'), '0');
 
   const b = await openApp(env.browser, link ?? '');
   await b.page.getByTestId('room').and(b.page.locator(`[data-room="${code}"]`)).waitFor();
@@ -30,6 +31,11 @@ test('create a room, join it by link and by typed code', async () => {
   const nameC = await selfName(c.page);
   await peerCard(a.page, nameB).waitFor();
   await peerCard(a.page, nameC).waitFor();
+  // The room's owner sees who joined by the code.
+  const members = a.page.getByTestId('room-members');
+  await a.page.locator('[data-testid="room-members"][data-count="2"]').waitFor();
+  const text = await members.innerText();
+  assert.ok(text.includes(nameB) && text.includes(nameC), text);
   // b and c share the LAN room and the code room with a: still one card each.
   await a.page.waitForFunction(() => document.querySelectorAll('[data-testid="peer"]').length === 2);
   assert.equal(await peerCard(a.page, nameB).count(), 1);

@@ -38,12 +38,12 @@ for (const who of ['sender', 'receiver']) {
       return bar !== null && bar.value > 2 * 1024 * 1024;
     });
     await (who === 'sender' ? sent : got).getByTestId('transfer-cancel').click();
-    await inState(sent, 'cancelled').waitFor({ timeout: 10_000 });
-    await inState(got, 'cancelled').waitFor({ timeout: 10_000 });
+    await inState(sent, 'cancelled').waitFor({ timeout: 30_000 });
+    await inState(got, 'cancelled').waitFor({ timeout: 30_000 });
     const other = who === 'sender' ? got : sent;
     assert.match((await other.getByTestId('transfer-error').textContent()) ?? '', /cancelled/i, 'the other side says why');
     assert.equal(await inState(got.getByTestId('transfer-file'), 'verified').count(), 0);
-    const d = await downloads.get('large.bin', 10_000);
+    const d = await downloads.get('large.bin', 30_000);
     assert.notEqual(d.failure, null, 'the partial download failed instead of completing');
     await p.close();
   });

@@ -21,7 +21,7 @@ test('a corrupted frame is a hash mismatch the user sees', { timeout: 120_000 },
   const got = p.cardBA.getByTestId('transfer').first();
   const sent = p.cardAB.getByTestId('transfer').first();
   await inState(got, 'done').waitFor({ timeout: 60_000 });
-  await inState(sent, 'done').waitFor({ timeout: 10_000 });
+  await inState(sent, 'done').waitFor({ timeout: 30_000 });
   const bad = got.getByTestId('transfer-file').and(p.b.page.locator('[data-path="corrupt-me.bin"]'));
   assert.equal(await bad.getAttribute('data-state'), 'mismatch');
   assert.match((await bad.getByTestId('file-state').textContent()) ?? '', /mismatch/i);

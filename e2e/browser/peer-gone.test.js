@@ -1,5 +1,8 @@
 // The peer closing its tab mid-transfer: the other side shows it within seconds, and nothing
-// partial is presented as complete.
+// partial is presented as complete. "Within seconds" is checked against 20 s: generous for a
+// loaded machine, yet well short of the ~30 s an ICE consent timeout would take, which is the
+// slow path this test exists to rule out (the server's peer-left and the DataChannel's close
+// must be what tells the page).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,18 +26,18 @@ for (const who of ['sender', 'receiver']) {
     if (who === 'sender') {
       await p.a.context.close();
       const got = p.cardBA.getByTestId('transfer').first();
-      await inState(got, 'failed').waitFor({ timeout: 10_000 });
+      await inState(got, 'failed').waitFor({ timeout: 20_000 });
       assert.match((await got.getByTestId('transfer-error').textContent()) ?? '', /connection lost/i);
-      await p.cardBA.getByTestId('peer-error').waitFor({ state: 'visible', timeout: 10_000 });
+      await p.cardBA.getByTestId('peer-error').waitFor({ state: 'visible', timeout: 20_000 });
       assert.match((await p.cardBA.getByTestId('peer-error').textContent()) ?? '', /left/);
-      const d = await downloads.get('interrupted.bin', 10_000);
+      const d = await downloads.get('interrupted.bin', 20_000);
       assert.notEqual(d.failure, null, 'the partial download failed');
     } else {
       await p.b.context.close();
       const sent = p.cardAB.getByTestId('transfer').first();
-      await inState(sent, 'failed').waitFor({ timeout: 10_000 });
+      await inState(sent, 'failed').waitFor({ timeout: 20_000 });
     }
-    assert.ok(Date.now() - t0 < 10_000, `noticed after ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 20_000, `noticed after ${Date.now() - t0} ms`);
     await p.close();
   });
 }

@@ -21,7 +21,9 @@ test('two tabs see each other, and a closed tab leaves the list', async () => {
   assert.equal(await b.page.getByTestId('peer').count(), 1);
 
   await b.context.close();
-  await peerCard(a.page, nameB).waitFor({ state: 'detached', timeout: 10_000 });
+  // 20 s: the server sees the socket close at once; only a missed-heartbeat timeout (3 × 10 s)
+  // would take longer, and that slow path is what this bound rules out.
+  await peerCard(a.page, nameB).waitFor({ state: 'detached', timeout: 20_000 });
   assert.equal(await a.page.getByTestId('peer').count(), 0);
   assert.equal(await a.page.getByTestId('no-peers').isVisible(), true);
   await a.context.close();
@@ -37,7 +39,7 @@ test('a tab reconnects with the same identity after the server restarts', async 
   await a.page.getByTestId('conn-state').and(a.page.locator('[data-state="waiting"]')).waitFor();
   const again = await startServer(['--secret', 'e2e-restart-secret'], { port: ownPort });
   try {
-    await a.page.getByTestId('conn-state').and(a.page.locator('[data-state="open"]')).waitFor({ timeout: 15_000 });
+    await a.page.getByTestId('conn-state').and(a.page.locator('[data-state="open"]')).waitFor({ timeout: 30_000 });
     assert.equal(await selfName(a.page), name, 'same token, same name after reconnect');
   } finally {
     await a.context.close();

@@ -28,7 +28,7 @@ async function sendAndCheck(pair, fromSide, spec) {
   await dialog.waitFor({ timeout: 60_000 });
   await dialog.getByTestId('offer-accept').click();
   await fromCard.getByTestId('transfer').first().and(from.locator('[data-state="done"]')).waitFor({ timeout: 180_000 });
-  await toCard.getByTestId('transfer').first().and(to.locator('[data-state="done"]')).waitFor({ timeout: 10_000 });
+  await toCard.getByTestId('transfer').first().and(to.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
   for (const [rel, sha] of Object.entries(files.sha)) {
     const d = await downloads.get(path.basename(rel));
     assert.equal(d.failure, null, `${rel} downloaded`);

@@ -26,7 +26,7 @@ async function sendAndCheck(from, to, spec) {
   const sent = peerCard(from, toName).getByTestId('transfer').first();
   const got = peerCard(to, fromName).getByTestId('transfer').first();
   await sent.and(from.locator('[data-state="done"]')).waitFor({ timeout: 180_000 });
-  await got.and(to.locator('[data-state="done"]')).waitFor({ timeout: 10_000 });
+  await got.and(to.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
   for (const [rel, sha] of Object.entries(files.sha)) {
     const d = await downloads.get(path.basename(rel));
     assert.equal(d.failure, null, `${rel} downloaded`);

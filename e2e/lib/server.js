@@ -29,7 +29,7 @@ export async function startServer(extraArgs = [], opts = {}) {
   });
   const url = await new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`ferry serve did not print its address in 15 s\n${stderr}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`ferry serve did not print its address in 30 s\n${stderr}`)), 30_000);
     proc.stdout.on('data', (d) => {
       out += d;
       const m = /listening on (http:\/\/\S+)/.exec(out);

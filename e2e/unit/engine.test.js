@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { TransferSession } from '../../web/app/js/transfer/engine.js';
 import { memoryPipePair } from '../../web/app/js/transfer/memory-pipe.js';
 import { inlineHasher } from '../../web/app/js/hash/hasher.js';
+import { HELLO_RETRIES, HELLO_RETRY_MS, MAX_HELLO_ECHOES } from '../../web/app/js/protocol/constants.js';
 
 const sha = (/** @type {Uint8Array} */ b) => createHash('sha256').update(b).digest('hex');
 
@@ -121,8 +122,9 @@ for (const who of ['sender', 'receiver']) {
     // The session stays usable.
     const again = next(b, 'offer');
     a.sendFiles([{ blob: new Blob(['ok']), path: 'after' }]);
-    (await again).accept(store.factory);
-    await new Promise((r) => setTimeout(r, 200));
+    const after = await again;
+    after.accept(store.factory);
+    await until(after, (t) => t.state === 'done');
     assert.equal(store.files.get('after')?.state, 'complete');
   });
 }
@@ -241,14 +243,155 @@ test('backpressure: the sender never buffers far past its high-water mark', asyn
 });
 
 test('a repeated hello (the peer has not heard ours) is answered, at most 3 times', async () => {
-  const { a, pb } = pair();
+  const { a, b, pa, pb } = pair();
   /** @type {string[]} */
   const sentByA = [];
   pb.attach({ message: (d) => void (typeof d === 'string' && sentByA.push(JSON.parse(d).type)), close: () => {} });
   const hello = JSON.stringify({ type: 'hello', version: 1, app: 'peer' });
   for (let i = 0; i < 6; i++) pb.send(hello);
-  await new Promise((r) => setTimeout(r, 50));
+  // Wait on the pipes, not the clock: until A's answers are in and nothing is in flight either
+  // way (an answer beyond the cap would then have arrived too). Bounded: 1,000 looks, 10 s.
+  const hellos = () => sentByA.filter((t) => t === 'hello').length;
+  const settled = () => hellos() >= 1 + 3 && pa.bufferedAmount() === 0 && pb.bufferedAmount() === 0;
+  for (let i = 0; i < 1000 && !settled(); i++) await new Promise((r) => setTimeout(r, 10));
   // Its own hello from start(), then one answer per repeat (the first of ours is no repeat), capped.
-  assert.equal(sentByA.filter((t) => t === 'hello').length, 1 + 3, `${sentByA}`);
-  assert.equal(a.peerApp, 'peer');
+  assert.equal(MAX_HELLO_ECHOES, 3);
+  assert.equal(sentByA.filter((t) => t === 'hello').length, 1 + MAX_HELLO_ECHOES, `${sentByA}`);
+  assert.ok(a.peerHeard);
+  b.onClose('test over'); // its pipe handler was replaced: it never heard A and would keep saying hello
+});
+
+const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
+/** Lets every message in flight on a memory pipe (one timer per hop) arrive and be answered. */
+const hops = async (n = 6) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 0));
+};
+
+test('the first messages are lost (the peer end was not up yet): hellos recover and the offer still goes out', { timeout: 15_000 }, async () => {
+  // peer-card.js offers right after connecting. Model the race the repeated hello was made for:
+  // everything A sends before B's end of the channel is up is lost.
+  const [pa, pb] = memoryPipePair();
+  let bUp = false;
+  /** @type {string[]} */
+  const lost = [];
+  pa.intercept = (m) => {
+    if (bUp) return m;
+    lost.push(typeof m === 'string' ? JSON.parse(m).type : 'frame');
+    return null;
+  };
+  const a = new TransferSession(pa, { hasherFactory: inlineHasher });
+  a.start();
+  const content = randomBytes(300_000);
+  const out = a.sendFiles([{ blob: new Blob([content]), path: 'f' }]);
+  await tick(20);
+  bUp = true;
+  const b = new TransferSession(pb, { hasherFactory: inlineHasher });
+  const store = memoryStore();
+  b.addEventListener('offer', (e) => /** @type {any} */ (e).detail.accept(store.factory));
+  b.start();
+  await until(out, (t) => t.state === 'done', 10_000);
+  assert.deepEqual(lost, ['hello'], 'the offer was held until the peer said hello');
+  assert.equal(sha(store.bytes('f')), sha(content));
+  // B repeats its hello (A's was lost) and A answers, so both end up having heard each other.
+  for (let i = 0; i < 300 && !b.peerHeard; i++) await tick();
+  assert.ok(a.peerHeard && b.peerHeard, 'B heard A through the repeated hello');
+  assert.equal(b.pollTimeout(), null);
+});
+
+/** A session A whose peer is played by the test: `sent` is what A put on the wire. */
+function rawPeer() {
+  let t = 0;
+  const [pa, pb] = memoryPipePair();
+  const a = new TransferSession(pa, { hasherFactory: inlineHasher, timers: false, now: () => t });
+  /** @type {any[]} */
+  const sent = [];
+  pb.attach({ message: (d) => void sent.push(typeof d === 'string' ? JSON.parse(d) : { frame: new Uint8Array(d) }), close: () => {} });
+  a.start();
+  return {
+    a,
+    sent,
+    /** @param {any} m */
+    send: async (m) => {
+      pb.send(JSON.stringify(m));
+      await hops();
+    },
+    /** @param {number} ms */
+    advance: (ms) => {
+      t += ms;
+      a.handleTimeout(t);
+    },
+    types: () => sent.map((m) => m.type ?? 'frame'),
+  };
+}
+
+const HELLO = { type: 'hello', version: 1, app: 'peer' };
+
+test(`hello is repeated every ${HELLO_RETRY_MS} ms until the peer's arrives, at most ${HELLO_RETRIES} times`, async () => {
+  const p = rawPeer();
+  await hops();
+  assert.deepEqual(p.types(), ['hello']);
+  assert.equal(p.a.pollTimeout(), HELLO_RETRY_MS);
+  p.advance(HELLO_RETRY_MS - 1);
+  await hops();
+  assert.equal(p.types().length, 1, 'not before the interval');
+  for (let i = 0; i < HELLO_RETRIES + 5; i++) p.advance(HELLO_RETRY_MS);
+  await hops();
+  assert.equal(p.types().filter((x) => x === 'hello').length, 1 + HELLO_RETRIES);
+  assert.equal(p.a.pollTimeout(), null, 'gave up');
+
+  const q = rawPeer();
+  q.advance(HELLO_RETRY_MS);
+  await q.send(HELLO);
+  assert.equal(q.a.pollTimeout(), null, 'heard: no more repeats');
+  q.advance(10 * HELLO_RETRY_MS);
+  await hops();
+  assert.deepEqual(q.types(), ['hello', 'hello']);
+});
+
+test('answers that cross the end of an outgoing transfer are dropped silently', async () => {
+  const p = rawPeer();
+  await p.send(HELLO);
+  const out = p.a.sendFiles([{ blob: new Blob(['abc']), path: 'f' }]);
+  await hops();
+  out.cancel();
+  await p.send({ type: 'accept', transferId: out.id });
+  await p.send({ type: 'file-verified', transferId: out.id, index: 0, ok: true });
+  await p.send({ type: 'done', transferId: out.id });
+  await p.send({ type: 'decline', transferId: out.id });
+  assert.deepEqual(p.types(), ['hello', 'offer', 'cancel']);
+  await p.send({ type: 'done', transferId: 42 });
+  assert.equal(p.sent.at(-1).code, 'unknown-transfer', 'a transfer that never was is still refused');
+});
+
+test('done before every file was sent is a protocol violation', async () => {
+  const p = rawPeer();
+  await p.send(HELLO);
+  const out = p.a.sendFiles([{ blob: new Blob([randomBytes(10)]), path: 'f' }]);
+  await hops();
+  await p.send({ type: 'done', transferId: out.id });
+  assert.deepEqual(p.sent.at(-1).code, 'protocol-violation');
+  assert.equal(out.state, 'waiting');
+});
+
+test('file-verified while the offer is unanswered, or before its file-end, is a protocol violation', async () => {
+  const p = rawPeer();
+  await p.send(HELLO);
+  const out = p.a.sendFiles([
+    { blob: new Blob(['a']), path: 'a' },
+    { blob: new Blob(['b']), path: 'b' },
+  ]);
+  await hops();
+  await p.send({ type: 'file-verified', transferId: out.id, index: 0, ok: true });
+  assert.equal(p.sent.at(-1).code, 'protocol-violation');
+  assert.equal(out.files[0].state, 'pending');
+});
+
+test('file-end before accept is a protocol violation that cancels the transfer', async () => {
+  const p = rawPeer();
+  await p.send(HELLO);
+  await p.send({ type: 'offer', transferId: 5, totalSize: 1, files: [{ path: 'x', size: 1, type: '' }] });
+  await p.send({ type: 'file-end', transferId: 5, index: 0, sha256: '00' });
+  assert.deepEqual(p.types().slice(-2), ['error', 'cancel']);
+  assert.equal(p.sent.at(-2).code, 'protocol-violation');
+  assert.equal(p.sent.at(-1).role, 'receiver');
 });

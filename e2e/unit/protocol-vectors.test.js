@@ -9,6 +9,7 @@ import { repoRoot } from '../lib/server.js';
 import { trySanitizePath } from '../../web/app/js/protocol/names.js';
 import { parseFrame, encodeFrame } from '../../web/app/js/protocol/frames.js';
 import { parseControl, validateOffer } from '../../web/app/js/protocol/control.js';
+import * as constants from '../../web/app/js/protocol/constants.js';
 
 const vectors = (/** @type {string} */ name) =>
   JSON.parse(readFileSync(path.join(repoRoot, 'crates', 'ferry-protocol', 'vectors', name), 'utf8'));
@@ -80,4 +81,15 @@ test('offers: paths sanitized, sums checked, refused names refuse the offer', ()
   assert.throws(() => validateOffer([{ path: 'a', size: 1, type: '' }], 2), /does not match/);
   assert.throws(() => validateOffer([{ path: '..', size: 1, type: '' }], 1), /nothing left/);
   assert.throws(() => validateOffer([], 0), /no files/);
+});
+
+test('limits.json: constants.js holds the same limits as transfer.rs', () => {
+  const limits = vectors('limits.json');
+  const keys = Object.keys(limits).filter((k) => !k.startsWith('_'));
+  assert.ok(keys.length >= 11);
+  for (const k of keys) assert.equal(/** @type {any} */ (constants)[k], limits[k], k);
+});
+
+test('error_codes.json: TransferErrorCode holds the codes of transfer.rs, in order', () => {
+  assert.deepEqual(Object.values(constants.TransferErrorCode), vectors('error_codes.json'));
 });

@@ -32,14 +32,26 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: web app, signaling, relays, on one port.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Send files or folders: prints a code, a link and a QR code for the receiver.
     Send(send::SendArgs),
     /// Receive what a sender in room <code> offers.
     Receive(receive::ReceiveArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // `{:#}`: the error and its causes on one line. Returning the error from main would print its
+    // Debug form, which carries a stack backtrace whenever RUST_BACKTRACE is set.
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
     // Peers print their own progress; library chatter (webrtc-rs logs ICE/DTLS at info and
     // warn) only when asked for with --log-level / FERRY_LOG.
@@ -59,7 +71,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Send(args) => send::run(args).await,
             Command::Receive(args) => receive::run(args).await,
         }

@@ -102,6 +102,71 @@ pub struct ServeArgs {
     /// How long issued TURN credentials stay valid.
     #[arg(long, env = "FERRY_TURN_TTL", default_value = "12h", value_parser = humantime::parse_duration)]
     turn_ttl: Duration,
+    #[command(flatten)]
+    quotas: QuotaArgs,
+}
+
+// --- Per-address quotas of the pipe, the relay and TURN (docs/security.md "Limits and
+// quotas"); defaults are those of ferry_server's `PipeLimits`, `RelayLimits`, `TurnLimits`. ---
+#[derive(Args)]
+struct QuotaArgs {
+    /// HTTP pipe: senders one client address may have waiting at once (429 beyond).
+    #[arg(long, env = "FERRY_PIPE_SENDERS_PER_ADDR", default_value_t = 16)]
+    pipe_senders_per_addr: usize,
+    /// HTTP pipe: receivers one client address may have waiting at once (429 beyond).
+    #[arg(long, env = "FERRY_PIPE_RECEIVERS_PER_ADDR", default_value_t = 64)]
+    pipe_receivers_per_addr: usize,
+    /// WebSocket relay: pending sessions a peer may have opened at once (`limit` error beyond).
+    #[arg(long, env = "FERRY_RELAY_PENDING_PER_PEER", default_value_t = 8)]
+    relay_pending_per_peer: usize,
+    /// WebSocket relay: relay sockets one client address may hold at once (429 beyond).
+    #[arg(long, env = "FERRY_RELAY_SOCKETS_PER_ADDR", default_value_t = 32)]
+    relay_sockets_per_addr: usize,
+    /// TURN: live allocations per credential, i.e. per peer (486 beyond).
+    #[arg(long, env = "FERRY_TURN_ALLOCATIONS_PER_USER", default_value_t = 32)]
+    turn_allocations_per_user: usize,
+    /// TURN: live allocations per client source IP, IPv6 per /64 (486 beyond).
+    #[arg(long, env = "FERRY_TURN_ALLOCATIONS_PER_SOURCE", default_value_t = 128)]
+    turn_allocations_per_source: usize,
+    /// STUN/TURN requests answered per source IP per second (dropped beyond).
+    #[arg(long, env = "FERRY_STUN_RATE", default_value_t = 100)]
+    stun_rate: u32,
+    /// Burst allowance of --stun-rate.
+    #[arg(long, env = "FERRY_STUN_BURST", default_value_t = 200)]
+    stun_burst: u32,
+    /// TURN nonces kept at most (the oldest are forgotten first; clients then retry).
+    #[arg(long, env = "FERRY_TURN_MAX_NONCES", default_value_t = 10_000)]
+    turn_max_nonces: usize,
+}
+
+impl QuotaArgs {
+    fn pipe(&self) -> ferry_server::pipe::PipeLimits {
+        ferry_server::pipe::PipeLimits {
+            waiting_senders_per_addr: self.pipe_senders_per_addr,
+            waiting_receivers_per_addr: self.pipe_receivers_per_addr,
+            ..Default::default()
+        }
+    }
+
+    fn relay(&self, heartbeat: Duration) -> ferry_server::relay_ws::RelayLimits {
+        ferry_server::relay_ws::RelayLimits {
+            pending_per_peer: self.relay_pending_per_peer,
+            sockets_per_addr: self.relay_sockets_per_addr,
+            heartbeat_interval: heartbeat,
+            heartbeat_timeout: heartbeat * 3,
+        }
+    }
+
+    fn turn(&self) -> ferry_server::turn::TurnLimits {
+        ferry_server::turn::TurnLimits {
+            allocations_per_user: self.turn_allocations_per_user,
+            allocations_per_source: self.turn_allocations_per_source,
+            requests_per_second: self.stun_rate,
+            request_burst: self.stun_burst,
+            max_nonces: self.turn_max_nonces,
+            ..Default::default()
+        }
+    }
 }
 
 fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -181,7 +246,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             external_urls: args.turn_urls,
             allow_private_peers: args.turn_allow_private,
             allow_loopback_peers: args.turn_allow_loopback,
+            limits: args.quotas.turn(),
         },
+        pipe: args.quotas.pipe(),
+        relay: args.quotas.relay(args.heartbeat),
         ..ServerConfig::default()
     };
     ferry_server::http_server::raise_fd_limit();

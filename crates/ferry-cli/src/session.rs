@@ -19,9 +19,6 @@ use crate::disk;
 use crate::prefetch::{ChunkReader, DiskWriter};
 use crate::ui::Ui;
 
-const HELLO_RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-const HELLO_RETRIES: u32 = 15;
-
 /// How a session ended.
 #[derive(Debug)]
 pub enum Outcome {
@@ -120,14 +117,16 @@ impl Session {
             .and_then(|v| v.parse::<usize>().ok())
             .map_or(pipe.max_message_size(), |m| m.min(pipe.max_message_size()));
         self.engine.set_max_message_size(max);
-        self.engine.start();
+        self.engine.start(Instant::now());
+        let mut text_only = false;
         if let Mode::Send { sources, text } = &self.mode {
             if let Some(text) = text {
                 self.engine.send_text(text)?;
             }
             if sources.is_empty() {
-                // Text only: done once it is on the pipe; closing the pipe waits for it to drain.
-                self.outcome = Some(Outcome::TextOnly { received: 0 });
+                // Text only: done once it is on the pipe (the engine holds it until the peer's
+                // hello); closing the pipe waits for it to drain.
+                text_only = true;
             } else {
                 let files = sources.iter().map(|s| s.offered.clone()).collect();
                 self.total = sources.iter().map(|s| s.offered.size).sum();
@@ -136,14 +135,11 @@ impl Session {
         }
         let mut pending: Option<ReadRequest> = None;
         let mut interrupted = false;
-        // Until the peer's hello arrives, say hello again each second (Engine::repeat_hello).
-        let mut hello_retry = tokio::time::interval_at(
-            tokio::time::Instant::now() + HELLO_RETRY_EVERY,
-            HELLO_RETRY_EVERY,
-        );
-        let mut hello_retries = 0;
         loop {
             self.flush(pipe).await?;
+            if text_only && !self.engine.holds_messages() && self.outcome.is_none() {
+                self.outcome = Some(Outcome::TextOnly { received: 0 });
+            }
             if let Some(o) = self.outcome.take() {
                 pipe.close().await;
                 return Ok(o);
@@ -151,6 +147,14 @@ impl Session {
             if pending.is_none() {
                 pending = self.engine.next_read();
             }
+            // The engine's timers (hello retries): wake no later than it asks.
+            let timeout = self.engine.poll_timeout();
+            let wake = async move {
+                match timeout {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut interrupt, if !interrupted => {
                     interrupted = true;
@@ -160,10 +164,19 @@ impl Session {
                     }
                 }
                 _ = &mut departed, if !peer_departed => peer_departed = true,
-                _ = hello_retry.tick(), if !self.engine.heard_from_peer() && hello_retries < HELLO_RETRIES => {
-                    hello_retries += 1;
-                    tracing::debug!("no hello from the peer yet; saying hello again");
-                    self.engine.repeat_hello();
+                _ = wake => {
+                    self.engine.handle_timeout(Instant::now());
+                    if !self.engine.heard_from_peer() && self.engine.poll_timeout().is_none() {
+                        // Every hello retry went unanswered: the pipe is up, but no one speaks
+                        // the transfer protocol on it.
+                        self.engine.handle_closed();
+                        self.flush_events_only().await;
+                        pipe.close().await;
+                        return Err(anyhow!(
+                            "the peer never answered on the connection (no hello after {} tries)",
+                            ferry_protocol::transfer::HELLO_RETRIES + 1
+                        ));
+                    }
                 }
                 msg = pipe.recv() => match msg {
                     Some(Message::Text(t)) => self.engine.handle_text(&t),

@@ -81,7 +81,11 @@ fn forced_on_one_side_the_other_follows_byte_for_byte_and_the_server_sees_no_pla
     let file = marked_file(src.path());
 
     let file_arg = file.display().to_string();
-    let mut sender = Peer::spawn(&server, &["send", &file_arg, "--relay"], Stdio::null());
+    let mut sender = Peer::spawn(
+        &server,
+        &["send", "--yes", &file_arg, "--relay"],
+        Stdio::null(),
+    );
     let code = sender.room_code();
     // The receiver meets the sender through the proxy (signaling and relay alike).
     let out_arg = out.path().display().to_string();
@@ -178,7 +182,11 @@ fn both_forced_a_larger_file_streams_through_the_relay() {
     let file = src.path().join("big.bin");
     std::fs::write(&file, random_bytes(48 * 1024 * 1024 + 5, 9)).unwrap();
     let file_arg = file.display().to_string();
-    let mut sender = Peer::spawn(&server, &["send", &file_arg, "--relay"], Stdio::null());
+    let mut sender = Peer::spawn(
+        &server,
+        &["send", "--yes", &file_arg, "--relay"],
+        Stdio::null(),
+    );
     let code = sender.room_code();
     let receiver = receive(
         &server,
@@ -215,7 +223,7 @@ fn with_ice_impossible_both_fall_back_after_their_timeout() {
     };
     let started = std::time::Instant::now();
     let file_arg = file.display().to_string();
-    let mut sender = ferry(&["send", &file_arg]).spawn().unwrap();
+    let mut sender = ferry(&["send", "--yes", &file_arg]).spawn().unwrap();
     let mut sender_out = std::io::BufReader::new(sender.stdout.take().unwrap());
     let code = loop {
         let mut line = String::new();

@@ -12,7 +12,11 @@ fn a_text_on_its_own_is_printed_by_the_receiver() {
     let server = Server::start();
     let out = TempDir::new("text-out");
     let message = "hi 👋 from the terminal\nsecond line";
-    let mut sender = Peer::spawn(&server, &["send", "--text", message], Stdio::null());
+    let mut sender = Peer::spawn(
+        &server,
+        &["send", "--yes", "--text", message],
+        Stdio::null(),
+    );
     let code = sender.room_code();
     let receiver = receive(&server, &code, out.path(), &[], Stdio::null());
     let r = receiver.finish(Duration::from_secs(60));
@@ -37,7 +41,13 @@ fn a_text_before_files_arrives_first_and_the_files_still_do() {
     let file_arg = file.display().to_string();
     let mut sender = Peer::spawn(
         &server,
-        &["send", &file_arg, "--text", "the notes, as promised"],
+        &[
+            "send",
+            "--yes",
+            &file_arg,
+            "--text",
+            "the notes, as promised",
+        ],
         Stdio::null(),
     );
     let code = sender.room_code();
@@ -57,7 +67,7 @@ fn a_text_before_files_arrives_first_and_the_files_still_do() {
 fn a_text_over_64_kib_is_refused_before_connecting() {
     let server = Server::start();
     let long = "x".repeat(64 * 1024 + 1);
-    let sender = Peer::spawn(&server, &["send", "--text", &long], Stdio::null());
+    let sender = Peer::spawn(&server, &["send", "--yes", "--text", &long], Stdio::null());
     let s = sender.finish(Duration::from_secs(20));
     assert_ne!(s.code, Some(0));
     assert!(s.stderr.contains("at most 65536"), "{}", s.stderr);

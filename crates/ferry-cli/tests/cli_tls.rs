@@ -87,7 +87,12 @@ fn send_and_receive_through_an_https_server_over_the_wss_relay() {
     std::fs::create_dir_all(&out).unwrap();
 
     let file_arg = file.display().to_string();
-    let mut sender = Peer::spawn_at(&url, &["send", &file_arg, "--relay"], Stdio::null(), &env);
+    let mut sender = Peer::spawn_at(
+        &url,
+        &["send", "--yes", &file_arg, "--relay"],
+        Stdio::null(),
+        &env,
+    );
     let room = sender.wait_event("room", Duration::from_secs(20));
     let code = room["code"].as_str().unwrap().to_string();
     assert_eq!(
@@ -124,7 +129,7 @@ fn an_untrusted_certificate_is_a_clear_error() {
     std::fs::write(&file, b"hello").unwrap();
     let file_arg = file.display().to_string();
     // No SSL_CERT_FILE: the system store and the Mozilla roots do not know this certificate.
-    let sender = Peer::spawn_at(&url, &["send", &file_arg], Stdio::null(), &[]);
+    let sender = Peer::spawn_at(&url, &["send", "--yes", &file_arg], Stdio::null(), &[]);
     let s = sender.finish(Duration::from_secs(30));
     assert_ne!(s.code, Some(0), "must fail: {}", s.stdout);
     assert!(

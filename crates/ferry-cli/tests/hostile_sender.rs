@@ -54,7 +54,7 @@ async fn hostile_names_stay_inside_out() {
 
     let mut engine = Engine::new("evil/1");
     engine.set_max_message_size(link.pipe.max_message_size());
-    engine.start();
+    engine.start(std::time::Instant::now());
     let files = names
         .iter()
         .zip(&contents)

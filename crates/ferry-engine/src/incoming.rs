@@ -1,7 +1,13 @@
-//! State of one transfer we receive.
+//! Transfers we receive: their state, and the engine's transitions for them (offer → consent →
+//! frames checked in order → `file-end` verified → `done`).
 
-use ferry_protocol::transfer::ValidatedFile;
-use sha2::Sha256;
+use ferry_protocol::transfer::{
+    ControlMessage, DataFrame, OfferedFile, ResumePoint, Role, TransferErrorCode, ValidatedFile,
+    validate_offer,
+};
+use sha2::{Digest, Sha256};
+
+use crate::{CommandError, Engine, Event, IoRequest, Output};
 
 /// A resume point the driver found on disk: the first `offset` bytes of file `index` are already
 /// stored, and `hasher` has hashed exactly those bytes.
@@ -33,4 +39,259 @@ pub(crate) struct Incoming {
     pub resume: Vec<Option<ResumeFrom>>,
     pub done_bytes: u64,
     pub failed: u32,
+}
+
+impl Engine {
+    /// Consents to an offer. `resume` lists prefixes already on disk (hashed by the driver).
+    pub fn accept(
+        &mut self,
+        transfer_id: u32,
+        resume: Vec<ResumeFrom>,
+    ) -> Result<(), CommandError> {
+        let t = self
+            .incoming
+            .get_mut(&transfer_id)
+            .filter(|t| matches!(t.phase, ReceivePhase::AwaitingConsent))
+            .ok_or(CommandError::UnknownTransfer(transfer_id))?;
+        let mut points = Vec::new();
+        for r in resume {
+            let i = r.index as usize;
+            if i < t.files.len() && r.offset > 0 && r.offset <= t.files[i].size {
+                points.push(ResumePoint {
+                    index: r.index,
+                    offset: r.offset,
+                });
+                t.done_bytes += r.offset;
+                t.resume[i] = Some(r);
+            }
+        }
+        self.send(ControlMessage::Accept {
+            transfer_id,
+            resume: points,
+        });
+        self.start_incoming_file(transfer_id, 0);
+        Ok(())
+    }
+
+    /// Refuses an offer; nothing is written.
+    pub fn decline(&mut self, transfer_id: u32) -> Result<(), CommandError> {
+        match self.incoming.get(&transfer_id) {
+            Some(t) if matches!(t.phase, ReceivePhase::AwaitingConsent) => {
+                self.incoming.remove(&transfer_id);
+                self.closed_incoming.insert(transfer_id);
+                self.send(ControlMessage::Decline { transfer_id });
+                Ok(())
+            }
+            _ => Err(CommandError::UnknownTransfer(transfer_id)),
+        }
+    }
+
+    pub(crate) fn on_offer(&mut self, transfer_id: u32, files: Vec<OfferedFile>, total_size: u64) {
+        if self.incoming.contains_key(&transfer_id) {
+            self.refuse(
+                TransferErrorCode::ProtocolViolation,
+                format!("offer reuses transfer id {transfer_id} of a running transfer"),
+            );
+            return;
+        }
+        match validate_offer(&files, total_size) {
+            Ok(valid) => {
+                let n = valid.len();
+                self.closed_incoming.remove(&transfer_id);
+                self.incoming.insert(
+                    transfer_id,
+                    Incoming {
+                        files: valid.clone(),
+                        total: total_size,
+                        phase: ReceivePhase::AwaitingConsent,
+                        resume: vec![None; n],
+                        done_bytes: 0,
+                        failed: 0,
+                    },
+                );
+                self.event(Event::OfferReceived {
+                    transfer_id,
+                    files: valid,
+                    total_size,
+                });
+            }
+            Err(e) => {
+                self.send(ControlMessage::Decline { transfer_id });
+                self.refuse(e.code(), e.to_string());
+                self.closed_incoming.insert(transfer_id);
+                self.event(Event::OfferRefused {
+                    transfer_id,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+
+    pub(crate) fn on_file_end(&mut self, transfer_id: u32, index: u32, sha256: &str) {
+        let Some(t) = self.incoming.get_mut(&transfer_id) else {
+            if !self.closed_incoming.contains(&transfer_id) {
+                self.refuse(
+                    TransferErrorCode::UnknownTransfer,
+                    format!("file-end for unknown transfer {transfer_id}"),
+                );
+            }
+            return;
+        };
+        let ReceivePhase::Receiving {
+            index: current,
+            received,
+            ..
+        } = &t.phase
+        else {
+            self.protocol_violation(
+                transfer_id,
+                format!("file-end before accept (file {index})"),
+            );
+            return;
+        };
+        let size = t.files[*current].size;
+        if index as usize != *current || *received != size {
+            let why = format!(
+                "file-end for file {index} while file {current} has {received} of {size} bytes"
+            );
+            self.protocol_violation(transfer_id, why);
+            return;
+        }
+        let ReceivePhase::Receiving { hasher, .. } =
+            std::mem::replace(&mut t.phase, ReceivePhase::AwaitingConsent)
+        else {
+            unreachable!("matched above")
+        };
+        let ours = hex::encode(hasher.finalize());
+        let ok = ours.eq_ignore_ascii_case(sha256);
+        if !ok {
+            t.failed += 1;
+        }
+        let next = index as usize + 1;
+        let more = next < t.files.len();
+        let failed = t.failed;
+        self.out.push_back(Output::Io(IoRequest::Finish {
+            transfer_id,
+            index,
+            verified: ok,
+            sha256: ours.clone(),
+        }));
+        self.send(ControlMessage::FileVerified {
+            transfer_id,
+            index,
+            ok,
+        });
+        self.event(Event::FileVerified {
+            transfer_id,
+            role: Role::Receiver,
+            index,
+            ok,
+            sha256: ours,
+        });
+        if more {
+            self.start_incoming_file(transfer_id, next);
+        } else {
+            self.incoming.remove(&transfer_id);
+            self.closed_incoming.insert(transfer_id);
+            self.send(ControlMessage::Done { transfer_id });
+            self.event(Event::TransferDone {
+                transfer_id,
+                role: Role::Receiver,
+                failed,
+            });
+        }
+    }
+
+    pub(crate) fn start_incoming_file(&mut self, transfer_id: u32, index: usize) {
+        let Some(t) = self.incoming.get_mut(&transfer_id) else {
+            return;
+        };
+        let file = &t.files[index];
+        let (received, hasher) = match t.resume[index].take() {
+            Some(r) => (r.offset, r.hasher),
+            None => (0, Sha256::new()),
+        };
+        self.out.push_back(Output::Io(IoRequest::Open {
+            transfer_id,
+            index: index as u32,
+            path: file.path.clone(),
+            size: file.size,
+            resume_offset: received,
+        }));
+        t.phase = ReceivePhase::Receiving {
+            index,
+            received,
+            hasher,
+        };
+    }
+
+    pub(crate) fn protocol_violation(&mut self, transfer_id: u32, why: String) {
+        self.refuse(TransferErrorCode::ProtocolViolation, why.clone());
+        let _ = self.cancel(
+            transfer_id,
+            Role::Receiver,
+            &format!("protocol violation: {why}"),
+        );
+    }
+
+    /// A data frame for a transfer we receive: in order, in place, within the file, or a
+    /// protocol violation that cancels the transfer.
+    pub(crate) fn on_frame(&mut self, frame: DataFrame<'_>) {
+        let tid = frame.transfer_id;
+        let Some(t) = self.incoming.get_mut(&tid) else {
+            if !self.closed_incoming.contains(&tid) {
+                self.refuse(
+                    TransferErrorCode::UnknownTransfer,
+                    format!("data for unknown transfer {tid}"),
+                );
+            }
+            return;
+        };
+        let violation = match &mut t.phase {
+            ReceivePhase::AwaitingConsent => Some(format!("data for transfer {tid} before accept")),
+            ReceivePhase::Receiving {
+                index,
+                received,
+                hasher,
+            } => {
+                let size = t.files[*index].size;
+                if frame.index as usize != *index {
+                    Some(format!(
+                        "data for file {} while file {index} is in progress",
+                        frame.index
+                    ))
+                } else if frame.offset != *received {
+                    Some(format!(
+                        "data at offset {} of file {index}; expected offset {received}",
+                        frame.offset
+                    ))
+                } else if frame.payload.len() as u64 > size - *received {
+                    Some(format!(
+                        "data runs past the end of file {index} ({size} bytes)"
+                    ))
+                } else {
+                    hasher.update(frame.payload);
+                    *received += frame.payload.len() as u64;
+                    t.done_bytes += frame.payload.len() as u64;
+                    let (done, total) = (t.done_bytes, t.total);
+                    self.out.push_back(Output::Io(IoRequest::Write {
+                        transfer_id: tid,
+                        index: frame.index,
+                        offset: frame.offset,
+                        data: frame.payload.to_vec(),
+                    }));
+                    self.event(Event::Progress {
+                        transfer_id: tid,
+                        role: Role::Receiver,
+                        done,
+                        total,
+                    });
+                    None
+                }
+            }
+        };
+        if let Some(why) = violation {
+            self.protocol_violation(tid, why);
+        }
+    }
 }

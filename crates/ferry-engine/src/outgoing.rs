@@ -1,6 +1,13 @@
-//! State of one transfer we send.
+//! Transfers we send: their state, and the engine's transitions for them (offer → accept or
+//! decline → frames and `file-end`s, paced by reads → `file-verified`s → `done`).
 
+use ferry_protocol::transfer::{
+    ControlMessage, DataFrame, FRAME_HEADER_BYTES, MAX_FILE_SIZE, MAX_FILES_PER_OFFER, OfferedFile,
+    ResumePoint, Role, TransferErrorCode,
+};
 use sha2::{Digest, Sha256};
+
+use crate::{CommandError, Engine, Event, Output, ReadRequest};
 
 /// A file we offer, as the driver describes it (it knows where the bytes are; we only need sizes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,5 +60,316 @@ impl Outgoing {
             hasher: Sha256::new(),
             read_in_flight: false,
         };
+    }
+}
+
+impl Engine {
+    /// Offers files to the peer; returns the transfer id. Sent once the peer's `hello` arrived.
+    pub fn send_offer(&mut self, files: Vec<LocalFile>) -> Result<u32, CommandError> {
+        if files.is_empty() {
+            return Err(CommandError::InvalidOffer("no files".into()));
+        }
+        if files.len() > MAX_FILES_PER_OFFER {
+            return Err(CommandError::InvalidOffer(format!(
+                "{} files; at most {MAX_FILES_PER_OFFER} per offer",
+                files.len()
+            )));
+        }
+        let mut total: u64 = 0;
+        for f in &files {
+            if f.size > MAX_FILE_SIZE {
+                return Err(CommandError::InvalidOffer(format!(
+                    "{} is too large",
+                    f.path
+                )));
+            }
+            total = total
+                .checked_add(f.size)
+                .ok_or_else(|| CommandError::InvalidOffer("total size overflows".into()))?;
+        }
+        let transfer_id = self.next_transfer_id;
+        self.next_transfer_id = self.next_transfer_id.wrapping_add(1).max(1);
+        let msg = ControlMessage::Offer {
+            transfer_id,
+            files: files
+                .iter()
+                .map(|f| OfferedFile {
+                    path: f.path.clone(),
+                    size: f.size,
+                    mime: f.mime.clone(),
+                    mtime: f.mtime,
+                })
+                .collect(),
+            total_size: total,
+        };
+        let n = files.len();
+        self.outgoing.insert(
+            transfer_id,
+            Outgoing {
+                files,
+                total,
+                resume: vec![0; n],
+                phase: SendPhase::Offered,
+                done_bytes: 0,
+                hashes: vec![String::new(); n],
+            },
+        );
+        if self.peer_hello {
+            self.send(msg);
+        } else {
+            self.held.push((Some(transfer_id), msg));
+        }
+        Ok(transfer_id)
+    }
+
+    /// Sends a raw, unvalidated offer. Only for tests that play a hostile sender: the engine
+    /// itself never sends names it was not given by the user.
+    #[doc(hidden)]
+    pub fn send_raw_offer_for_tests(&mut self, transfer_id: u32, files: Vec<OfferedFile>) {
+        let total_size = files.iter().map(|f| f.size).fold(0u64, u64::wrapping_add);
+        let local = files
+            .iter()
+            .map(|f| LocalFile {
+                path: f.path.clone(),
+                size: f.size,
+                mime: f.mime.clone(),
+                mtime: f.mtime,
+            })
+            .collect::<Vec<_>>();
+        let n = local.len();
+        self.outgoing.insert(
+            transfer_id,
+            Outgoing {
+                files: local,
+                total: total_size,
+                resume: vec![0; n],
+                phase: SendPhase::Offered,
+                done_bytes: 0,
+                hashes: vec![String::new(); n],
+            },
+        );
+        self.send(ControlMessage::Offer {
+            transfer_id,
+            files,
+            total_size,
+        });
+    }
+
+    /// The next file bytes to read for an outgoing transfer, or `None` when nothing is due.
+    /// Call when the pipe has room; answer with [`Engine::handle_read`]. At most one read is in
+    /// flight per transfer, so memory stays bounded by one chunk.
+    pub fn next_read(&mut self) -> Option<ReadRequest> {
+        let chunk = self.chunk_bytes;
+        for (&transfer_id, t) in self.outgoing.iter_mut() {
+            if let SendPhase::Streaming {
+                index,
+                offset,
+                send_from,
+                read_in_flight,
+                ..
+            } = &mut t.phase
+            {
+                if *read_in_flight {
+                    continue;
+                }
+                let size = t.files[*index].size;
+                let remaining = size - *offset;
+                // A resumed prefix is read only to hash it: read in big bites, it never hits the pipe.
+                let len = if *offset < *send_from {
+                    (*send_from - *offset).min(4 * 1024 * 1024) as usize
+                } else {
+                    remaining.min(chunk as u64) as usize
+                };
+                *read_in_flight = true;
+                return Some(ReadRequest {
+                    transfer_id,
+                    index: *index as u32,
+                    offset: *offset,
+                    len,
+                });
+            }
+        }
+        None
+    }
+
+    /// The bytes asked for by `req`. `buf[..16]` is reserved for the frame header (so the frame
+    /// is built without copying) and `buf[16..]` holds the file bytes; `buf.len() - 16` must
+    /// equal `req.len` (a short read means the file changed under us: cancel instead).
+    pub fn handle_read(&mut self, req: ReadRequest, mut buf: Vec<u8>) {
+        let Some(t) = self.outgoing.get_mut(&req.transfer_id) else {
+            return; // cancelled while the read was in flight
+        };
+        let SendPhase::Streaming {
+            index,
+            offset,
+            send_from,
+            hasher,
+            read_in_flight,
+        } = &mut t.phase
+        else {
+            return;
+        };
+        if *index as u32 != req.index || *offset != req.offset || buf.len() < FRAME_HEADER_BYTES {
+            return;
+        }
+        *read_in_flight = false;
+        let payload_len = buf.len() - FRAME_HEADER_BYTES;
+        if payload_len != req.len {
+            let reason = format!(
+                "{} changed while being sent (read {payload_len} bytes at offset {}, expected {})",
+                t.files[*index].path, req.offset, req.len
+            );
+            let _ = self.cancel(req.transfer_id, Role::Sender, &reason);
+            return;
+        }
+        hasher.update(&buf[FRAME_HEADER_BYTES..]);
+        let is_prefix = *offset < *send_from;
+        *offset += payload_len as u64;
+        let at = *offset;
+        let i = *index;
+        if !is_prefix {
+            DataFrame::write_header(req.transfer_id, req.index, req.offset, &mut buf);
+            t.done_bytes += payload_len as u64;
+            self.out.push_back(Output::SendBinary(buf));
+        } else {
+            // Prefix bytes count as done once hashed: the receiver already holds them.
+            t.done_bytes += payload_len as u64;
+        }
+        let (done, total) = (t.done_bytes, t.total);
+        let size = t.files[i].size;
+        self.event(Event::Progress {
+            transfer_id: req.transfer_id,
+            role: Role::Sender,
+            done,
+            total,
+        });
+        if at == size {
+            self.finish_outgoing_file(req.transfer_id);
+        }
+    }
+
+    /// Called when file `index` has been fully read and sent: emits `file-end` and moves on.
+    pub(crate) fn finish_outgoing_file(&mut self, transfer_id: u32) {
+        let Some(t) = self.outgoing.get_mut(&transfer_id) else {
+            return;
+        };
+        let SendPhase::Streaming { index, hasher, .. } =
+            std::mem::replace(&mut t.phase, SendPhase::AwaitingDone)
+        else {
+            return;
+        };
+        let sha256 = hex::encode(hasher.finalize());
+        t.hashes[index] = sha256.clone();
+        let next = index + 1;
+        if next < t.files.len() {
+            t.start_file(next);
+        }
+        self.send(ControlMessage::FileEnd {
+            transfer_id,
+            index: index as u32,
+            sha256,
+        });
+        // Zero-byte files have nothing to read: end them right away.
+        self.skip_empty_outgoing(transfer_id);
+    }
+
+    pub(crate) fn skip_empty_outgoing(&mut self, transfer_id: u32) {
+        if let Some(t) = self.outgoing.get(&transfer_id)
+            && let SendPhase::Streaming { index, .. } = &t.phase
+            && t.files[*index].size == 0
+        {
+            self.finish_outgoing_file(transfer_id);
+        }
+    }
+
+    pub(crate) fn on_accept(&mut self, transfer_id: u32, resume: Vec<ResumePoint>) {
+        match self.outgoing.get_mut(&transfer_id) {
+            Some(t) if matches!(t.phase, SendPhase::Offered) => {
+                for r in resume {
+                    let i = r.index as usize;
+                    // An offset past the end restarts the file (protocol: "restarts it at 0").
+                    if i < t.files.len() && r.offset <= t.files[i].size {
+                        t.resume[i] = r.offset;
+                    }
+                }
+                t.start_file(0);
+                self.event(Event::Accepted { transfer_id });
+                self.skip_empty_outgoing(transfer_id);
+            }
+            Some(_) => self.refuse(
+                TransferErrorCode::ProtocolViolation,
+                format!("second accept for transfer {transfer_id}"),
+            ),
+            None => self.unknown_outgoing(transfer_id),
+        }
+    }
+
+    pub(crate) fn unknown_outgoing(&mut self, transfer_id: u32) {
+        if !self.closed_outgoing.contains(&transfer_id) {
+            self.refuse(
+                TransferErrorCode::UnknownTransfer,
+                format!("no transfer {transfer_id} sent by this peer"),
+            );
+        }
+    }
+
+    pub(crate) fn on_decline(&mut self, transfer_id: u32) {
+        match self.outgoing.get(&transfer_id) {
+            Some(t) if matches!(t.phase, SendPhase::Offered) => {
+                self.outgoing.remove(&transfer_id);
+                self.closed_outgoing.insert(transfer_id);
+                self.event(Event::Declined { transfer_id });
+            }
+            Some(_) => self.refuse(
+                TransferErrorCode::ProtocolViolation,
+                format!("decline of transfer {transfer_id} after it was accepted"),
+            ),
+            None => self.unknown_outgoing(transfer_id),
+        }
+    }
+
+    /// The receiver's verdict on a file; it needs the file's `file-end` first.
+    pub(crate) fn on_file_verified(&mut self, transfer_id: u32, index: u32, ok: bool) {
+        match self.outgoing.get(&transfer_id) {
+            // A verdict needs the file's `file-end` first (an empty hash: not sent yet).
+            Some(t)
+                if (index as usize) < t.files.len()
+                    && !matches!(t.phase, SendPhase::Offered)
+                    && !t.hashes[index as usize].is_empty() =>
+            {
+                let sha256 = t.hashes[index as usize].clone();
+                self.event(Event::FileVerified {
+                    transfer_id,
+                    role: Role::Sender,
+                    index,
+                    ok,
+                    sha256,
+                });
+            }
+            Some(_) => self.refuse(
+                TransferErrorCode::ProtocolViolation,
+                format!("file-verified for file {index} of transfer {transfer_id} out of place"),
+            ),
+            None => self.unknown_outgoing(transfer_id),
+        }
+    }
+
+    pub(crate) fn on_done(&mut self, transfer_id: u32) {
+        match self.outgoing.get(&transfer_id) {
+            Some(t) if matches!(t.phase, SendPhase::AwaitingDone) => {
+                self.outgoing.remove(&transfer_id);
+                self.closed_outgoing.insert(transfer_id);
+                self.event(Event::TransferDone {
+                    transfer_id,
+                    role: Role::Sender,
+                    failed: 0,
+                });
+            }
+            Some(_) => self.refuse(
+                TransferErrorCode::ProtocolViolation,
+                format!("done for transfer {transfer_id} before every file was sent"),
+            ),
+            None => self.unknown_outgoing(transfer_id),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! What the engine asks of the world: messages to put on the pipe, file I/O, and events for the UI.
 
 use ferry_protocol::names::SafeRelativePath;
-use ferry_protocol::transfer::{Role, ValidatedFile};
+use ferry_protocol::transfer::{Role, TransferErrorCode, ValidatedFile};
 
 /// One thing for the driver to do, in order. Drivers perform outputs strictly in the order they
 /// are polled: a `Write` polled before a `Finish` must be on disk before the `Finish` runs.
@@ -108,8 +108,12 @@ pub enum Event {
     },
     /// A chat message from the peer.
     Text { id: String, text: String },
-    /// The peer reported a protocol error.
+    /// The peer reported a protocol error. `code` is the peer's string: a newer peer may send
+    /// codes this version does not know ([`TransferErrorCode::from_code`] reads ours).
     PeerError { code: String, message: String },
-    /// The peer sent something we refused (we answered with an `error`).
-    ProtocolError { code: String, message: String },
+    /// The peer sent something we refused (we answered with an `error` of this code).
+    ProtocolError {
+        code: TransferErrorCode,
+        message: String,
+    },
 }

@@ -23,7 +23,7 @@ fn errors(outs: &[Output]) -> Vec<String> {
 }
 
 fn hello(e: &mut Engine) {
-    e.start();
+    e.start(std::time::Instant::now());
     e.handle_text(r#"{"type":"hello","version":1,"app":"peer"}"#);
     drain(e);
 }
@@ -193,7 +193,7 @@ fn hostile_names_are_sanitized_or_the_offer_refused() {
 #[test]
 fn version_mismatch_closes() {
     let mut e = Engine::new("t");
-    e.start();
+    e.start(std::time::Instant::now());
     drain(&mut e);
     e.handle_text(r#"{"type":"hello","version":2,"app":"future"}"#);
     let outs = drain(&mut e);
@@ -302,23 +302,94 @@ fn hellos(outs: &[Output]) -> usize {
 
 #[test]
 fn hello_is_repeated_until_heard_and_repeats_are_answered_a_bounded_number_of_times() {
+    use ferry_engine::{HELLO_RETRY_INTERVAL, MAX_HELLO_ECHOES};
+    let t0 = std::time::Instant::now();
     let mut e = Engine::new("t");
-    e.start();
+    e.start(t0);
     assert_eq!(hellos(&drain(&mut e)), 1);
+    assert_eq!(e.poll_timeout(), Some(t0 + HELLO_RETRY_INTERVAL));
+    e.handle_timeout(t0 + HELLO_RETRY_INTERVAL / 2);
+    assert_eq!(hellos(&drain(&mut e)), 0, "not before it is due");
     // The peer's hello was lost: ours goes out again, for as long as we have not heard theirs.
-    e.repeat_hello();
+    e.handle_timeout(t0 + HELLO_RETRY_INTERVAL);
     assert_eq!(hellos(&drain(&mut e)), 1);
+    assert_eq!(e.poll_timeout(), Some(t0 + 2 * HELLO_RETRY_INTERVAL));
     e.handle_text(r#"{"type":"hello","version":1,"app":"peer"}"#);
     assert!(e.heard_from_peer());
     assert_eq!(hellos(&drain(&mut e)), 0, "a first hello needs no answer");
-    e.repeat_hello();
-    assert_eq!(hellos(&drain(&mut e)), 0, "no repeats once heard");
+    assert_eq!(e.poll_timeout(), None, "no repeats once heard");
+    e.handle_timeout(t0 + 10 * HELLO_RETRY_INTERVAL);
+    assert_eq!(hellos(&drain(&mut e)), 0);
     // The peer repeats: it has not heard ours. Answered, but only MAX_HELLO_ECHOES times.
     for _ in 0..10 {
         e.handle_text(r#"{"type":"hello","version":1,"app":"peer"}"#);
     }
-    assert_eq!(
-        hellos(&drain(&mut e)),
-        ferry_engine::MAX_HELLO_ECHOES as usize
+    assert_eq!(hellos(&drain(&mut e)), MAX_HELLO_ECHOES as usize);
+}
+
+#[test]
+fn hello_is_repeated_at_most_hello_retries_times() {
+    use ferry_engine::HELLO_RETRY_INTERVAL;
+    use ferry_protocol::transfer::HELLO_RETRIES;
+    let mut now = std::time::Instant::now();
+    let mut e = Engine::new("t");
+    e.start(now);
+    let mut sent = hellos(&drain(&mut e));
+    for _ in 0..HELLO_RETRIES + 10 {
+        now += HELLO_RETRY_INTERVAL;
+        e.handle_timeout(now);
+        sent += hellos(&drain(&mut e));
+    }
+    assert_eq!(sent, 1 + HELLO_RETRIES as usize);
+    assert_eq!(e.poll_timeout(), None, "gave up");
+}
+
+#[test]
+fn file_verified_before_its_file_end_is_refused() {
+    let mut e = Engine::new("s");
+    hello(&mut e);
+    let file = |p: &str| ferry_engine::LocalFile {
+        path: p.into(),
+        size: 3,
+        mime: String::new(),
+        mtime: None,
+    };
+    let id = e.send_offer(vec![file("a"), file("b")]).unwrap();
+    drain(&mut e);
+    let verified = |index| {
+        ControlMessage::FileVerified {
+            transfer_id: id,
+            index,
+            ok: true,
+        }
+        .to_json()
+    };
+    // While the offer is unanswered.
+    e.handle_text(&verified(0));
+    assert_eq!(errors(&drain(&mut e)), ["protocol-violation"]);
+    e.handle_text(
+        &ControlMessage::Accept {
+            transfer_id: id,
+            resume: vec![],
+        }
+        .to_json(),
     );
+    drain(&mut e);
+    // Accepted, but file 1's file-end has not gone out yet.
+    e.handle_text(&verified(1));
+    assert_eq!(errors(&drain(&mut e)), ["protocol-violation"]);
+    let r = e.next_read().unwrap();
+    e.handle_read(r, vec![0; 16 + r.len]);
+    drain(&mut e);
+    e.handle_text(&verified(0));
+    let outs = drain(&mut e);
+    assert!(errors(&outs).is_empty());
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::FileVerified {
+            index: 0,
+            ok: true,
+            ..
+        })
+    )));
 }

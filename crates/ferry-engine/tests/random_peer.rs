@@ -32,6 +32,8 @@ enum Input {
     },
     ReadFailed,
     Closed,
+    /// Time passes (milliseconds): the engine's timers (hello retries) may fire.
+    Wait(u16),
     /// The peer follows the protocol for the oldest offer it made: the next frame of the current
     /// file (`chunk` bytes at most), or its `file-end` with the right or a wrong hash.
     PeerProceeds {
@@ -183,6 +185,7 @@ fn input() -> impl Strategy<Value = Input> {
         3 => any::<bool>().prop_map(|short| Input::ServeReads { short }),
         1 => Just(Input::ReadFailed),
         1 => Just(Input::Closed),
+        1 => any::<u16>().prop_map(Input::Wait),
         6 => (1u64..3000, prop::bool::weighted(0.8))
             .prop_map(|(chunk, good_hash)| Input::PeerProceeds { chunk, good_hash }),
     ]
@@ -275,7 +278,8 @@ fn run(inputs: Vec<Input>) {
     let max = 16 * 1024;
     let mut e = Engine::new("fuzz");
     e.set_max_message_size(max);
-    e.start();
+    let mut now = std::time::Instant::now();
+    e.start(now);
     let mut seen = Seen::default();
     let mut offered = Offered::new();
     drain(&mut e, &mut seen, max);
@@ -343,6 +347,10 @@ fn run(inputs: Vec<Input>) {
                 }
             }
             Input::Closed => e.handle_closed(),
+            Input::Wait(ms) => {
+                now += std::time::Duration::from_millis(ms.into());
+                e.handle_timeout(now);
+            }
             Input::PeerProceeds { chunk, good_hash } => match seen.peer_step(chunk, good_hash) {
                 Some(Input::Text(t)) => e.handle_text(&t),
                 Some(Input::Binary(b)) => e.handle_binary(&b),

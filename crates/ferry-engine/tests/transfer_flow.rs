@@ -213,7 +213,7 @@ fn text_messages_interleave_with_data() {
 #[test]
 fn offers_wait_for_the_peer_hello() {
     let mut a = ferry_engine::Engine::new("a");
-    a.start();
+    a.start(std::time::Instant::now());
     a.send_offer(vec![ferry_engine::LocalFile {
         path: "x".into(),
         size: 1,

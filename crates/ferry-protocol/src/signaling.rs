@@ -268,10 +268,23 @@ impl ClientMessage {
     }
 }
 
+/// Characters that draw nothing or reorder what follows: zero-width spaces and joiners, bidi
+/// embeddings, overrides and isolates, word joiners, the BOM, soft hyphens. A name made of them
+/// looks empty, and a bidi override can make one peer's name impersonate another's.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{feff}'
+        | '\u{ffa0}' | '\u{fff0}'..='\u{fff8}' | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0000}'..='\u{e0fff}')
+}
+
 /// Trims and checks a display name chosen by a peer.
 pub fn validate_display_name(name: &str) -> Result<String, &'static str> {
     let name: String = name
         .chars()
+        .filter(|c| !is_invisible_format(*c))
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -33,6 +33,17 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Largest file size accepted in an offer (2^53 - 1, the largest exact integer in JavaScript).
 pub const MAX_FILE_SIZE: u64 = (1 << 53) - 1;
 
+/// Until the peer's `hello` arrives, ours is sent again this often (docs/protocol.md, "Repeated
+/// `hello`"): a first message can be lost when it races the other side's channel setup.
+pub const HELLO_RETRY_MS: u64 = 1000;
+
+/// How many times `hello` is repeated before giving up on the peer.
+pub const HELLO_RETRIES: u32 = 15;
+
+/// How many repeated `hello`s from the peer are answered with ours, per connection (so two peers
+/// can never ping-pong).
+pub const MAX_HELLO_ECHOES: u32 = 3;
+
 /// One file as listed in an offer, exactly as it arrives from the network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -161,6 +172,64 @@ const KNOWN_TYPES: &[&str] = &[
     "error",
 ];
 
+/// The `code` of an `error` control message (docs/protocol.md §2, "Error codes"). What a peer
+/// sends is kept as a string (a newer peer may know more codes); what we send is one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransferErrorCode {
+    /// Not JSON, a missing or mistyped field, a binary message shorter than a frame header.
+    BadMessage,
+    /// JSON whose `type` is not a message type of this version.
+    UnknownType,
+    /// A control message, text or frame over its limit.
+    TooLarge,
+    /// An offer refused as a whole (names, sizes, count); sent after its `decline`.
+    InvalidOffer,
+    /// A message that is well-formed but out of place (data before accept, wrong offset, …).
+    ProtocolViolation,
+    /// The peer's `hello` names another protocol version; the pipe is closed.
+    VersionMismatch,
+    /// A message for a transfer id this side never saw.
+    UnknownTransfer,
+}
+
+impl TransferErrorCode {
+    /// Every code, in the order of `vectors/error_codes.json`.
+    pub const ALL: [TransferErrorCode; 7] = [
+        TransferErrorCode::BadMessage,
+        TransferErrorCode::UnknownType,
+        TransferErrorCode::TooLarge,
+        TransferErrorCode::InvalidOffer,
+        TransferErrorCode::ProtocolViolation,
+        TransferErrorCode::VersionMismatch,
+        TransferErrorCode::UnknownTransfer,
+    ];
+
+    /// The code as it appears on the wire, e.g. `"protocol-violation"`.
+    pub fn code(self) -> &'static str {
+        match self {
+            TransferErrorCode::BadMessage => "bad-message",
+            TransferErrorCode::UnknownType => "unknown-type",
+            TransferErrorCode::TooLarge => "too-large",
+            TransferErrorCode::InvalidOffer => "invalid-offer",
+            TransferErrorCode::ProtocolViolation => "protocol-violation",
+            TransferErrorCode::VersionMismatch => "version-mismatch",
+            TransferErrorCode::UnknownTransfer => "unknown-transfer",
+        }
+    }
+
+    /// The code for a wire string, if it is one of ours.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+}
+
+impl std::fmt::Display for TransferErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 /// Problems with what a peer sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransferError {
@@ -174,6 +243,20 @@ pub enum TransferError {
     TruncatedFrame(usize),
     #[error("invalid offer: {0}")]
     InvalidOffer(String),
+}
+
+impl TransferError {
+    /// The code of the `error` message that answers this problem.
+    pub fn code(&self) -> TransferErrorCode {
+        match self {
+            TransferError::TooLarge(_) => TransferErrorCode::TooLarge,
+            TransferError::UnknownType(_) => TransferErrorCode::UnknownType,
+            TransferError::InvalidOffer(_) => TransferErrorCode::InvalidOffer,
+            TransferError::Malformed(_) | TransferError::TruncatedFrame(_) => {
+                TransferErrorCode::BadMessage
+            }
+        }
+    }
 }
 
 /// A file of a validated offer: the path can be joined to a target folder safely.
@@ -386,12 +469,48 @@ mod vector_tests {
         }
         for case in v["invalid"].as_array().unwrap() {
             let err = ControlMessage::parse(case["json"].as_str().unwrap()).unwrap_err();
-            let code = match err {
-                TransferError::Malformed(_) => "bad-message",
-                TransferError::UnknownType(_) => "unknown-type",
-                _ => "other",
-            };
-            assert_eq!(code, case["error"].as_str().unwrap(), "{case}");
+            assert_eq!(err.code().code(), case["error"].as_str().unwrap(), "{case}");
         }
+    }
+
+    #[test]
+    fn error_codes_match_the_shared_vectors() {
+        let v: Vec<String> =
+            serde_json::from_str(include_str!("../vectors/error_codes.json")).unwrap();
+        let ours: Vec<&str> = TransferErrorCode::ALL.iter().map(|c| c.code()).collect();
+        assert_eq!(v, ours);
+        for c in TransferErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.code());
+            assert_eq!(TransferErrorCode::from_code(c.code()), Some(c));
+        }
+        assert_eq!(TransferErrorCode::from_code("from-the-future"), None);
+    }
+
+    #[test]
+    fn limits_match_the_shared_vectors() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../vectors/limits.json")).unwrap();
+        let n = |k: &str| {
+            v[k].as_u64()
+                .unwrap_or_else(|| panic!("{k} in limits.json"))
+        };
+        assert_eq!(n("TRANSFER_VERSION"), u64::from(TRANSFER_VERSION));
+        assert_eq!(v["CHANNEL_LABEL"], CHANNEL_LABEL);
+        assert_eq!(n("FRAME_HEADER_BYTES"), FRAME_HEADER_BYTES as u64);
+        assert_eq!(n("MAX_FRAME_BYTES"), MAX_FRAME_BYTES as u64);
+        assert_eq!(n("MAX_CONTROL_BYTES"), MAX_CONTROL_BYTES as u64);
+        assert_eq!(n("MAX_FILES_PER_OFFER"), MAX_FILES_PER_OFFER as u64);
+        assert_eq!(n("MAX_TEXT_BYTES"), MAX_TEXT_BYTES as u64);
+        assert_eq!(n("MAX_FILE_SIZE"), MAX_FILE_SIZE);
+        assert_eq!(n("HELLO_RETRY_MS"), HELLO_RETRY_MS);
+        assert_eq!(n("HELLO_RETRIES"), u64::from(HELLO_RETRIES));
+        assert_eq!(n("MAX_HELLO_ECHOES"), u64::from(MAX_HELLO_ECHOES));
+        let keys = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !k.starts_with('_'))
+            .count();
+        assert_eq!(keys, 11, "every limit in limits.json is checked here");
     }
 }

@@ -47,6 +47,10 @@ pub struct AddressQuotas {
     pub room_creates: RateLimit,
     /// How long an address closed for flooding may not open signaling connections.
     pub flood_penalty: Duration,
+    /// Arrivals announced to the LAN room at once; beyond it, a newcomer is announced only
+    /// after `quiet_delay` (and not at all if it left by then).
+    pub announcements: RateLimit,
+    pub quiet_delay: Duration,
 }
 
 impl Default for AddressQuotas {
@@ -57,6 +61,8 @@ impl Default for AddressQuotas {
             room_joins: RateLimit::new(20, Duration::from_secs(3)),
             room_creates: RateLimit::new(20, Duration::from_secs(3)),
             flood_penalty: Duration::from_secs(30),
+            announcements: RateLimit::new(20, Duration::from_secs(1)),
+            quiet_delay: Duration::from_secs(3),
         }
     }
 }
@@ -127,6 +133,8 @@ pub struct AddressLimits {
     pub messages: Budget,
     pub room_joins: Budget,
     pub room_creates: Budget,
+    pub announcements: Budget,
+    pub quiet_delay: Duration,
     /// Barred after a flood; a reconnect does not start afresh.
     pub flooders: Penalties,
 }
@@ -138,6 +146,8 @@ impl AddressLimits {
             messages: Budget::new(q.messages),
             room_joins: Budget::new(q.room_joins),
             room_creates: Budget::new(q.room_creates),
+            announcements: Budget::new(q.announcements),
+            quiet_delay: q.quiet_delay,
             flooders: Penalties {
                 until: Mutex::new(HashMap::new()),
                 duration: q.flood_penalty,
@@ -150,6 +160,7 @@ impl AddressLimits {
         self.messages.sweep();
         self.room_joins.sweep();
         self.room_creates.sweep();
+        self.announcements.sweep();
         self.flooders.sweep();
     }
 
@@ -158,6 +169,7 @@ impl AddressLimits {
             + self.messages.tracked()
             + self.room_joins.tracked()
             + self.room_creates.tracked()
+            + self.announcements.tracked()
             + self.flooders.tracked()
     }
 }

@@ -32,6 +32,11 @@ pub struct ServerConfig {
     pub ice_urls: Vec<String>,
     /// Embedded STUN/TURN server and TURN credentials (off in `Default`, on in `ferry serve`).
     pub turn: crate::turn::TurnOptions,
+    // --- Relay and HTTP-pipe limits (docs/security.md "Limits and quotas") ---
+    /// WebSocket relay: pending sessions per peer, sockets per address, heartbeat.
+    pub relay: crate::relay_ws::RelayLimits,
+    /// HTTP pipe: waiting senders/receivers per address, how dead waiting parties are noticed.
+    pub pipe: crate::pipe::PipeLimits,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +57,8 @@ impl Default for ServerConfig {
             secret: None,
             ice_urls: Vec::new(),
             turn: crate::turn::TurnOptions::default(),
+            relay: crate::relay_ws::RelayLimits::default(),
+            pipe: crate::pipe::PipeLimits::default(),
         }
     }
 }

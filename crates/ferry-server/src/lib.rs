@@ -72,8 +72,8 @@ impl AppState {
             sockets: TaskTracker::new(),
             metrics,
             tokens: TokenSigner::new(secret),
-            relays: Arc::new(relay_ws::RelayRegistry::default()),
-            pipes: Arc::new(pipe::Registry::default()),
+            relays: Arc::new(relay_ws::RelayRegistry::new(config.relay.clone())),
+            pipes: Arc::new(pipe::Registry::new(&config.pipe, &config.trusted_proxies)),
             ice: Arc::new(turn::IceProvider::new(
                 &config.turn,
                 config.ice_urls.clone(),
@@ -100,14 +100,131 @@ impl AppState {
         g.address_limit_entries
             .set(self.address_limits.tracked() as i64);
         g.http_handshakes.set(self.handshakes.count() as i64);
-        g.relay_sessions.set(self.relays.pending_count() as i64);
         if let Some(n) = metrics::open_fds() {
             g.open_fds.set(n);
         }
         if let Ok((soft, _)) = rlimit::Resource::NOFILE.get() {
             g.max_fds.set(soft.min(i64::MAX as u64) as i64);
         }
-        m.encode(&[])
+        let pipe = self.pipes.stats();
+        let relay = self.relays.stats();
+        // (name, help, value, is a counter)
+        let mut extra = vec![
+            (
+                "pipe_waiting_senders",
+                "HTTP-pipe senders waiting for receivers",
+                pipe.waiting_senders,
+                false,
+            ),
+            (
+                "pipe_waiting_receivers",
+                "HTTP-pipe receivers waiting for a sender",
+                pipe.waiting_receivers,
+                false,
+            ),
+            (
+                "pipe_transfers",
+                "HTTP-pipe transfers streaming",
+                pipe.active_transfers,
+                false,
+            ),
+            (
+                "pipe_bytes",
+                "HTTP-pipe bytes streamed to receivers",
+                pipe.bytes_total,
+                true,
+            ),
+            (
+                "pipe_quota_refusals",
+                "HTTP-pipe parties refused (429) by the per-address quota",
+                pipe.quota_refusals,
+                true,
+            ),
+            (
+                "pipe_dead_parties_removed",
+                "Waiting HTTP-pipe parties removed because their connection had closed",
+                pipe.dead_parties_removed,
+                true,
+            ),
+            (
+                "relay_pending_sessions",
+                "WebSocket relay sessions authorized, not yet paired",
+                relay.pending_sessions,
+                false,
+            ),
+            (
+                "relay_waiting_sockets",
+                "WebSocket relay sockets waiting for their peer",
+                relay.waiting_sockets,
+                false,
+            ),
+            (
+                "relay_sessions",
+                "WebSocket relay sessions forwarding",
+                relay.active_sessions,
+                false,
+            ),
+            (
+                "relay_bytes",
+                "WebSocket relay payload bytes forwarded",
+                relay.bytes_total,
+                true,
+            ),
+            (
+                "relay_quota_refusals",
+                "WebSocket relay sessions or sockets refused by a quota",
+                relay.quota_refusals,
+                true,
+            ),
+            (
+                "relay_heartbeat_timeouts",
+                "WebSocket relay sockets closed for not answering pings",
+                relay.heartbeat_timeouts,
+                true,
+            ),
+            (
+                "relay_bad_frames",
+                "WebSocket relay sockets closed for a broken frame",
+                relay.bad_frames,
+                true,
+            ),
+        ];
+        if let Some(turn) = self.ice.turn_stats() {
+            extra.extend([
+                (
+                    "turn_allocations",
+                    "TURN allocations",
+                    turn.allocations,
+                    false,
+                ),
+                ("turn_nonces", "TURN nonces held", turn.nonces, false),
+                (
+                    "turn_rate_table_entries",
+                    "Sources in the STUN/TURN rate limiter",
+                    turn.rate_table_entries,
+                    false,
+                ),
+                (
+                    "stun_rate_limited",
+                    "STUN/TURN requests dropped by the per-source rate limit",
+                    turn.stun_rate_limited,
+                    true,
+                ),
+                (
+                    "turn_quota_refusals",
+                    "TURN Allocates refused with 486",
+                    turn.quota_refusals,
+                    true,
+                ),
+                (
+                    "turn_auth_failures",
+                    "TURN requests answered 401 for bad credentials",
+                    turn.auth_failures,
+                    true,
+                ),
+            ]);
+        }
+        m.encode(&extra)
     }
 
     pub fn ice_servers_for(&self, peer_id: &str) -> Vec<IceServer> {
@@ -167,13 +284,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state);
     match metrics {
         Some(m) => m.merge(app),
-        None => app,
+        // Reserved either way, so that no pipe ever waits on the path a scraper polls.
+        None => app.route(
+            "/metrics",
+            get(|| async {
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    "metrics are not served on this address\n",
+                )
+            }),
+        ),
     }
 }
 
 /// A server bound to its port; `run` serves until the process ends.
 pub struct BoundServer {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     turn: Option<ferry_turn::TurnServer>,
 }
@@ -181,6 +308,10 @@ pub struct BoundServer {
 impl BoundServer {
     pub async fn bind(config: ServerConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
+        let metrics_listener = match config.metrics {
+            MetricsEndpoint::Separate(addr) => Some(TcpListener::bind(addr).await?),
+            _ => None,
+        };
         let mut state = AppState::new(config);
         let turn = if state.config.turn.enabled {
             let credentials = state.ice.credentials().clone();
@@ -188,7 +319,7 @@ impl BoundServer {
                 turn::start_embedded(state.config.listen.ip(), &state.config.turn, credentials)
                     .await?;
             let mut ice = (*state.ice).clone();
-            ice.set_embedded(server.local_addr().port(), server.advertised_ip());
+            ice.set_embedded_server(&server);
             state.ice = Arc::new(ice);
             Some(server)
         } else {
@@ -196,6 +327,7 @@ impl BoundServer {
         };
         Ok(BoundServer {
             listener,
+            metrics_listener,
             state,
             turn,
         })
@@ -238,9 +370,8 @@ impl BoundServer {
             handshakes: state.handshakes.clone(),
             connections: TaskTracker::new(),
         };
-        if let MetricsEndpoint::Separate(addr) = state.config.metrics {
-            let listener = TcpListener::bind(addr).await?;
-            tracing::info!(%addr, "metrics on their own listener");
+        if let Some(listener) = self.metrics_listener {
+            tracing::info!(addr = ?listener.local_addr(), "metrics on their own listener");
             tokio::spawn(http_server::serve(
                 listener,
                 metrics_router(state.clone()),
@@ -281,18 +412,21 @@ impl BoundServer {
     }
 }
 
-/// Periodic sweeps: expired code rooms, idle per-address buckets.
+/// Periodic work: quiet peers announced, expired code rooms and idle per-address buckets swept.
 fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
-        loop {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        for round in 0u64.. {
             tick.tick().await;
-            let n = state.hub.sweep_expired_rooms(Instant::now());
-            if n > 0 {
-                tracing::debug!(expired = n, "code rooms expired");
+            state.hub.announce_quiet(Instant::now());
+            if round % 20 == 0 {
+                let n = state.hub.sweep_expired_rooms(Instant::now());
+                if n > 0 {
+                    tracing::debug!(expired = n, "code rooms expired");
+                }
+                state.address_limits.sweep();
             }
-            state.address_limits.sweep();
         }
     })
 }

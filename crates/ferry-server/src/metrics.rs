@@ -27,7 +27,6 @@ pub struct Gauges {
     pub address_limit_entries: IntGauge,
     pub http_connections: IntGauge,
     pub http_handshakes: IntGauge,
-    pub relay_sessions: IntGauge,
     pub open_fds: IntGauge,
     pub max_fds: IntGauge,
 }
@@ -110,11 +109,6 @@ impl Metrics {
             "http_handshakes",
             "HTTP connections that have not completed their first request",
             g.http_handshakes.clone(),
-        );
-        r.register(
-            "relay_sessions",
-            "WebSocket relay sessions authorized or running",
-            g.relay_sessions.clone(),
         );
         r.register(
             "open_fds",

@@ -85,10 +85,16 @@ async fn run(
     let client = sanitize_client(params.client.as_deref());
     let token = state.tokens.issue(&peer_id);
     let ice_servers = state.ice_servers_for_host(&peer_id, host.as_deref());
-    let (session, outbox) =
-        state
-            .hub
-            .connect(peer_id, client, lan_room_key(addr), token, ice_servers);
+    let limits = &state.address_limits;
+    let quiet = (!limits.announcements.take(addr)).then_some(limits.quiet_delay);
+    let (session, outbox) = state.hub.connect_with(
+        peer_id,
+        client,
+        lan_room_key(addr),
+        token,
+        ice_servers,
+        quiet,
+    );
     state.metrics.signaling_connections.inc();
     tracing::debug!(peer = %session.peer_id, %addr, "signaling connected");
 

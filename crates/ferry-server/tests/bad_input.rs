@@ -75,17 +75,7 @@ async fn oversize_messages_are_refused_and_huge_frames_close() {
     // Over the hard frame limit: the server closes this connection (1009), others are untouched.
     let huge = "y".repeat(2 * 1024 * 1024);
     let _ = a.ws.send(Message::Text(huge.into())).await;
-    let ended = tokio::time::timeout(WAIT, async {
-        loop {
-            match a.ws.next().await {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
-                _ => continue,
-            }
-        }
-    })
-    .await
-    .unwrap();
-    assert!(ended);
+    assert_eq!(close_code(&mut a.ws).await, Some(1009));
     assert!(
         matches!(recv(&mut b.ws).await, ServerMessage::PeerLeft { peer_id, .. } if peer_id == a.id)
     );
@@ -96,7 +86,9 @@ async fn oversize_messages_are_refused_and_huge_frames_close() {
 #[tokio::test]
 async fn floods_are_rate_limited_then_closed_without_hurting_others() {
     let mut cfg = loopback_config();
-    cfg.messages_per_second = 10;
+    // One token a second: the 15 pings below would have to take 5 s to all get through, so a
+    // slow machine does not change the outcome.
+    cfg.messages_per_second = 1;
     cfg.message_burst = 10;
     let addr = start(cfg).await;
     let mut flooder = connect(addr).await;
@@ -109,9 +101,7 @@ async fn floods_are_rate_limited_then_closed_without_hurting_others() {
     }
     let mut pongs = 0;
     let mut limited = 0;
-    while let Ok(msg) =
-        tokio::time::timeout(Duration::from_millis(300), recv(&mut flooder.ws)).await
-    {
+    while let Ok(msg) = tokio::time::timeout(Duration::from_secs(1), recv(&mut flooder.ws)).await {
         match msg {
             ServerMessage::Pong => pongs += 1,
             m if error_code(&m).as_deref() == Some("rate-limited") => limited += 1,
@@ -154,4 +144,72 @@ async fn floods_are_rate_limited_then_closed_without_hurting_others() {
     assert!(matches!(left, ServerMessage::PeerLeft { peer_id, .. } if peer_id == flooder.id));
     send_json(&mut victim.ws, json!({"type":"ping"})).await;
     assert_eq!(recv(&mut victim.ws).await, ServerMessage::Pong);
+}
+
+/// The close code the server ends the connection with (`None`: no close frame).
+async fn close_code(ws: &mut common::Ws) -> Option<u16> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(cf))) => return cf.map(|c| u16::from(c.code)),
+                None | Some(Err(_)) => return None,
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("the connection was not closed")
+}
+
+#[tokio::test]
+async fn broken_frames_close_with_the_documented_codes() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let addr = start(loopback_config()).await;
+    let mut bad_utf8 = connect(addr).await;
+    let frame = Frame::message(vec![0xff, 0xfe, 0x80], OpCode::Data(Data::Text), true);
+    let _ = bad_utf8.ws.send(Message::Frame(frame)).await;
+    assert_eq!(close_code(&mut bad_utf8.ws).await, Some(1007));
+
+    let mut bad_opcode = connect(addr).await;
+    let frame = Frame::message(vec![1, 2, 3], OpCode::Data(Data::Reserved(3)), true);
+    let _ = bad_opcode.ws.send(Message::Frame(frame)).await;
+    assert_eq!(close_code(&mut bad_opcode.ws).await, Some(1002));
+
+    let mut fine = connect(addr).await;
+    send_json(&mut fine.ws, json!({"type":"ping"})).await;
+    loop {
+        if recv(&mut fine.ws).await == ServerMessage::Pong {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn names_without_a_visible_character_are_refused() {
+    let addr = start(loopback_config()).await;
+    let mut a = connect(addr).await;
+    for name in [
+        "\u{200b}\u{200b}",
+        "\u{202e}\u{202d}",
+        "\u{feff} \u{2066}",
+        "\u{00ad}",
+    ] {
+        send_json(&mut a.ws, json!({"type":"set-name","name": name})).await;
+        assert_eq!(
+            error_code(&recv(&mut a.ws).await).as_deref(),
+            Some("invalid-value"),
+            "{name:?}"
+        );
+    }
+    // Invisible characters inside a real name are removed, not kept.
+    send_json(
+        &mut a.ws,
+        json!({"type":"set-name","name": "Ki\u{200b}tchen \u{202e}laptop"}),
+    )
+    .await;
+    match recv(&mut a.ws).await {
+        ServerMessage::PeerUpdated { peer } => assert_eq!(peer.name, "Kitchen laptop"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -129,7 +129,10 @@ async fn peer_in_lan_and_code_room_is_listed_in_both() {
 #[tokio::test]
 async fn empty_code_rooms_expire_after_ttl() {
     let mut cfg = loopback_config();
-    cfg.hub.code_room_ttl = Duration::from_millis(200);
+    // Time is an input of the sweep: the test hands it "now + TTL" instead of sleeping, so the
+    // TTL can be long enough that "right after" below holds on any machine.
+    let ttl = Duration::from_secs(60);
+    cfg.hub.code_room_ttl = ttl;
     let server = ferry_server::BoundServer::bind(cfg).await.unwrap();
     let addr = server.local_addr().unwrap();
     let hub = server.state().hub.clone();
@@ -150,9 +153,10 @@ async fn empty_code_rooms_expire_after_ttl() {
         recv(&mut b.ws).await,
         ServerMessage::RoomLeft { .. }
     ));
-    // …but not once it has been empty for longer than the TTL.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(hub.sweep_expired_rooms(std::time::Instant::now()) >= 1);
+    // …and not swept while the TTL runs…
+    assert_eq!(hub.sweep_expired_rooms(std::time::Instant::now()), 0);
+    // …but once it has been empty for the TTL.
+    assert!(hub.sweep_expired_rooms(std::time::Instant::now() + ttl) >= 1);
     send_json(&mut b.ws, json!({"type":"join-room","code": code})).await;
     assert_eq!(
         error_code(&recv(&mut b.ws).await).as_deref(),

@@ -145,15 +145,15 @@ impl Canary {
     }
 }
 
-/// 2,000 clients from 250 addresses that read nothing after their handshake, two rounds of 300
+/// Clients from 250 addresses that read nothing after their handshake, two rounds of 300
 /// arriving and leaving at once, then half of the silent ones leaving at once; a canary pair
 /// exchanges signals throughout.
-async fn crowd(cfg: ServerConfig) -> AppState {
+async fn crowd(cfg: ServerConfig, silent_clients: u32) -> AppState {
     let (addr, state) = start(cfg).await;
     let mut a = Canary::connect(source(1), addr).await;
     let mut b = Canary::connect(source(2), addr).await;
     let mut silent = Vec::new();
-    for i in 0..2000u32 {
+    for i in 0..silent_clients {
         silent.push(ws_from(source(10 + i % 250), addr, Some(4096)).await);
         if i % 250 == 0 {
             a.ping(&mut b, i as u64).await;
@@ -167,7 +167,7 @@ async fn crowd(cfg: ServerConfig) -> AppState {
         drop(churn);
         b.ping(&mut a, 10_000 + round).await;
     }
-    silent.truncate(1000);
+    silent.truncate(silent_clients as usize / 2);
     for n in 0..20u64 {
         a.ping(&mut b, 20_000 + n).await;
     }
@@ -191,7 +191,7 @@ async fn crowd(cfg: ServerConfig) -> AppState {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowd_in_one_network_is_served_in_rooms_of_bounded_size() {
-    let state = crowd(loopback_config()).await;
+    let state = crowd(loopback_config(), 2000).await;
     let metrics = state.render_metrics();
     assert_eq!(
         metric(&metrics, "ferry_slow_peer_drops_total"),
@@ -206,8 +206,8 @@ async fn a_crowd_in_one_unsplit_room_cannot_take_the_server_down() {
     // everyone, non-readers dropped in cascades.
     let mut cfg = loopback_config();
     cfg.hub.lan_room_size = 100_000;
-    cfg.send_timeout = Duration::from_secs(2);
-    let state = crowd(cfg).await;
+    cfg.send_timeout = Duration::from_secs(10);
+    let state = crowd(cfg, 1200).await;
     let metrics = state.render_metrics();
     eprintln!(
         "slow-peer drops {}, send timeouts {}",
@@ -374,5 +374,40 @@ async fn a_reconnecting_flooder_is_throttled_by_address() {
     assert!(
         metrics.contains("ferry_limit_hits_total{kind=\"ws-connects\"}"),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn reconnect_churn_from_one_address_is_not_amplified_into_the_room() {
+    let (addr, _state) = start(loopback_config()).await;
+    let mut watcher = ws_from(source(1), addr, None).await;
+    welcome_id(&mut watcher).await;
+    let burst = ferry_server::address_limits::AddressQuotas::default()
+        .announcements
+        .burst;
+    // 80 arrivals and departures from one address, each gone before the next comes. The budget
+    // refills one per second, so a slow machine earns a few more announcements, never 80.
+    let started = std::time::Instant::now();
+    for _ in 0..80 {
+        let mut churner = ws_from(source(2), addr, None).await;
+        welcome_id(&mut churner).await;
+        churner.close(None).await.ok();
+        while churner.next().await.is_some() {}
+    }
+    // A marker from a third address: everything the churn caused was queued before it.
+    let mut marker = ws_from(source(3), addr, None).await;
+    let marker_id = welcome_id(&mut marker).await;
+    let allowed = burst as usize + started.elapsed().as_secs() as usize + 1;
+    let mut joined = 0;
+    loop {
+        match recv(&mut watcher).await {
+            ServerMessage::PeerJoined { peer, .. } if peer.id == marker_id => break,
+            ServerMessage::PeerJoined { .. } => joined += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        joined <= allowed,
+        "{joined} of 80 arrivals announced; the address's budget allows {allowed}"
     );
 }

@@ -32,9 +32,10 @@ async fn two_allocations_relay_data_both_ways() {
 
     // B must permit A before A's packets are let in: send B -> A first (dropped by A's side
     // until A permits B), then A -> B, then retry until both directions have carried data.
+    // Up to 100 tries of 200 ms: a hang guard of 20 s, not a speed requirement.
     let mut buf = vec![0u8; 1500];
     let mut got_at_b = None;
-    for i in 0..20u8 {
+    for i in 0..100u8 {
         relay_b
             .send_to(&[0xB0, i], addr_a)
             .await

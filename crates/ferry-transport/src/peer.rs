@@ -172,6 +172,21 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// Whether this host can open the mDNS socket (multicast on 224.0.0.251:5353). mDNS only
+/// resolves browsers' `.local` host candidates, so where it cannot be opened — a network
+/// namespace with only `lo` and no multicast route, some containers — the transfer goes on
+/// without it instead of failing with ENODEV. Probed once per process.
+fn mdns_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| match rtc::mdns::MulticastSocket::new().into_std() {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::info!(error = %e, "no multicast here: mDNS candidates of browsers will not be resolved");
+            false
+        }
+    })
+}
+
 /// Connects to `peer_id` (who must share a room with us) and opens the `ferry/1` channel.
 pub async fn connect(
     sig: &mut SignalingClient,
@@ -193,6 +208,10 @@ pub async fn connect(
     }
     if let Some(m) = opts.sctp_mtu {
         setting_engine = setting_engine.with_sctp_mtu(m);
+    }
+    if !mdns_available() {
+        setting_engine =
+            setting_engine.with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
     }
     let setting_engine = setting_engine.build();
     let config = RTCConfigurationBuilder::new()

@@ -35,6 +35,8 @@ pub struct SignalingClient {
     pub rooms: Vec<RoomInfo>,
     /// The HTTP base URL of the server (for links to the web app).
     pub http_base: String,
+    /// Messages handed back with [`SignalingClient::unread`], returned by `recv()` first.
+    held: std::collections::VecDeque<ServerMessage>,
 }
 
 /// Turns `http://host:port[/]` (or ws://) into the `/ws` WebSocket URL and the HTTP base.
@@ -91,6 +93,7 @@ impl SignalingClient {
             ice_servers: Vec::new(),
             rooms: Vec::new(),
             http_base,
+            held: std::collections::VecDeque::new(),
         };
         match client.recv().await? {
             ServerMessage::Welcome {
@@ -126,8 +129,22 @@ impl SignalingClient {
         .await
     }
 
+    /// Hands messages back: the next `recv()` calls return them, in order, before anything new.
+    /// For a caller that had to keep reading (to answer heartbeats) while it could not act on
+    /// the messages yet — `ferry send` asking its user whether to send to a peer that is already
+    /// starting to connect.
+    pub fn unread(&mut self, msgs: impl IntoIterator<Item = ServerMessage>) {
+        let mut msgs: Vec<ServerMessage> = msgs.into_iter().collect();
+        for m in msgs.drain(..).rev() {
+            self.held.push_front(m);
+        }
+    }
+
     /// The next message from the server. Cancel-safe.
     pub async fn recv(&mut self) -> Result<ServerMessage, SignalingError> {
+        if let Some(m) = self.held.pop_front() {
+            return Ok(m);
+        }
         loop {
             let frame = self
                 .ws

@@ -183,9 +183,26 @@ async fn a_slow_reader_holds_back_the_sender() {
         la
     });
     // Nobody reads on B: the sender must stall with a bounded amount in flight (queues plus
-    // socket buffers), far below what it offered.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let in_flight = sent.load(std::sync::atomic::Ordering::SeqCst);
+    // socket buffers), far below what it offered. Wait for it to start, then watch it until it
+    // has made no progress for a second (at most WAIT). The watch decides nothing: a sender
+    // that is not held back gets past half of what it offers whenever it is looked at.
+    let frames = || sent.load(std::sync::atomic::Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while frames() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sender never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (mut last, mut quiet) = (frames(), 0);
+    while quiet < 10 && tokio::time::Instant::now() < deadline && last < total / 2 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = frames();
+        quiet = if now == last { quiet + 1 } else { 0 };
+        last = now;
+    }
+    let in_flight = frames();
     assert!(
         in_flight < total / 2,
         "sender was not held back: {in_flight} of {total} frames accepted"

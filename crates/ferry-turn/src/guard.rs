@@ -30,7 +30,15 @@ pub(crate) struct ListenerGuard {
 /// The peers named by a CreatePermission / ChannelBind request, or `None` for anything else.
 fn requested_peers(packet: &[u8]) -> Option<(Message, Vec<PeerAddress>)> {
     // ChannelData starts with 0b01; STUN with 0b00. Only STUN can ask for permissions.
-    if packet.first().is_none_or(|b| b & 0xc0 != 0) {
+    if packet.len() < 20 || packet[0] & 0xc0 != 0 {
+        return None;
+    }
+    // The method from the header's type bits (M0-3, M4-6, M7-11 around the class bits), so
+    // that the common datagrams (Binding, Allocate, Refresh: a flood too) skip the decode.
+    let typ = u16::from_be_bytes([packet[0], packet[1]]);
+    let method = (typ & 0x000f) | ((typ & 0x00e0) >> 1) | ((typ & 0x3e00) >> 2);
+    // RFC 5766: CreatePermission 0x008, ChannelBind 0x009 (stun's `Method` hides its value).
+    if method != 0x008 && method != 0x009 {
         return None;
     }
     let mut m = Message {

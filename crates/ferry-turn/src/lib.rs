@@ -6,15 +6,17 @@
 mod credentials;
 mod guard;
 mod peer_policy;
+mod rate;
 mod relay_ports;
+mod server;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use credentials::{Credential, CredentialError, RestCredentials};
 pub use peer_policy::PeerPolicy;
+pub use server::{TurnLimits, TurnStats};
 
 use credentials::RestAuthHandler;
 use guard::ListenerGuard;
@@ -32,6 +34,8 @@ pub struct TurnConfig {
     pub credentials: RestCredentials,
     pub allow_private_peers: bool,
     pub allow_loopback_peers: bool,
+    /// Quotas, rate limits and nonce bounds.
+    pub limits: TurnLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +52,8 @@ pub enum StartError {
 /// A running STUN/TURN server; dropping it without [`TurnServer::close`] leaves the tasks
 /// running until the runtime ends, which is what `ferry serve` wants.
 pub struct TurnServer {
-    server: turn::server::Server,
+    shared: Arc<server::Shared>,
+    closed: tokio::sync::watch::Sender<bool>,
     local_addr: SocketAddr,
     advertised_ip: IpAddr,
 }
@@ -78,26 +83,34 @@ impl TurnServer {
             socket: Arc::new(socket),
             policy: policy.clone(),
         };
-        let server = turn::server::Server::new(turn::server::config::ServerConfig {
-            conn_configs: vec![turn::server::config::ConnConfig {
-                conn: Arc::new(listener),
+        let (close_tx, close_rx) = tokio::sync::mpsc::channel(1024);
+        let manager = Arc::new(turn::allocation::allocation_manager::Manager::new(
+            turn::allocation::allocation_manager::ManagerConfig {
                 relay_addr_generator: Box::new(PolicyRelayGenerator {
                     advertised_ip: config.advertised_ip,
                     bind_ip: config.listen.ip(),
                     ports: config.relay_ports.clone(),
-                    policy,
+                    policy: policy.clone(),
                 }),
-            }],
-            realm: REALM.to_owned(),
-            auth_handler: Arc::new(RestAuthHandler {
+                alloc_close_notify: Some(close_tx),
+            },
+        ));
+        let shared = server::Shared::new(config.limits.clone());
+        let (closed, closed_rx) = tokio::sync::watch::channel(false);
+        server::Loop {
+            conn: Arc::new(listener),
+            manager,
+            auth: Arc::new(RestAuthHandler {
                 credentials: config.credentials.clone(),
             }),
-            channel_bind_timeout: Duration::ZERO,
-            alloc_close_notify: None,
-        })
-        .await?;
+            realm: REALM.to_owned(),
+            shared: shared.clone(),
+            closed: closed_rx,
+        }
+        .spawn(close_rx);
         Ok(TurnServer {
-            server,
+            shared,
+            closed,
             local_addr,
             advertised_ip: config.advertised_ip,
         })
@@ -111,8 +124,37 @@ impl TurnServer {
         self.advertised_ip
     }
 
+    /// Stops the read loop; its allocations are closed.
     pub async fn close(&self) -> Result<(), turn::Error> {
-        self.server.close().await
+        let _ = self.closed.send(true);
+        Ok(())
+    }
+
+    /// Counters and gauges for `/metrics` (cheap: a few atomics and two map sizes).
+    pub fn stats(&self) -> TurnStats {
+        self.shared.stats()
+    }
+
+    /// A cloneable handle to [`Self::stats`] for whoever serves metrics.
+    pub fn stats_handle(&self) -> TurnStatsHandle {
+        TurnStatsHandle(self.shared.clone())
+    }
+}
+
+/// Reads a running server's [`TurnStats`]; outlives nothing (the server's tasks keep running
+/// on their own).
+#[derive(Clone)]
+pub struct TurnStatsHandle(Arc<server::Shared>);
+
+impl TurnStatsHandle {
+    pub fn get(&self) -> TurnStats {
+        self.0.stats()
+    }
+}
+
+impl std::fmt::Debug for TurnStatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
     }
 }
 

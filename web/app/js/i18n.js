@@ -19,6 +19,8 @@ const STRINGS = {
     noPeers: 'Nobody else here yet. Open this page on another device on your network, or share a room code.',
     roomLan: 'Local network',
     roomCode: 'Room {code}',
+    roomMembers: 'In this room: {names}',
+    roomEmpty: 'Nobody has joined yet: share the code, link or QR code.',
     roomLink: 'Link',
     copy: 'Copy',
     leave: 'Leave',
@@ -57,6 +59,7 @@ const STRINGS = {
     eta: '{speed}/s, {eta} left',
     you: 'You',
     roomNotFound: 'No room with that code (it may have expired).',
+    crowded: 'Many devices share this network, so only some of them are shown here. To find your own device, create a room and join it by code.',
   },
   'zh-CN': {
     youAre: '你是',
@@ -70,6 +73,8 @@ const STRINGS = {
     noPeers: '这里还没有其他人。在同一网络的另一台设备上打开本页，或分享房间码。',
     roomLan: '本地网络',
     roomCode: '房间 {code}',
+    roomMembers: '房间里有：{names}',
+    roomEmpty: '还没有人加入：分享房间码、链接或二维码。',
     roomLink: '链接',
     copy: '复制',
     leave: '离开',
@@ -108,6 +113,7 @@ const STRINGS = {
     eta: '{speed}/秒，剩余 {eta}',
     you: '你',
     roomNotFound: '没有这个房间码的房间（可能已过期）。',
+    crowded: '这个网络上的设备很多，这里只显示其中一部分。要找到你自己的设备，请创建房间并用房间码加入。',
   },
 };
 

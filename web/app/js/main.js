@@ -84,10 +84,14 @@ function linkFor(peerId) {
   return link;
 }
 
-const roomsView = new RoomsView(byTestId('room-list'), (code) => {
-  wantedRooms.delete(code);
-  signaling.send({ type: 'leave-room', room: code });
-});
+const roomsView = new RoomsView(
+  byTestId('room-list'),
+  (code) => {
+    wantedRooms.delete(code);
+    signaling.send({ type: 'leave-room', room: code });
+  },
+  (code) => [...(directory.rooms.get(code)?.values() ?? [])],
+);
 const peerList = new PeerListView(byTestId('peer-list'), byTestId('no-peers'), (info) => new PeerCard(info, { link: linkFor(info.id), sinks: makeSinkFactory }));
 
 function render() {
@@ -109,6 +113,16 @@ function showRoomError(text) {
   const el = byTestId('room-error');
   el.textContent = text;
   el.hidden = !text;
+}
+
+let crowdedNetwork = false;
+
+/** @param {boolean} crowded */
+function showCrowdedHint(crowded) {
+  crowdedNetwork = crowded;
+  const el = byTestId('crowded-hint');
+  el.textContent = crowded ? t('crowded') : '';
+  el.hidden = !crowded;
 }
 
 signaling.addEventListener('state', (ev) => {
@@ -137,6 +151,8 @@ signaling.addEventListener('message', (ev) => {
   directory.apply(msg);
   switch (msg.type) {
     case 'welcome':
+      // The LAN room is one of several when the network is crowded (docs/protocol.md).
+      showCrowdedHint(Boolean(msg.rooms?.some((/** @type {{kind: string, crowded?: boolean}} */ r) => r.kind === 'lan' && r.crowded)));
       for (const code of wantedRooms) {
         if (!directory.rooms.has(code)) signaling.send({ type: 'join-room', code });
       }
@@ -173,6 +189,7 @@ langSelect.value = lang();
 langSelect.addEventListener('change', () => setLang(langSelect.value));
 window.addEventListener('ferry-lang', () => {
   render();
+  showCrowdedHint(crowdedNetwork);
   roomsView.rerender();
   renderConnState(signaling.state, 0);
 });

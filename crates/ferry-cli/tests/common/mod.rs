@@ -130,6 +130,58 @@ impl Peer {
         }
     }
 
+    /// Like `spawn`, with a real terminal (a pty from util-linux `script`) as stdin, stdout and
+    /// stderr, for the prompts that are only asked on a terminal. stdout then carries stderr
+    /// too; answer with [`Peer::type_line`].
+    pub fn spawn_in_terminal(server: &Server, args: &[&str]) -> Self {
+        let mut words = vec![FERRY.to_string()];
+        words.extend(args.iter().map(|a| a.to_string()));
+        words
+            .extend(["--server", &server.url, "--bind", "127.0.0.1:0", "--json"].map(String::from));
+        let line = words
+            .iter()
+            .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c", &line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferry under script(1) (util-linux)");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line.trim_end_matches('\r').to_string()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Peer {
+            child,
+            stdout: rx,
+            stderr,
+            out_lines: Vec::new(),
+        }
+    }
+
+    /// Types `line` and Enter on the peer's stdin.
+    pub fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin is piped");
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
     /// Waits for a `--json` line with `"event":"<event>"` on stdout.
     pub fn wait_event(&mut self, event: &str, timeout: Duration) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
@@ -190,7 +242,10 @@ impl Peer {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        while let Ok(l) = self.stdout.recv_timeout(Duration::from_millis(200)) {
+        // Read stdout to its end (the reader thread ends at EOF): a loaded machine may take a
+        // while to pass the last lines on, and the last line is usually the one a test wants.
+        // 10 s of silence is a hang guard.
+        while let Ok(l) = self.stdout.recv_timeout(Duration::from_secs(10)) {
             self.out_lines.push(l);
         }
         Finished {
@@ -203,7 +258,7 @@ impl Peer {
 
 /// Starts `ferry send <paths>` and returns it with the room code it printed.
 pub fn send(server: &Server, paths: &[&Path]) -> (Peer, String) {
-    let mut args = vec!["send".to_string()];
+    let mut args = vec!["send".to_string(), "--yes".to_string()];
     args.extend(paths.iter().map(|p| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut peer = Peer::spawn(server, &args, Stdio::null());

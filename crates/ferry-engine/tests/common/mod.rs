@@ -1,7 +1,9 @@
-//! Two engines wired by an in-memory pipe (quinn-proto's `Pair` idea): deterministic, no sockets.
+//! Two engines wired by an in-memory pipe (quinn-proto's `Pair` idea): deterministic, no sockets,
+//! with a clock of its own (time passes only when a test says so) and a hook that loses messages.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use ferry_engine::{Engine, Event, IoRequest, LocalFile, Output};
 use ferry_protocol::transfer::FRAME_HEADER_BYTES;
@@ -65,7 +67,7 @@ impl Side {
         self.events
             .iter()
             .filter_map(|e| match e {
-                Event::ProtocolError { code, .. } => Some(code.clone()),
+                Event::ProtocolError { code, .. } => Some(code.code().to_string()),
                 _ => None,
             })
             .collect()
@@ -180,9 +182,26 @@ impl Side {
     }
 }
 
+/// Which way a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    AToB,
+    BToA,
+}
+
+/// Decides for each message put on the pipe whether it is lost (`true`).
+pub type LossHook = Box<dyn FnMut(Dir, &Msg) -> bool>;
+
 pub struct Pair {
     pub a: Side,
     pub b: Side,
+    /// The pair's clock: both engines started at it, and it moves only with `advance` /
+    /// `drive_for`.
+    pub now: Instant,
+    /// Loses messages on the wire (the pipe stays ordered for the rest).
+    pub loss: Option<LossHook>,
+    /// Messages the loss hook took, in order.
+    pub lost: Vec<(Dir, Msg)>,
     /// In flight a → b and b → a.
     pub to_b: VecDeque<Msg>,
     pub to_a: VecDeque<Msg>,
@@ -192,22 +211,91 @@ pub struct Pair {
 
 impl Pair {
     pub fn new() -> Self {
+        Self::with_loss(None)
+    }
+
+    /// A pair whose first messages may be lost: `loss` sees every message before it is delivered.
+    pub fn with_loss(loss: Option<LossHook>) -> Self {
+        let now = Instant::now();
         let mut p = Pair {
             a: Side::new("test-a/1"),
             b: Side::new("test-b/1"),
+            now,
+            loss,
+            lost: Vec::new(),
             to_b: VecDeque::new(),
             to_a: VecDeque::new(),
             reads_per_step: 4,
         };
-        p.a.engine.start();
-        p.b.engine.start();
+        p.a.engine.start(now);
+        p.b.engine.start(now);
         p
+    }
+
+    /// Loses the first `n` messages sent in direction `dir`.
+    pub fn losing_first(dir: Dir, n: usize) -> Self {
+        let mut seen = 0;
+        Self::with_loss(Some(Box::new(move |d, _| {
+            if d != dir {
+                return false;
+            }
+            seen += 1;
+            seen <= n
+        })))
+    }
+
+    /// Moves the clock by `d` and tells both engines.
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.a.engine.handle_timeout(self.now);
+        self.b.engine.handle_timeout(self.now);
+    }
+
+    /// Drives until nothing moves, lets the clock jump to the next timeout either engine asks
+    /// for, and again, until `limit` has passed.
+    pub fn drive_for(&mut self, limit: Duration) {
+        let end = self.now + limit;
+        loop {
+            self.drive();
+            let next = [self.a.engine.poll_timeout(), self.b.engine.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(t) if t <= end => {
+                    self.now = self.now.max(t);
+                    self.a.engine.handle_timeout(self.now);
+                    self.b.engine.handle_timeout(self.now);
+                }
+                _ => {
+                    self.now = end;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_the_wire(&mut self, dir: Dir, msgs: Vec<Msg>) -> Vec<Msg> {
+        let Some(loss) = self.loss.as_mut() else {
+            return msgs;
+        };
+        let mut kept = Vec::new();
+        for m in msgs {
+            if loss(dir, &m) {
+                self.lost.push((dir, m));
+            } else {
+                kept.push(m);
+            }
+        }
+        kept
     }
 
     /// Runs both sides once and delivers everything in flight. Returns whether anything moved.
     pub fn step(&mut self) -> bool {
         let out_a = self.a.run(self.reads_per_step);
         let out_b = self.b.run(self.reads_per_step);
+        let out_a = self.on_the_wire(Dir::AToB, out_a);
+        let out_b = self.on_the_wire(Dir::BToA, out_b);
         let moved = !out_a.is_empty()
             || !out_b.is_empty()
             || !self.to_a.is_empty()

@@ -164,6 +164,21 @@ impl Hub {
         token: String,
         ice_servers: Vec<IceServer>,
     ) -> (Session, Arc<Outbox>) {
+        self.connect_with(peer_id, client, lan_key, token, ice_servers, None)
+    }
+
+    /// [`Hub::connect`], with `quiet_for`: announce the peer to its LAN room only after this long
+    /// (and never if it leaves first). Given to connections from addresses over their
+    /// announcement budget, so that reconnect churn is not amplified into the room.
+    pub fn connect_with(
+        &self,
+        peer_id: String,
+        client: String,
+        lan_key: String,
+        token: String,
+        ice_servers: Vec<IceServer>,
+        quiet_for: Option<Duration>,
+    ) -> (Session, Arc<Outbox>) {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Outbox::new(self.opts.outbox_bytes, self.opts.outbox_messages);
         let mut st = self.lock();
@@ -181,6 +196,10 @@ impl Hub {
             peer_id.clone(),
             Peer::new(info.clone(), conn, outbox.clone(), lan.clone()),
         );
+        if let Some(delay) = quiet_for {
+            st.quiet_until(&peer_id, conn, Instant::now() + delay);
+            st.metrics.limit_hit("announcements");
+        }
         st.send_room_listing(&peer_id, lan_room, |room| ServerMessage::Welcome {
             version: SIGNALING_VERSION,
             peer: info,
@@ -256,7 +275,10 @@ impl Hub {
             return Err(too_many_rooms());
         }
         let key = RoomKey::Code(code.clone());
-        let admitted = st.rooms.get(&key).map(|r| {
+        let ttl = self.opts.code_room_ttl;
+        // An expired room that the sweep has not reached yet is gone all the same.
+        let live = |r: &&state::Room| r.empty_since.is_none_or(|t| t.elapsed() < ttl);
+        let admitted = st.rooms.get(&key).filter(live).map(|r| {
             (
                 !r.closed_to_newcomers || r.former.contains(&session.peer_id),
                 r.members.len() < MAX_PEERS_PER_CODE_ROOM,
@@ -405,6 +427,11 @@ impl Hub {
     /// Queues a message for a connected peer, whichever connection it is on now.
     pub fn notify(&self, peer_id: &str, msg: &ServerMessage) {
         self.lock().send_to(peer_id, msg.to_json().into());
+    }
+
+    /// Announces quiet peers that stayed long enough (called by the housekeeping tick).
+    pub fn announce_quiet(&self, now: Instant) -> usize {
+        self.lock().announce_quiet(now)
     }
 
     /// Drops code rooms that have been empty for longer than the TTL.

@@ -54,6 +54,10 @@ pub(super) struct Peer {
     pub codes: BTreeSet<String>,
     /// Marked for removal by [`State::reap`]: its outbox overflowed.
     doomed: bool,
+    /// Order of arrival in its LAN room: who saw this peer in their listing, and who did not.
+    lan_seq: u64,
+    /// Not yet announced to the LAN room mates that were there before it (see [`State::join_room`]).
+    pub lan_quiet: bool,
 }
 
 impl Peer {
@@ -65,6 +69,8 @@ impl Peer {
             lan,
             codes: BTreeSet::new(),
             doomed: false,
+            lan_seq: 0,
+            lan_quiet: false,
         }
     }
 
@@ -105,6 +111,9 @@ pub(super) struct State {
     pub code_rooms: usize,
     doomed: Vec<String>,
     lan_room_size: usize,
+    next_lan_seq: u64,
+    /// Quiet peers and when to announce them, oldest first.
+    quiet: std::collections::VecDeque<(String, u64, Instant)>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -118,6 +127,8 @@ impl State {
             code_rooms: 0,
             doomed: Vec::new(),
             lan_room_size: lan_room_size.max(2),
+            next_lan_seq: 0,
+            quiet: Default::default(),
             metrics,
         }
     }
@@ -234,12 +245,21 @@ impl State {
         {
             room.former.insert(peer_id.to_string());
         }
-        let others: Vec<String> = room
+        let mut others: Vec<String> = room
             .members
             .iter()
             .filter(|id| id.as_str() != peer_id)
             .cloned()
             .collect();
+        if let RoomKey::Lan { .. } = key
+            && let Some(peer) = self.peers.get_mut(peer_id)
+        {
+            peer.lan_seq = self.next_lan_seq;
+            self.next_lan_seq += 1;
+            if peer.lan_quiet {
+                others.clear();
+            }
+        }
         if let RoomKey::Lan { net, shard } = key
             && let Some(network) = self.lans.get_mut(net)
         {
@@ -266,7 +286,14 @@ impl State {
         if !room.members.remove(peer_id) {
             return;
         }
-        let others: Vec<String> = room.members.iter().cloned().collect();
+        let mut others: Vec<String> = room.members.iter().cloned().collect();
+        // A quiet peer was seen only by those who arrived after it (in their listing).
+        if let (RoomKey::Lan { .. }, Some(p)) = (key, self.peers.get(peer_id))
+            && p.lan_quiet
+        {
+            let seq = p.lan_seq;
+            others.retain(|o| self.peers.get(o).is_some_and(|m| m.lan_seq > seq));
+        }
         match key {
             RoomKey::Lan { net, shard } => {
                 let empty = room.members.is_empty();
@@ -362,6 +389,61 @@ impl State {
             }
         }
         closed
+    }
+
+    /// Makes a peer quiet: its arrival is announced to its LAN room only after `delay`, and not
+    /// at all if it leaves first. For addresses that connect faster than their announcement
+    /// budget: churn then costs the room nothing.
+    pub fn quiet_until(&mut self, peer_id: &str, conn: u64, due: Instant) {
+        if let Some(p) = self.peers.get_mut(peer_id) {
+            p.lan_quiet = true;
+            self.quiet.push_back((peer_id.to_string(), conn, due));
+        }
+    }
+
+    /// Announces quiet peers whose time has come and who are still here, to the LAN room mates
+    /// that arrived before them (the later ones listed them already).
+    pub fn announce_quiet(&mut self, now: Instant) -> usize {
+        let mut announced = 0;
+        while let Some((_, _, due)) = self.quiet.front() {
+            if *due > now {
+                break;
+            }
+            let Some((id, conn, _)) = self.quiet.pop_front() else {
+                break;
+            };
+            let Some(p) = self
+                .peers
+                .get_mut(&id)
+                .filter(|p| p.conn == conn && p.lan_quiet)
+            else {
+                continue;
+            };
+            p.lan_quiet = false;
+            let (seq, key, info) = (p.lan_seq, p.lan.clone(), p.info.clone());
+            let earlier: Vec<String> = self
+                .rooms
+                .get(&key)
+                .map(|r| {
+                    r.members
+                        .iter()
+                        .filter(|m| self.peers.get(*m).is_some_and(|m| m.lan_seq < seq))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let msg: Arc<str> = ServerMessage::PeerJoined {
+                room: key.public_id().to_string(),
+                peer: info,
+            }
+            .to_json()
+            .into();
+            for m in earlier {
+                self.send_to(&m, msg.clone());
+            }
+            announced += 1;
+        }
+        announced
     }
 
     pub fn lan_networks(&self) -> usize {

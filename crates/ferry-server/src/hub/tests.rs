@@ -272,3 +272,50 @@ fn close_all_frees_every_outbox() {
     );
     assert_eq!(h.stats().queued_bytes, 0);
 }
+
+#[test]
+fn quiet_peers_churn_without_reaching_the_room_and_are_announced_if_they_stay() {
+    let h = hub(HubOptions::default());
+    let (_, early) = connect(&h, "early", "n");
+    let _ = messages(&early);
+    let quiet = |id: &str| {
+        h.connect_with(
+            id.into(),
+            "t".into(),
+            "n".into(),
+            "t".into(),
+            vec![],
+            Some(Duration::ZERO),
+        )
+    };
+    // A churner: arrives and leaves quietly, many times. The room hears nothing.
+    for i in 0..50 {
+        let (s, _) = quiet(&format!("churn{i}"));
+        h.disconnect(&s);
+    }
+    assert!(messages(&early).is_empty(), "churn reached the room");
+    // One that stays is announced to those before it; one who came after saw it listed and is
+    // told when it leaves; `early` never knew of it before the announcement.
+    let (stayer, _) = quiet("stayer");
+    let (_, late) = connect(&h, "late", "n");
+    assert!(replay(&messages(&late), "lan").0.contains("stayer"));
+    assert!(
+        messages(&early)
+            .iter()
+            .all(|m| !matches!(m, ServerMessage::PeerJoined { peer, .. } if peer.id == "stayer"))
+    );
+    assert_eq!(h.announce_quiet(Instant::now()), 1);
+    let seen = messages(&early);
+    assert!(
+        seen.iter()
+            .any(|m| matches!(m, ServerMessage::PeerJoined { peer, .. } if peer.id == "stayer"))
+    );
+    assert!(messages(&late).is_empty(), "late listed it already");
+    h.disconnect(&stayer);
+    assert_eq!(replay(&messages(&early), "lan").0.len(), 0);
+    assert!(
+        messages(&late)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::PeerLeft { peer_id, .. } if peer_id == "stayer"))
+    );
+}

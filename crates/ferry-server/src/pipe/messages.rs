@@ -65,3 +65,16 @@ pub fn unsupported_method(method: &str) -> String {
 /// ferry only: piping-server leaves receivers hanging when the sender's multipart body holds no
 /// part.
 pub const SENDER_FAILED_BEFORE_DATA: &str = "[ERROR] The sender failed before sending any data.\n";
+
+/// ferry only: the per-address quota of waiting parties (docs/security.md).
+pub fn too_many_waiting(what: &str, limit: usize) -> String {
+    format!(
+        "[ERROR] Too many waiting {what} from your address (limit {limit}); let them finish or cancel some, then retry.\n"
+    )
+}
+
+/// ferry only: repeated to a waiting sender whose upload is flow-controlled, so that a sender
+/// whose client was killed is noticed (see `Registry::probe_sender`).
+pub fn still_waiting(n: u64) -> String {
+    format!("[INFO] Still waiting for {n} receiver(s)...\n")
+}

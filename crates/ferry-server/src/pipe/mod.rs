@@ -7,7 +7,9 @@
 //! nothing is stored, and the slowest receiver paces the sender.
 
 mod help;
+pub mod liveness;
 mod messages;
+pub mod quota;
 mod registry;
 pub mod reserved;
 mod response;
@@ -15,6 +17,7 @@ mod sender;
 pub mod window;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
 use axum::extract::Request;
@@ -24,11 +27,42 @@ use futures_util::{FutureExt, StreamExt};
 
 pub use help::help;
 use registry::InfoTx;
-pub use registry::Registry;
+pub use registry::{PipeStats, Registry};
 use response::{
     ALLOWED_METHODS, info_body, message, method_not_allowed, preflight, sender_response,
 };
 use sender::{Prefetch, SenderMeta, SenderTask};
+
+/// How long a second sender on a path waits to learn whether the waiting sender is dead (a
+/// round trip for its reset to come back).
+const RETRY_PROBE_WAIT: Duration = Duration::from_millis(300);
+
+/// Limits of the HTTP pipe (flags in `ferry serve --help`, table in docs/security.md).
+#[derive(Debug, Clone)]
+pub struct PipeLimits {
+    /// Senders one client address may have waiting at once (a running transfer no longer
+    /// counts).
+    pub waiting_senders_per_addr: usize,
+    /// Receivers one client address may have waiting at once.
+    pub waiting_receivers_per_addr: usize,
+    /// How often waiting parties' connections are checked for having closed
+    /// ([`liveness`]); zero turns the check off.
+    pub liveness_interval: Duration,
+    /// A waiting sender whose read-ahead is full gets a `[INFO] Still waiting …` line this
+    /// often; zero: never. (Its dead connection can only be noticed by sending to it.)
+    pub stalled_probe_interval: Duration,
+}
+
+impl Default for PipeLimits {
+    fn default() -> Self {
+        PipeLimits {
+            waiting_senders_per_addr: 16,
+            waiting_receivers_per_addr: 64,
+            liveness_interval: Duration::from_secs(1),
+            stalled_probe_interval: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Entry point for every request the app's own routes do not take.
 pub async fn handle(registry: Arc<Registry>, request: Request) -> Response {
@@ -98,6 +132,19 @@ async fn send(registry: Arc<Registry>, path: String, request: Request) -> Respon
             messages::content_range_unsupported(request.method().as_str()),
         );
     }
+    let client = quota::request_client_ip(&request, &registry.trusted_proxies);
+    let peer = tcp_peer(&request);
+    let quota = match client.map(|ip| (ip, registry.waiting_senders.acquire(ip))) {
+        Some((ip, None)) => {
+            tracing::info!(client = %ip, "pipe sender refused: waiting-senders quota");
+            return message(
+                StatusCode::TOO_MANY_REQUESTS,
+                messages::too_many_waiting("senders", registry.waiting_senders.limit()),
+            );
+        }
+        Some((_, Some(guard))) => Some(guard),
+        None => None,
+    };
     let (parts, body) = request.into_parts();
     let meta = sender_meta(&parts.headers, &body);
     let expects_continue = parts
@@ -106,10 +153,28 @@ async fn send(registry: Arc<Registry>, path: String, request: Request) -> Respon
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
 
     let (info, info_rx) = InfoTx::new();
-    let ticket = match registry.join_sender(&path, n, info.clone()) {
+    let mut joined = registry.join_sender(&path, n, info.clone());
+    if joined.is_err() && registry.probe_stalled_sender(&path) {
+        // The sender in the way may be one whose client was killed a moment ago (a user
+        // retrying `curl -T`): probe it and look at its connection now rather than at the
+        // next tick. (One that is still being read would have been noticed by the read.)
+        reap_probed_sender(&registry, &path).await;
+        joined = registry.join_sender(&path, n, info.clone());
+    }
+    let ticket = match joined {
         Ok(ticket) => ticket,
         Err(error) => return message(StatusCode::BAD_REQUEST, error),
     };
+    let (dead_tx, dead) = tokio::sync::oneshot::channel();
+    let watch = peer.map(|peer| {
+        let (registry, path, id) = (registry.clone(), path.clone(), ticket.id);
+        registry.clone().watch.watch(
+            peer,
+            Box::new(move || {
+                let _ = dead_tx.send(registry.leave_sender(&path, id));
+            }),
+        )
+    });
     let mut body = body.into_data_stream();
     let mut prefetch = Prefetch::new();
     if expects_continue {
@@ -130,6 +195,8 @@ async fn send(registry: Arc<Registry>, path: String, request: Request) -> Respon
             prefetch,
             meta,
             info,
+            dead,
+            waiting: (watch, quota),
         }
         .run(),
     );
@@ -174,6 +241,26 @@ async fn receive(registry: Arc<Registry>, path: String, request: Request) -> Res
             return message(StatusCode::BAD_REQUEST, messages::n_not_positive(n));
         }
     };
+    let client = quota::request_client_ip(&request, &registry.trusted_proxies);
+    let peer = tcp_peer(&request);
+    let _quota = match client.map(|ip| (ip, registry.waiting_receivers.acquire(ip))) {
+        Some((ip, None)) => {
+            tracing::info!(client = %ip, "pipe receiver refused: waiting-receivers quota");
+            return message(
+                StatusCode::TOO_MANY_REQUESTS,
+                messages::too_many_waiting("receivers", registry.waiting_receivers.limit()),
+            );
+        }
+        Some((_, Some(guard))) => Some(guard),
+        None => None,
+    };
+    if registry.waiting(&path).is_some_and(|(sender, _)| sender) {
+        // Never start a transfer from a sender whose client is known to have left. (One whose
+        // FIN is stuck behind its unsent upload looks alive until probed; probing here would
+        // put a line into every such sender's output, so its receivers rely on the stream
+        // being cut instead: a truncated response, never a complete-looking one.)
+        registry.watch.scan_now();
+    }
     let ticket = match registry.join_receiver(&path, n) {
         Ok(ticket) => ticket,
         Err(error) => return message(StatusCode::BAD_REQUEST, error),
@@ -182,13 +269,55 @@ async fn receive(registry: Arc<Registry>, path: String, request: Request) -> Res
     // the receiver off the path.
     let _leave = LeaveOnDrop {
         registry: registry.clone(),
-        path,
+        path: path.clone(),
         id: ticket.id,
     };
-    ticket
-        .response
-        .await
-        .unwrap_or_else(|_| sender::not_started())
+    // For a client hyper does not notice leaving (a GET with a body nobody reads).
+    let (dead_tx, dead_rx) = tokio::sync::oneshot::channel::<()>();
+    let _watch = peer.map(|peer| {
+        let (registry, id) = (registry.clone(), ticket.id);
+        registry.clone().watch.watch(
+            peer,
+            Box::new(move || {
+                registry.leave_receiver(&path, id);
+                let _ = dead_tx.send(());
+            }),
+        )
+    });
+    let dead = async {
+        if dead_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        response = ticket.response => response.unwrap_or_else(|_| sender::not_started()),
+        // Nobody reads this answer; it only ends the request.
+        _ = dead => sender::not_started(),
+    }
+}
+
+/// After [`Registry::probe_sender`]: a dead client answers the probe with a reset within a
+/// round trip; watch for that for at most [`RETRY_PROBE_WAIT`].
+async fn reap_probed_sender(registry: &Registry, path: &str) {
+    let deadline = tokio::time::Instant::now() + RETRY_PROBE_WAIT;
+    loop {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        registry.watch.scan_now();
+        if !registry.waiting(path).is_some_and(|(sender, _)| sender)
+            || tokio::time::Instant::now() >= deadline
+        {
+            return;
+        }
+    }
+}
+
+/// The TCP peer (not a forwarded address): the connection whose state the liveness watch
+/// checks.
+fn tcp_peer(request: &Request) -> Option<std::net::SocketAddr> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
 }
 
 struct LeaveOnDrop {

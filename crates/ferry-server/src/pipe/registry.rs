@@ -6,25 +6,60 @@
 //! order of events, and a party leaving can never be matched after it left.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::response::Response;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use ipnet::IpNet;
+
+use super::PipeLimits;
+use super::liveness::SocketWatch;
 use super::messages;
+use super::quota::AddrQuota;
 
 /// The sender's progress lines (`[INFO] …`), streamed as its response body. Unbounded is fine:
 /// each line comes from one event (a party joining or leaving, the end of the stream), so their
 /// number is bounded by the number of connections.
 #[derive(Clone)]
-pub struct InfoTx(mpsc::UnboundedSender<Bytes>);
+pub struct InfoTx(mpsc::UnboundedSender<Bytes>, Arc<SenderFlags>);
+
+#[derive(Default)]
+pub struct SenderFlags {
+    stalled: AtomicBool,
+    /// When the last "still waiting" probe went out (ms since `PROCESS_START`), so that other
+    /// clients knocking on the path cannot make it send lines without bound.
+    last_probe_ms: AtomicU64,
+}
+
+static PROCESS_START: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+/// At most one probe line per this interval and sender.
+const PROBE_SPACING_MS: u64 = 1000;
 
 impl InfoTx {
     pub fn new() -> (InfoTx, mpsc::UnboundedReceiver<Bytes>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (InfoTx(tx), rx)
+        (InfoTx(tx, Arc::default()), rx)
+    }
+
+    /// Sends the "still waiting" line unless one went out less than a second ago.
+    fn probe(&self, n: u64) {
+        // +1 so that the first probe is never mistaken for "just sent" at time 0.
+        let now = PROCESS_START.elapsed().as_millis() as u64 + PROBE_SPACING_MS + 1;
+        let last = self.1.last_probe_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= PROBE_SPACING_MS
+            && self
+                .1
+                .last_probe_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.line(messages::still_waiting(n));
+        }
     }
 
     pub fn line(&self, line: impl Into<String>) {
@@ -34,6 +69,16 @@ impl InfoTx {
     /// Resolves when the sender's response was dropped, i.e. its connection is gone.
     pub async fn closed(&self) {
         self.0.closed().await
+    }
+
+    /// Set by the sender's task while its read-ahead is full: such a sender's departure can
+    /// only be noticed by probing it ([`Registry::probe_sender`]).
+    pub fn set_stalled(&self, stalled: bool) {
+        self.1.stalled.store(stalled, Ordering::Relaxed);
+    }
+
+    pub fn is_stalled(&self) -> bool {
+        self.1.stalled.load(Ordering::Relaxed)
     }
 }
 
@@ -69,10 +114,42 @@ pub struct ReceiverTicket {
     pub response: oneshot::Receiver<Response>,
 }
 
-#[derive(Default)]
 pub struct Registry {
     paths: Mutex<HashMap<String, Slot>>,
     next_id: AtomicU64,
+    /// Proxies whose X-Forwarded-For names the client (for the per-address quotas).
+    pub trusted_proxies: Vec<IpNet>,
+    pub waiting_senders: Arc<AddrQuota>,
+    pub waiting_receivers: Arc<AddrQuota>,
+    /// Finds waiting parties whose connection closed while nobody read it.
+    pub watch: Arc<SocketWatch>,
+    /// How often a stalled waiting sender gets a "still waiting" line ([`Self::probe_sender`]).
+    pub probe_interval: std::time::Duration,
+    pub active_transfers: AtomicU64,
+    pub bytes_total: AtomicU64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new(&PipeLimits::default(), &[])
+    }
+}
+
+/// Counters and gauges of the HTTP pipe, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipeStats {
+    /// Senders waiting for their receivers (gauge).
+    pub waiting_senders: u64,
+    /// Receivers waiting for their sender or the other receivers (gauge).
+    pub waiting_receivers: u64,
+    /// Transfers streaming (gauge; until the last receiver is done).
+    pub active_transfers: u64,
+    /// Upload bytes streamed to receivers (counter).
+    pub bytes_total: u64,
+    /// Senders and receivers refused (429) for their address's waiting quota (counter).
+    pub quota_refusals: u64,
+    /// Waiting parties removed because their connection had closed (counter).
+    pub dead_parties_removed: u64,
 }
 
 enum Slot {
@@ -98,6 +175,38 @@ struct WaitingReceiver {
 }
 
 impl Registry {
+    pub fn new(limits: &PipeLimits, trusted_proxies: &[IpNet]) -> Self {
+        Registry {
+            paths: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            trusted_proxies: trusted_proxies.to_vec(),
+            waiting_senders: AddrQuota::new(limits.waiting_senders_per_addr),
+            waiting_receivers: AddrQuota::new(limits.waiting_receivers_per_addr),
+            probe_interval: limits.stalled_probe_interval,
+            watch: SocketWatch::new(limits.liveness_interval),
+            active_transfers: AtomicU64::new(0),
+            bytes_total: AtomicU64::new(0),
+        }
+    }
+
+    pub fn stats(&self) -> PipeStats {
+        let (mut senders, mut receivers) = (0, 0);
+        for slot in self.lock().values() {
+            if let Slot::Waiting(w) = slot {
+                senders += u64::from(w.sender.is_some());
+                receivers += w.receivers.len() as u64;
+            }
+        }
+        PipeStats {
+            waiting_senders: senders,
+            waiting_receivers: receivers,
+            active_transfers: self.active_transfers.load(Ordering::Relaxed),
+            bytes_total: self.bytes_total.load(Ordering::Relaxed),
+            quota_refusals: self.waiting_senders.refusals() + self.waiting_receivers.refusals(),
+            dead_parties_removed: self.watch.reaped(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
         // A panic while holding the lock leaves the map consistent (every change is a single
         // insert/remove), so a poisoned lock is still usable.
@@ -249,6 +358,34 @@ impl Registry {
         waiting.receivers.retain(|r| r.id != id);
         if waiting.receivers.is_empty() && waiting.sender.is_none() {
             paths.remove(path);
+        }
+    }
+
+    /// Writes a "still waiting" line to the sender waiting on `path`, if any. Why: a client
+    /// killed while its upload was flow-controlled leaves its FIN stuck behind unread data
+    /// (its kernel keeps probing our zero window for ever), so its connection looks
+    /// ESTABLISHED here; data sent to such an orphaned socket makes its kernel answer with a
+    /// reset, which the liveness watch then sees. Returns whether a sender was there.
+    pub fn probe_sender(&self, path: &str) -> bool {
+        self.probe_sender_if(path, |_| true)
+    }
+
+    /// [`Self::probe_sender`] for a stalled sender only (one that is not being read).
+    pub fn probe_stalled_sender(&self, path: &str) -> bool {
+        self.probe_sender_if(path, InfoTx::is_stalled)
+    }
+
+    fn probe_sender_if(&self, path: &str, pred: impl Fn(&InfoTx) -> bool) -> bool {
+        match self.lock().get(path) {
+            Some(Slot::Waiting(Waiting {
+                n,
+                sender: Some(sender),
+                ..
+            })) if pred(&sender.info) => {
+                sender.info.probe(*n);
+                true
+            }
+            _ => false,
         }
     }
 

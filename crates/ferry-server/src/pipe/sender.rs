@@ -4,13 +4,18 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::{Body, BodyDataStream, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures_util::{Stream, StreamExt, stream};
 
+use tokio::sync::oneshot;
+
+use super::liveness::WatchHandle;
 use super::messages;
+use super::quota::QuotaGuard;
 use super::registry::{InfoTx, Registry, SenderTicket, Start};
 use super::response::{message, receiver_response};
 use super::window::{Delivery, FanOut, MAX_CHUNK, WINDOW_CHUNKS, window};
@@ -94,6 +99,11 @@ pub struct SenderTask {
     pub prefetch: Prefetch,
     pub meta: SenderMeta,
     pub info: InfoTx,
+    /// Fires when the liveness watch found the connection closed; `true` if that removed the
+    /// sender from its path (false: the transfer had been established just before).
+    pub dead: oneshot::Receiver<bool>,
+    /// Held while waiting only: the liveness watch and this address's waiting-sender quota.
+    pub waiting: (Option<WatchHandle>, Option<QuotaGuard>),
 }
 
 impl SenderTask {
@@ -106,11 +116,33 @@ impl SenderTask {
             mut prefetch,
             meta,
             info,
+            mut dead,
+            waiting,
         } = self;
         let mut start_rx = ticket.start;
         let mut left = false;
+        let mut watching = true;
+        let probing = !registry.probe_interval.is_zero();
+        let mut probe = tokio::time::interval(if probing {
+            registry.probe_interval
+        } else {
+            std::time::Duration::from_secs(3600)
+        });
+        probe.reset();
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let start = loop {
+            let stalled = !left && !prefetch.wants_more() && prefetch.state == BodyState::Open;
+            info.set_stalled(stalled);
             tokio::select! {
+                _ = probe.tick(), if probing && stalled => {
+                    registry.probe_sender(&path);
+                }
+                removed = &mut dead, if !left && watching => match removed {
+                    Ok(true) => return,
+                    Ok(false) => left = true,
+                    // Not watched (no connection info): only the other signals count.
+                    Err(_) => watching = false,
+                },
                 start = &mut start_rx => match start {
                     Ok(start) => break start,
                     // The registry never drops a waiting sender's channel; nothing to do.
@@ -133,11 +165,20 @@ impl SenderTask {
                 }
             }
         };
-        pump(start, prefetch.into_stream(body), meta, info).await;
+        drop(waiting);
+        registry.active_transfers.fetch_add(1, Ordering::Relaxed);
+        pump(&registry, start, prefetch.into_stream(body), meta, info).await;
+        registry.active_transfers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-async fn pump(start: Start, source: ByteStream, meta: SenderMeta, info: InfoTx) {
+async fn pump(
+    registry: &Registry,
+    start: Start,
+    source: ByteStream,
+    meta: SenderMeta,
+    info: InfoTx,
+) {
     let Start { receivers, guard } = start;
     let n = receivers.len();
     info.line(messages::start_sending(n));
@@ -188,6 +229,9 @@ async fn pump(start: Start, source: ByteStream, meta: SenderMeta, info: InfoTx) 
     while let Some(item) = data.next().await {
         match item {
             Ok(chunk) => {
+                registry
+                    .bytes_total
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 let gone = fan.send(chunk).await;
                 for _ in 0..gone {
                     info.line(messages::A_RECEIVER_ABORTED);

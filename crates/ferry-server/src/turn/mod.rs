@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use ferry_protocol::signaling::IceServer;
 use ferry_turn::{RestCredentials, TurnConfig, TurnServer};
+// For `ferry serve` flags and `/metrics`.
+pub use ferry_turn::{TurnLimits, TurnStats};
 
 /// TURN-related configuration. `Default` keeps the embedded server off so a library user (and
 /// every test) does not grab UDP 3478; the `ferry serve` CLI turns it on by default.
@@ -29,6 +31,8 @@ pub struct TurnOptions {
     pub allow_private_peers: bool,
     /// Relaying to 127.0.0.0/8: tests and benchmarks on one machine only.
     pub allow_loopback_peers: bool,
+    /// Allocation quotas, STUN rate limit, nonce bounds (docs/turn.md "Limits").
+    pub limits: ferry_turn::TurnLimits,
 }
 
 impl Default for TurnOptions {
@@ -43,6 +47,7 @@ impl Default for TurnOptions {
             external_urls: Vec::new(),
             allow_private_peers: false,
             allow_loopback_peers: false,
+            limits: ferry_turn::TurnLimits::default(),
         }
     }
 }
@@ -57,6 +62,8 @@ pub struct IceProvider {
     public_ip: Option<IpAddr>,
     /// Port and fallback host of the embedded server, once it runs.
     embedded: Option<(u16, IpAddr)>,
+    /// The embedded server's counters, once it runs.
+    stats: Option<ferry_turn::TurnStatsHandle>,
 }
 
 impl IceProvider {
@@ -72,6 +79,7 @@ impl IceProvider {
             external_turn_urls: opts.external_urls.clone(),
             public_ip: opts.public_ip,
             embedded: None,
+            stats: None,
         }
     }
 
@@ -81,6 +89,17 @@ impl IceProvider {
 
     pub fn set_embedded(&mut self, port: u16, advertised: IpAddr) {
         self.embedded = Some((port, advertised));
+    }
+
+    /// [`Self::set_embedded`] for a running server, keeping its stats handle for `/metrics`.
+    pub fn set_embedded_server(&mut self, server: &TurnServer) {
+        self.set_embedded(server.local_addr().port(), server.advertised_ip());
+        self.stats = Some(server.stats_handle());
+    }
+
+    /// The embedded STUN/TURN server's counters, when it runs.
+    pub fn turn_stats(&self) -> Option<ferry_turn::TurnStats> {
+        self.stats.as_ref().map(|s| s.get())
     }
 
     /// `host_header` is the HTTP Host the client used: the name it can reach us by. An explicit
@@ -164,6 +183,7 @@ pub async fn start_embedded(
         credentials,
         allow_private_peers: opts.allow_private_peers,
         allow_loopback_peers: opts.allow_loopback_peers,
+        limits: opts.limits.clone(),
     };
     TurnServer::start(config)
         .await

@@ -14,7 +14,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-pub const WAIT: Duration = Duration::from_secs(5);
+/// How long to wait for something that must happen. Only catches hangs: generous, because a
+/// loaded machine is slow, and a passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 pub fn loopback_config() -> ServerConfig {
     ServerConfig {

@@ -45,9 +45,14 @@ impl Server {
 }
 
 pub async fn start_server() -> Server {
+    start_server_with(ServerConfig::default()).await
+}
+
+/// A server with `config` (its listen address is replaced by an ephemeral loopback port).
+pub async fn start_server_with(config: ServerConfig) -> Server {
     let server = BoundServer::bind(ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
+        ..config
     })
     .await
     .unwrap();
@@ -349,5 +354,107 @@ where
     while !f().await {
         assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How many bytes may honestly sit between two points of a pipe transfer, outside the pipe's
+/// window: every buffer a byte can be in, each at its largest, so that an assertion against it
+/// holds on a fast machine and on a slow one alike (no clock involved).
+pub mod buffering {
+    use ferry_server::pipe::window::{MAX_CHUNK, WINDOW_CHUNKS};
+
+    /// The pipe's own window per receiver (docs/relay.md, `pipe/window.rs`).
+    pub const WINDOW: u64 = (WINDOW_CHUNKS * MAX_CHUNK) as u64;
+
+    /// hyper's buffer in one direction of one connection: its read buffer and its queued write
+    /// buffer are each capped by `DEFAULT_MAX_BUFFER_SIZE` (8 KiB + 400 KiB), plus one body frame
+    /// in hand between hyper and the pipe. 1 MiB is generous.
+    pub const HYPER: u64 = 1024 * 1024;
+
+    /// The most payload a socket's receive queue can hold when the kernel autotunes it (the
+    /// server's sockets set no size): `net.ipv4.tcp_rmem`'s max. A queue's accounting counts the
+    /// buffers' true size, which is never less than their payload.
+    pub fn kernel_rcvbuf_max() -> u64 {
+        sysctl_max("/proc/sys/net/ipv4/tcp_rmem")
+    }
+
+    /// Same for an autotuned send queue: `net.ipv4.tcp_wmem`'s max, plus one 64 KiB segment
+    /// Linux lets a writer overshoot by.
+    pub fn kernel_sndbuf_max() -> u64 {
+        sysctl_max("/proc/sys/net/ipv4/tcp_wmem") + 64 * 1024
+    }
+
+    fn sysctl_max(path: &str) -> u64 {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.split_whitespace()
+            .nth(2)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{path}: unexpected {text:?}"))
+    }
+
+    pub fn mib(bytes: u64) -> f64 {
+        bytes as f64 / (1024.0 * 1024.0)
+    }
+}
+
+/// A TCP proxy on a loopback port in front of the server for one client connection (curl,
+/// say), counting the bytes it has read from the server. Its socket towards the server has a
+/// small receive buffer, so what the server has sent but the proxy not yet counted is bounded
+/// (`upstream_rcvbuf`). It reads only as fast as the client takes the bytes, so a slow client
+/// behind it is still a slow receiver for the server.
+pub struct RecordingProxy {
+    pub url: String,
+    /// Bytes read from the server so far (response head included).
+    pub delivered: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The kernel's limit for the proxy's receive queue towards the server, in bytes.
+    pub upstream_rcvbuf: u64,
+}
+
+impl RecordingProxy {
+    pub async fn start(server: &Server) -> RecordingProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = tokio::net::TcpSocket::new_v4().unwrap();
+        upstream.set_recv_buffer_size(32 * 1024).unwrap();
+        // Linux doubles the asked size for its bookkeeping and reports the doubled limit.
+        let upstream_rcvbuf = u64::from(upstream.recv_buffer_size().unwrap());
+        let delivered = Arc::new(AtomicU64::new(0));
+        let counter = delivered.clone();
+        let server_addr = server.addr;
+        tokio::spawn(async move {
+            let (client, _) = listener.accept().await.unwrap();
+            let upstream = upstream.connect(server_addr).await.unwrap();
+            let (mut client_r, mut client_w) = client.into_split();
+            let (mut up_r, mut up_w) = upstream.into_split();
+            let requests = tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_r, &mut up_w).await;
+                let _ = up_w.shutdown().await;
+            });
+            let mut buf = vec![0; 16 * 1024];
+            loop {
+                let n = match up_r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                counter.fetch_add(n as u64, Ordering::SeqCst);
+                if client_w.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = client_w.shutdown().await;
+            requests.abort();
+        });
+        RecordingProxy {
+            url,
+            delivered,
+            upstream_rcvbuf,
+        }
+    }
+
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

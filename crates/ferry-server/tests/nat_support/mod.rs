@@ -268,15 +268,21 @@ impl Topology {
         }
     }
 
-    /// Frames (forwarded, dropped) by the impaired wire so far.
+    /// Frames (forwarded, dropped) by the impaired wire so far, once traffic has stopped: the
+    /// wire reports every 0.5 s, and the first of its reports that repeats the one before is
+    /// final (no sleep guessing how long a loaded machine takes to report; at most 40 reports).
     pub fn wire_counts(&self) -> (u64, u64) {
-        std::thread::sleep(Duration::from_millis(600));
-        let last = self
-            .wire
-            .as_ref()
-            .expect("no impaired wire")
-            .try_iter()
-            .last();
+        let wire = self.wire.as_ref().expect("no impaired wire");
+        let mut last = wire.try_iter().last();
+        for _ in 0..40 {
+            let next = wire
+                .recv_timeout(Duration::from_secs(10))
+                .expect("impaired wire stopped reporting");
+            if last.as_deref() == Some(next.as_str()) {
+                break;
+            }
+            last = Some(next);
+        }
         let last = last.expect("impaired wire reported nothing");
         let num = |key: &str| -> u64 {
             last.split_whitespace()
@@ -363,6 +369,14 @@ impl Drop for Topology {
 }
 
 /// Lines of a child's pipe, read on a thread so waits can time out.
+/// Appends what `lines` still holds until its reader thread has seen EOF (at most 10 s of
+/// silence, a hang guard).
+fn drain(lines: &mpsc::Receiver<String>, into: &mut Vec<String>) {
+    while let Ok(l) = lines.recv_timeout(Duration::from_secs(10)) {
+        into.push(l);
+    }
+}
+
 pub fn line_channel(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -385,11 +399,29 @@ pub fn ferry_bin() -> PathBuf {
         }
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        build
             .args(["build", "-q", "-p", "ferry", "--bin", "ferry"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build -p ferry");
+            .current_dir(&root);
+        // Not the variables cargo set for this test process (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
+        // OUT_DIR, ...): build scripts such as ring's watch them (rerun-if-env-changed), so a
+        // build seeing them reran ring's and rebuilt ring and the ~25 crates above it, and the
+        // next plain `cargo build` rebuilt them all again - minutes per suite run.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            let config = [
+                "CARGO_HOME",
+                "CARGO_TARGET_DIR",
+                "CARGO_TERM_",
+                "CARGO_BUILD_",
+            ]
+            .iter()
+            .any(|c| key.starts_with(c));
+            if (key.starts_with("CARGO_") && !config) || key == "OUT_DIR" {
+                build.env_remove(key);
+            }
+        }
+        let status = build.status().expect("run cargo build -p ferry");
         assert!(status.success(), "cargo build -p ferry failed");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
@@ -446,6 +478,7 @@ pub fn transfer(
         &[
             bin,
             "send",
+            "--yes",
             "--server",
             SERVER_URL,
             "--json",
@@ -499,9 +532,10 @@ pub fn transfer(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(100));
-    s_lines.extend(s_out.try_iter());
-    r_lines.extend(r_out.try_iter());
+    // Both have exited: read their output to its end (the reader threads end at EOF), however
+    // long a loaded machine takes to pass the last lines on.
+    drain(&s_out, &mut s_lines);
+    drain(&r_out, &mut r_lines);
     let diag = || {
         format!(
             "\nsender stdout: {s_lines:#?}\nsender stderr: {:#?}\nreceiver stdout: {r_lines:#?}\nreceiver stderr: {:#?}",

@@ -14,12 +14,15 @@ use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 use turn::client::{Client, ClientConfig};
 
-pub const WAIT: Duration = Duration::from_secs(5);
+/// How long to wait for something that must happen. Only catches hangs: generous, because a
+/// loaded machine is slow, and a passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(20);
 pub const SECRET: &str = "turn-test-secret";
 
 pub struct Running {
     pub http: SocketAddr,
     pub turn: SocketAddr,
+    pub state: ferry_server::AppState,
 }
 
 pub fn options() -> TurnOptions {
@@ -41,8 +44,9 @@ pub async fn start(turn: TurnOptions) -> Running {
     let server = BoundServer::bind(config).await.expect("bind");
     let http = server.local_addr().unwrap();
     let turn = server.turn_addr().expect("TURN enabled");
+    let state = server.state().clone();
     tokio::spawn(server.run());
-    Running { http, turn }
+    Running { http, turn, state }
 }
 
 /// The welcome's ICE servers, as a browser or native peer would receive them.
@@ -78,7 +82,12 @@ pub async fn turn_credentials(http: SocketAddr) -> (String, String) {
 }
 
 pub async fn client(turn: SocketAddr, username: &str, password: &str) -> Client {
-    let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    client_from("127.0.0.1", turn, username, password).await
+}
+
+/// A client whose socket is bound to `ip` (127.0.0.0/8 offers many "other" sources).
+pub async fn client_from(ip: &str, turn: SocketAddr, username: &str, password: &str) -> Client {
+    let conn = Arc::new(UdpSocket::bind((ip, 0)).await.unwrap());
     let client = Client::new(ClientConfig {
         stun_serv_addr: turn.to_string(),
         turn_serv_addr: turn.to_string(),

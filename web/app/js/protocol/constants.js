@@ -10,3 +10,26 @@ export const MAX_FILES_PER_OFFER = 10_000;
 export const MAX_TEXT_BYTES = 64 * 1024;
 export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 export const APP_NAME = 'ferry-web/0.1.0';
+
+// Repeated hello (docs/protocol.md "Repeated hello"): until the peer's hello arrives, ours goes out
+// again every HELLO_RETRY_MS, at most HELLO_RETRIES times; a repeated hello from the peer is
+// answered at most MAX_HELLO_ECHOES times per connection.
+export const HELLO_RETRY_MS = 1000;
+export const HELLO_RETRIES = 15;
+export const MAX_HELLO_ECHOES = 3;
+
+/**
+ * Codes of the transfer protocol's `error` message (docs/protocol.md §2); mirror of
+ * TransferErrorCode in transfer.rs, both checked against vectors/error_codes.json. What a peer
+ * sends is kept as a string (a newer peer may know more codes); what we send is one of these.
+ */
+export const TransferErrorCode = Object.freeze({
+  BAD_MESSAGE: 'bad-message',
+  UNKNOWN_TYPE: 'unknown-type',
+  TOO_LARGE: 'too-large',
+  INVALID_OFFER: 'invalid-offer',
+  PROTOCOL_VIOLATION: 'protocol-violation',
+  VERSION_MISMATCH: 'version-mismatch',
+  UNKNOWN_TRANSFER: 'unknown-transfer',
+});
+/** @typedef {(typeof TransferErrorCode)[keyof typeof TransferErrorCode]} TransferErrorCodeName */

@@ -2,7 +2,7 @@
 // with the same acceptance rules as serde in crates/ferry-protocol/src/transfer.rs (tested against
 // vectors/control.json). The rest of the web app never reads raw JSON from a peer.
 
-import { MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_FILE_SIZE, MAX_TEXT_BYTES } from './constants.js';
+import { MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_FILE_SIZE, MAX_TEXT_BYTES, TransferErrorCode } from './constants.js';
 import { sanitizePath } from './names.js';
 
 /**
@@ -22,7 +22,7 @@ import { sanitizePath } from './names.js';
  */
 
 export class ControlError extends Error {
-  /** @param {'bad-message' | 'unknown-type' | 'too-large'} code @param {string} message */
+  /** @param {import('./constants.js').TransferErrorCodeName} code @param {string} message */
   constructor(code, message) {
     super(message);
     this.code = code;
@@ -31,7 +31,7 @@ export class ControlError extends Error {
 
 const encoder = new TextEncoder();
 
-const bad = (/** @type {string} */ m) => new ControlError('bad-message', `malformed message: ${m}`);
+const bad = (/** @type {string} */ m) => new ControlError(TransferErrorCode.BAD_MESSAGE, `malformed message: ${m}`);
 
 /** @param {any} o @param {string} k */
 function u32(o, k) {
@@ -39,11 +39,16 @@ function u32(o, k) {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw bad(`${k} must be an integer from 0 to 2^32-1`);
   return v;
 }
-/** u64 as far as JavaScript can hold it exactly. @param {any} o @param {string} k */
+/**
+ * A u64, as serde reads it in Rust. Values past 2^53 - 1 are not exact here, but every limit
+ * they meet is lower (MAX_FILE_SIZE), so they are refused where the Rust side refuses them: a
+ * file that big is an invalid offer, a resume offset past the end restarts the file.
+ * @param {any} o @param {string} k
+ */
 function u64(o, k) {
   const v = o[k];
   if (!Number.isInteger(v) || v < 0) throw bad(`${k} must be a non-negative integer`);
-  if (!Number.isSafeInteger(v)) throw bad(`${k} is too large`);
+  if (v >= 2 ** 64) throw bad(`${k} is too large`);
   return v;
 }
 /** @param {any} o @param {string} k */
@@ -115,7 +120,7 @@ const PARSERS = {
 export function parseControl(text) {
   // UTF-16 length ≤ UTF-8 length × 1, so a cheap check first, the exact one only when close.
   if (text.length > MAX_CONTROL_BYTES || (text.length * 3 > MAX_CONTROL_BYTES && encoder.encode(text).length > MAX_CONTROL_BYTES)) {
-    throw new ControlError('too-large', `message of ${text.length} characters is over the limit`);
+    throw new ControlError(TransferErrorCode.TOO_LARGE, `message of ${text.length} characters is over the limit`);
   }
   let value;
   try {
@@ -125,10 +130,10 @@ export function parseControl(text) {
   }
   const kind = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.type === 'string' ? value.type : '';
   const parser = Object.hasOwn(PARSERS, kind) ? PARSERS[kind] : undefined;
-  if (!parser) throw new ControlError('unknown-type', `unknown message type ${JSON.stringify(String(kind).slice(0, 64))}`);
+  if (!parser) throw new ControlError(TransferErrorCode.UNKNOWN_TYPE, `unknown message type ${JSON.stringify(String(kind).slice(0, 64))}`);
   const msg = parser(value);
   if (msg.type === 'text' && encoder.encode(msg.text).length > MAX_TEXT_BYTES) {
-    throw new ControlError('too-large', 'text message is over 64 KiB');
+    throw new ControlError(TransferErrorCode.TOO_LARGE, 'text message is over 64 KiB');
   }
   return msg;
 }

@@ -1,12 +1,14 @@
 // Binary data frames (docs/protocol.md §2): transferId u32 BE | index u32 BE | offset u64 BE | payload.
 
-import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './constants.js';
+import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, TransferErrorCode } from './constants.js';
 
 export class FrameError extends Error {
-  /** @param {'too-large' | 'truncated' | 'bad-offset'} code @param {string} message */
+  /** @param {'too-large' | 'truncated'} code @param {string} message */
   constructor(code, message) {
     super(message);
     this.code = code;
+    /** The `error` code that answers it (TransferError::code in Rust). */
+    this.errorCode = code === 'too-large' ? TransferErrorCode.TOO_LARGE : TransferErrorCode.BAD_MESSAGE;
   }
 }
 
@@ -26,13 +28,13 @@ export function parseFrame(buf) {
     throw new FrameError('truncated', `binary frame of ${bytes.byteLength} bytes is shorter than its 16-byte header`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
-  const hi = view.getUint32(8);
-  // Offsets above 2^53 - 1 cannot be a position in any file we accept (sizes are capped there).
-  if (hi > 0x1fffff) throw new FrameError('bad-offset', 'frame offset is beyond the largest file size');
+  // An offset above 2^53 - 1 is not exact as a number, but it cannot be a position in any file
+  // we accept (sizes are capped there), so it is still the wrong offset: a protocol violation for
+  // the transfer, as in Rust, not a malformed frame.
   return {
     transferId: view.getUint32(0),
     index: view.getUint32(4),
-    offset: hi * 2 ** 32 + view.getUint32(12),
+    offset: view.getUint32(8) * 2 ** 32 + view.getUint32(12),
     payload: bytes.subarray(FRAME_HEADER_BYTES),
   };
 }

@@ -7,304 +7,50 @@
 // transfer's frames and file-ends are handled strictly in order, one after the other, in that
 // transfer's own queue — control messages of other transfers and chat never wait behind them.
 
-import { APP_NAME, FRAME_HEADER_BYTES, MAX_FRAME_BYTES, MAX_TEXT_BYTES, TRANSFER_VERSION } from '../protocol/constants.js';
+import {
+  APP_NAME,
+  HELLO_RETRIES,
+  HELLO_RETRY_MS,
+  MAX_HELLO_ECHOES,
+  MAX_TEXT_BYTES,
+  TRANSFER_VERSION,
+  TransferErrorCode,
+} from '../protocol/constants.js';
 import { parseControl, validateOffer } from '../protocol/control.js';
-import { parseFrame, writeHeader } from '../protocol/frames.js';
+import { parseFrame } from '../protocol/frames.js';
+import { IncomingTransfer } from './incoming.js';
+import { OutgoingTransfer } from './outgoing.js';
+import { Transfer } from './transfer.js';
+
+export { Transfer };
 
 /**
  * @typedef {import('./pipe.js').MessagePipe} MessagePipe
- * @typedef {import('../hash/hasher.js').Hasher} Hasher
  * @typedef {import('../hash/hasher.js').HasherFactory} HasherFactory
  * @typedef {import('../protocol/control.js').ControlMessage} ControlMessage
- * @typedef {import('../protocol/control.js').ValidatedFile} ValidatedFile
- *
- * Where a received file goes. `write` may return a promise (the engine awaits it before the next
- * frame of that transfer); `close` is called only after the file's hash was verified; `abort`
- * on mismatch, cancel or a lost connection — the sink must then not present the data as a file.
- * @typedef {{write(bytes: Uint8Array): void | Promise<void>, close(): Promise<void>, abort(reason: string): void | Promise<void>}} FileSink
- * @typedef {(file: ValidatedFile, index: number, transfer: Transfer) => FileSink | Promise<FileSink>} SinkFactory
- *
- * @typedef {'pending' | 'active' | 'verifying' | 'verified' | 'mismatch' | 'failed'} FileState
- * @typedef {{path: string, size: number, type: string, mtime?: number, bytes: number, state: FileState}} TransferFile
- * @typedef {'waiting' | 'active' | 'done' | 'declined' | 'cancelled' | 'failed'} TransferState
+ * @typedef {import('./transfer.js').FileSink} FileSink
+ * @typedef {import('./transfer.js').SinkFactory} SinkFactory
  */
 
 /** Default high-water mark of the pipe's buffer: enough to keep a fast link busy, bounded. */
 export const HIGH_WATER_MARK = 4 * 1024 * 1024;
 
-/** A file transfer in one direction; emits `update` whenever anything visible changes. */
-export class Transfer extends EventTarget {
-  /**
-   * @param {TransferSession} session @param {number} id @param {'send' | 'receive'} direction
-   * @param {TransferFile[]} files
-   */
-  constructor(session, id, direction, files) {
-    super();
-    this.session = session;
-    this.id = id;
-    this.direction = direction;
-    this.files = files;
-    this.totalSize = files.reduce((s, f) => s + f.size, 0);
-    /** @type {TransferState} */
-    this.state = 'waiting';
-    /** Bytes moved in this session (excluding resumed prefixes), for speed and ETA. */
-    this.bytesDone = 0;
-    this.startedAt = 0;
-    /** @type {string} */
-    this.error = '';
-    /** Who ended it early: 'me' or 'peer'. @type {'' | 'me' | 'peer'} */
-    this.endedBy = '';
-    this.current = 0;
-  }
-
-  get role() {
-    return this.direction === 'send' ? 'sender' : 'receiver';
-  }
-
-  get finished() {
-    return this.state === 'done' || this.state === 'declined' || this.state === 'cancelled' || this.state === 'failed';
-  }
-
-  changed() {
-    this.dispatchEvent(new Event('update'));
-  }
-
-  /** Stop this transfer; the peer is told. @param {string} [reason] */
-  cancel(reason = 'cancelled by user') {
-    if (this.finished) return;
-    this.session.sendControl({ type: 'cancel', transferId: this.id, role: this.role, reason });
-    this.end('cancelled', reason, 'me');
-  }
-
-  /** @param {TransferState} state @param {string} error @param {'' | 'me' | 'peer'} by */
-  end(state, error, by) {
-    if (this.finished) return;
-    this.state = state;
-    this.error = error;
-    this.endedBy = by;
-    for (const f of this.files) if (f.state === 'active' || f.state === 'pending' || f.state === 'verifying') f.state = 'failed';
-    this.cleanup();
-    this.session.forget(this);
-    this.changed();
-  }
-
-  cleanup() {}
-}
-
-class OutgoingTransfer extends Transfer {
-  /** @param {TransferSession} session @param {number} id @param {{blob: Blob, path: string, mtime?: number}[]} items */
-  constructor(session, id, items) {
-    super(
-      session,
-      id,
-      'send',
-      items.map((it) => {
-        /** @type {TransferFile} */
-        const f = { path: it.path, size: it.blob.size, type: it.blob.type ?? '', bytes: 0, state: 'pending' };
-        if (it.mtime !== undefined) f.mtime = it.mtime;
-        return f;
-      }),
-    );
-    this.blobs = items.map((it) => it.blob);
-    /** @type {Hasher | null} */
-    this.hasher = null;
-  }
-
-  cleanup() {
-    this.hasher?.drop();
-    this.hasher = null;
-  }
-
-  /** @param {{index: number, offset: number}[]} resume */
-  async run(resume) {
-    const s = this.session;
-    const chunk = Math.max(1, Math.min(MAX_FRAME_BYTES, s.pipe.maxMessageSize) - FRAME_HEADER_BYTES);
-    this.state = 'active';
-    this.startedAt = performance.now();
-    this.changed();
-    try {
-      for (let i = 0; i < this.files.length; i++) {
-        if (this.finished) return;
-        this.current = i;
-        const file = this.files[i];
-        const blob = this.blobs[i];
-        const hasher = (this.hasher = s.hasherFactory());
-        const r = resume.find((p) => p.index === i);
-        const start = r && r.offset <= file.size ? r.offset : 0;
-        file.state = 'active';
-        // The file-end hash covers the whole file, so a resumed prefix is read and hashed too.
-        for (let off = 0; off < start; ) {
-          const bytes = new Uint8Array(await blob.slice(off, Math.min(start, off + chunk)).arrayBuffer());
-          if (this.finished) return;
-          hasher.update(bytes);
-          off += bytes.byteLength;
-        }
-        file.bytes = start;
-        let off = start;
-        /** Read-ahead of one chunk so the disk read overlaps the send. */
-        let next = off < file.size ? blob.slice(off, off + chunk).arrayBuffer() : null;
-        while (off < file.size) {
-          const payload = new Uint8Array(/** @type {ArrayBuffer} */ (await next));
-          if (this.finished) return;
-          if (payload.byteLength === 0) throw new Error(`file ${file.path} got shorter while reading`);
-          const nextOff = off + payload.byteLength;
-          next = nextOff < file.size ? blob.slice(nextOff, nextOff + chunk).arrayBuffer() : null;
-          const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
-          writeHeader(frame, this.id, i, off);
-          frame.set(payload, FRAME_HEADER_BYTES);
-          hasher.update(payload);
-          s.tamperFrame?.(frame, this.id, i, off);
-          if (s.pipe.bufferedAmount() > s.highWaterMark) await s.pipe.drained();
-          if (this.finished) return;
-          s.pipe.send(frame);
-          off = nextOff;
-          file.bytes = off;
-          this.bytesDone += payload.byteLength;
-          s.progress(this);
-        }
-        const sha256 = await hasher.digest();
-        this.hasher = null;
-        if (this.finished) return;
-        file.state = 'verifying';
-        s.sendControl({ type: 'file-end', transferId: this.id, index: i, sha256 });
-        this.changed();
-      }
-    } catch (e) {
-      if (this.finished) return;
-      const reason = `cannot send: ${/** @type {Error} */ (e).message}`;
-      s.sendControl({ type: 'cancel', transferId: this.id, role: 'sender', reason });
-      this.end('failed', reason, 'me');
-    }
-  }
-}
-
-class IncomingTransfer extends Transfer {
-  /** @param {TransferSession} session @param {number} id @param {ValidatedFile[]} files */
-  constructor(session, id, files) {
-    super(session, id, 'receive', files.map((f) => ({ ...f, bytes: 0, state: /** @type {FileState} */ ('pending') })));
-    /** @type {SinkFactory | null} */
-    this.sinkFactory = null;
-    /** @type {FileSink | null} */
-    this.sink = null;
-    /** @type {Hasher | null} */
-    this.hasher = null;
-    /** The in-order queue of this transfer's frames and file-ends. */
-    this.queue = Promise.resolve();
-  }
-
-  /** Consent: from now on frames are written through sinks from `sinkFactory`. @param {SinkFactory} sinkFactory */
-  accept(sinkFactory) {
-    if (this.state !== 'waiting') return;
-    this.sinkFactory = sinkFactory;
-    this.state = 'active';
-    this.startedAt = performance.now();
-    this.session.sendControl({ type: 'accept', transferId: this.id });
-    this.changed();
-  }
-
-  decline() {
-    if (this.state !== 'waiting') return;
-    this.session.sendControl({ type: 'decline', transferId: this.id });
-    this.end('declined', '', 'me');
-  }
-
-  cleanup() {
-    this.sink?.abort(this.error || this.state);
-    this.sink = null;
-    this.hasher?.drop();
-    this.hasher = null;
-  }
-
-  /** @param {() => Promise<void> | void} step */
-  enqueue(step) {
-    this.queue = this.queue.then(async () => {
-      if (this.finished) return;
-      try {
-        await step();
-      } catch (e) {
-        this.violation(`cannot store the file: ${/** @type {Error} */ (e).message}`, 'failed');
-      }
-    });
-  }
-
-  async openFile() {
-    const file = this.files[this.current];
-    file.state = 'active';
-    this.hasher = this.session.hasherFactory();
-    this.sink = await /** @type {SinkFactory} */ (this.sinkFactory)(file, this.current, this);
-  }
-
-  /** @param {import('../protocol/frames.js').DataFrame} f */
-  onFrame(f) {
-    this.enqueue(async () => {
-      const file = this.files[this.current];
-      if (f.index !== this.current || !file) return this.violation(`frame for file ${f.index}, expected file ${this.current}`);
-      if (f.offset !== file.bytes) return this.violation(`frame at offset ${f.offset} of file ${f.index}, expected ${file.bytes}`);
-      if (file.bytes + f.payload.byteLength > file.size) return this.violation(`frame runs past the end of file ${f.index}`);
-      if (!this.sink) await this.openFile();
-      if (this.finished) return;
-      /** @type {Hasher} */ (this.hasher).update(f.payload.slice());
-      await /** @type {FileSink} */ (this.sink).write(f.payload);
-      file.bytes += f.payload.byteLength;
-      this.bytesDone += f.payload.byteLength;
-      this.session.progress(this);
-    });
-  }
-
-  /** @param {number} index @param {string} sha256 */
-  onFileEnd(index, sha256) {
-    this.enqueue(async () => {
-      const file = this.files[this.current];
-      if (index !== this.current || !file) return this.violation(`file-end for file ${index}, expected file ${this.current}`);
-      if (file.bytes !== file.size) return this.violation(`file-end for file ${index} after ${file.bytes} of ${file.size} bytes`);
-      if (!this.sink) await this.openFile();
-      if (this.finished) return;
-      file.state = 'verifying';
-      this.changed();
-      const got = await /** @type {Hasher} */ (this.hasher).digest();
-      this.hasher = null;
-      const sink = /** @type {FileSink} */ (this.sink);
-      this.sink = null;
-      if (this.finished) return sink.abort(this.error);
-      const ok = got === sha256.toLowerCase();
-      if (ok) {
-        await sink.close();
-        file.state = 'verified';
-      } else {
-        await sink.abort('hash mismatch');
-        file.state = 'mismatch';
-        this.error = `hash mismatch in ${file.path}`;
-      }
-      this.session.sendControl({ type: 'file-verified', transferId: this.id, index, ok });
-      this.current += 1;
-      if (this.current === this.files.length) {
-        this.session.sendControl({ type: 'done', transferId: this.id });
-        this.state = 'done';
-        this.session.forget(this);
-      }
-      this.changed();
-    });
-  }
-
-  /** The peer broke the protocol in this transfer: stop it and say why. @param {string} why @param {TransferState} [state] */
-  violation(why, state = 'failed') {
-    this.session.sendControl({ type: 'error', code: 'protocol-violation', message: why });
-    this.session.sendControl({ type: 'cancel', transferId: this.id, role: 'receiver', reason: why });
-    this.end(state, why, 'me');
-  }
-}
-
 /**
  * One peer's side of a pipe: its outgoing and incoming transfers and its chat.
  * Events: `offer` (detail: a waiting incoming Transfer — call accept(sinkFactory) or decline()),
  * `transfer` (detail: any new Transfer, either direction), `text` (detail: {id, text, mine}),
- * `peer-error` (detail: {code, message}), `hello` (detail: {app}), `closed` (detail: {reason}).
+ * `peer-error` (detail: {code, message}: an `error` from the peer), `offer-refused` (detail:
+ * {transferId, reason}: the peer's offer was invalid and refused here), `hello` (detail: {app}),
+ * `closed` (detail: {reason}).
  */
 export class TransferSession extends EventTarget {
   /**
    * @param {MessagePipe} pipe
    * @param {{hasherFactory: HasherFactory, highWaterMark?: number, progressEveryMs?: number,
-   *   tamperFrame?: (frame: Uint8Array, transferId: number, index: number, offset: number) => void}} opts
+   *   tamperFrame?: (frame: Uint8Array, transferId: number, index: number, offset: number) => void,
+   *   now?: () => number, timers?: boolean}} opts
+   *   `now` is the clock (ms) handed to handleTimeout(); with `timers: false` the session arms no
+   *   timers of its own and the caller drives time with pollTimeout() / handleTimeout(now).
    */
   constructor(pipe, opts) {
     super();
@@ -322,9 +68,23 @@ export class TransferSession extends EventTarget {
     /** Ids of incoming transfers that ended early: their in-flight frames are dropped quietly. */
     this.endedIncoming = new Set();
     this.closed = false;
+    /** Ids of outgoing transfers that ended: answers that crossed their end are dropped quietly. */
+    this.endedOutgoing = new Set();
+    /** Offers (with their transfer id) and texts held until the peer's hello arrives, as in the
+     * Rust engine: a message sent before the peer's end of the channel is up can be lost, and the
+     * peer's hello proves it is up.
+     * @type {{transferId: number | null, msg: ControlMessage}[]} */
+    this.held = [];
     this.peerApp = '';
     this.peerHeard = false;
-    this.helloEchoesLeft = 3;
+    this.helloEchoesLeft = MAX_HELLO_ECHOES;
+    this.helloRetriesLeft = HELLO_RETRIES;
+    /** When our hello goes out again if the peer's has not arrived (ms on `now`). @type {number | null} */
+    this.helloDue = null;
+    this.now = opts.now ?? (() => performance.now());
+    this.ownTimers = opts.timers ?? true;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.timer = null;
     /** @type {Map<Transfer, number>} */
     this.lastProgress = new Map();
   }
@@ -332,6 +92,44 @@ export class TransferSession extends EventTarget {
   start() {
     this.pipe.attach({ message: (d) => this.onMessage(d), close: (r) => this.onClose(r) });
     this.sendHello();
+    this.helloDue = this.now() + HELLO_RETRY_MS;
+    this.armTimer();
+  }
+
+  /**
+   * When handleTimeout() is next due (ms on the session's clock), or null when nothing is.
+   * Mirrors Engine::poll_timeout in crates/ferry-engine.
+   * @returns {number | null}
+   */
+  pollTimeout() {
+    if (this.closed || this.peerHeard || this.helloRetriesLeft === 0) return null;
+    return this.helloDue;
+  }
+
+  /**
+   * Time passed: until the peer's hello arrives, ours is repeated every HELLO_RETRY_MS, at most
+   * HELLO_RETRIES times (a first message can be lost when it races the peer's channel setup).
+   * @param {number} now
+   */
+  handleTimeout(now) {
+    const due = this.pollTimeout();
+    if (due === null || now < due) return;
+    this.helloRetriesLeft -= 1;
+    this.sendHello();
+    this.helloDue = now + HELLO_RETRY_MS;
+  }
+
+  armTimer() {
+    if (!this.ownTimers) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const due = this.pollTimeout();
+    if (due === null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.handleTimeout(this.now());
+      this.armTimer();
+    }, Math.max(0, due - this.now()));
   }
 
   sendHello() {
@@ -362,7 +160,8 @@ export class TransferSession extends EventTarget {
       t.end('failed', 'not connected', '');
       return t;
     }
-    this.sendControl({
+    /** @type {ControlMessage} */
+    const offer = {
       type: 'offer',
       transferId: id,
       totalSize: t.totalSize,
@@ -372,7 +171,8 @@ export class TransferSession extends EventTarget {
         if (f.mtime !== undefined) o.mtime = f.mtime;
         return o;
       }),
-    });
+    };
+    this.sendOrHold(id, offer);
     return t;
   }
 
@@ -381,13 +181,26 @@ export class TransferSession extends EventTarget {
     if (new TextEncoder().encode(text).length > MAX_TEXT_BYTES) throw new Error('message is over 64 KiB');
     if (this.closed) throw new Error('not connected');
     const id = `m-${Date.now()}-${this.nextTextId++}`;
-    this.sendControl({ type: 'text', id, text });
+    this.sendOrHold(null, { type: 'text', id, text });
     this.emit('text', { id, text, mine: true });
     return id;
   }
 
   close() {
     this.pipe.close();
+  }
+
+  /** @param {number | null} transferId @param {ControlMessage} msg */
+  sendOrHold(transferId, msg) {
+    if (this.peerHeard) this.sendControl(msg);
+    else this.held.push({ transferId, msg });
+  }
+
+  /** Drops a held offer; returns whether there was one. @param {number} transferId */
+  unhold(transferId) {
+    const n = this.held.length;
+    this.held = this.held.filter((h) => h.transferId !== transferId);
+    return this.held.length !== n;
   }
 
   /** @param {Transfer} t */
@@ -406,6 +219,8 @@ export class TransferSession extends EventTarget {
       this.endedIncoming.add(t.id);
     } else {
       this.outgoing.delete(t.id);
+      this.endedOutgoing.add(t.id);
+      this.unhold(t.id);
     }
   }
 
@@ -414,7 +229,7 @@ export class TransferSession extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  /** @param {string} code @param {string} message */
+  /** @param {import('../protocol/constants.js').TransferErrorCodeName} code @param {string} message */
   sendError(code, message) {
     this.sendControl({ type: 'error', code, message });
   }
@@ -429,7 +244,7 @@ export class TransferSession extends EventTarget {
       msg = parseControl(data);
     } catch (e) {
       const err = /** @type {any} */ (e);
-      return this.sendError(err.code ?? 'bad-message', err.message);
+      return this.sendError(err.code ?? TransferErrorCode.BAD_MESSAGE, err.message);
     }
     this.onControl(msg);
   }
@@ -441,14 +256,14 @@ export class TransferSession extends EventTarget {
       f = parseFrame(data);
     } catch (e) {
       const err = /** @type {any} */ (e);
-      return this.sendError(err.code === 'too-large' ? 'too-large' : 'bad-message', err.message);
+      return this.sendError(err.errorCode ?? TransferErrorCode.BAD_MESSAGE, err.message);
     }
     const t = this.incoming.get(f.transferId);
     if (t && t.state === 'active') return t.onFrame(f);
     // Frames already in flight when a transfer was cancelled are expected; drop them quietly.
     if (this.endedIncoming.has(f.transferId)) return;
     if (t) return t.violation(`data for transfer ${f.transferId} before it was accepted`);
-    this.sendError('unknown-transfer', `no incoming transfer ${f.transferId}`);
+    this.sendError(TransferErrorCode.UNKNOWN_TRANSFER, `no incoming transfer ${f.transferId}`);
   }
 
   /** @param {ControlMessage} msg */
@@ -456,18 +271,23 @@ export class TransferSession extends EventTarget {
     switch (msg.type) {
       case 'hello':
         if (msg.version !== TRANSFER_VERSION) {
-          this.sendError('version-mismatch', `this peer speaks transfer protocol ${TRANSFER_VERSION}, not ${msg.version}`);
+          this.sendError(TransferErrorCode.VERSION_MISMATCH, `this peer speaks transfer protocol ${TRANSFER_VERSION}, not ${msg.version}`);
           this.pipe.close();
           return;
         }
-        if (this.peerHeard && this.helloEchoesLeft > 0) {
+        if (this.peerHeard) {
           // A repeated hello: the peer has not heard ours (a first message can be lost when it
           // races channel setup in webrtc-rs). Answer, a bounded number of times.
-          this.helloEchoesLeft -= 1;
-          this.sendHello();
+          if (this.helloEchoesLeft > 0) {
+            this.helloEchoesLeft -= 1;
+            this.sendHello();
+          }
+          return;
         }
         this.peerHeard = true;
         this.peerApp = msg.app;
+        this.armTimer();
+        for (const { msg: held } of this.held.splice(0)) this.sendControl(held);
         return this.emit('hello', { app: msg.app });
       case 'text':
         return this.emit('text', { id: msg.id, text: msg.text, mine: false });
@@ -486,27 +306,37 @@ export class TransferSession extends EventTarget {
     if (msg.type === 'file-end') {
       const t = this.incoming.get(msg.transferId);
       if (t && t.state === 'active') return t.onFileEnd(msg.index, msg.sha256);
+      if (t) return t.violation(`file-end for transfer ${t.id} before it was accepted`);
       if (this.endedIncoming.has(msg.transferId)) return;
-      return this.sendError('unknown-transfer', `no incoming transfer ${msg.transferId}`);
+      return this.sendError(TransferErrorCode.UNKNOWN_TRANSFER, `no incoming transfer ${msg.transferId}`);
     }
     const t = this.outgoing.get(msg.transferId);
-    if (!t) return this.sendError('unknown-transfer', `no outgoing transfer ${msg.transferId}`);
+    if (!t) {
+      // An answer that crossed our cancel (or a late one after done) is expected: drop it.
+      if (this.endedOutgoing.has(msg.transferId)) return;
+      return this.sendError(TransferErrorCode.UNKNOWN_TRANSFER, `no outgoing transfer ${msg.transferId}`);
+    }
     switch (msg.type) {
       case 'accept':
-        if (t.state !== 'waiting') return this.sendError('protocol-violation', `transfer ${t.id} was already answered`);
+        if (t.state !== 'waiting') return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer ${t.id} was already answered`);
         void t.run(msg.resume ?? []);
         return;
       case 'decline':
-        if (t.state !== 'waiting') return this.sendError('protocol-violation', `transfer ${t.id} was already answered`);
+        if (t.state !== 'waiting') return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer ${t.id} was already answered`);
         return t.end('declined', '', 'peer');
       case 'file-verified': {
         const f = t.files[msg.index];
-        if (!f) return this.sendError('protocol-violation', `no file ${msg.index} in transfer ${t.id}`);
+        if (!f) return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `no file ${msg.index} in transfer ${t.id}`);
+        // A verdict needs the file's file-end first (and so an accepted offer).
+        if (t.state === 'waiting' || !(f.state === 'verifying' || f.state === 'verified' || f.state === 'mismatch')) {
+          return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `file-verified for file ${msg.index} of transfer ${t.id} before its file-end`);
+        }
         f.state = msg.ok ? 'verified' : 'mismatch';
         if (!msg.ok) t.error = `hash mismatch in ${f.path}`;
         return t.changed();
       }
       case 'done':
+        if (!t.allSent) return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `done for transfer ${t.id} before every file was sent`);
         t.state = 'done';
         this.forget(t);
         return t.changed();
@@ -516,16 +346,18 @@ export class TransferSession extends EventTarget {
   /** @param {Extract<ControlMessage, {type: 'offer'}>} msg */
   onOffer(msg) {
     if (this.incoming.has(msg.transferId)) {
-      this.sendError('protocol-violation', `transfer id ${msg.transferId} is already in use`);
+      this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer id ${msg.transferId} is already in use`);
       return;
     }
     let files;
     try {
       files = validateOffer(msg.files, msg.totalSize);
     } catch (e) {
+      // Refused counts as ended: frames the sender had in flight are dropped quietly.
+      this.endedIncoming.add(msg.transferId);
       this.sendControl({ type: 'decline', transferId: msg.transferId });
-      this.sendError('invalid-offer', /** @type {Error} */ (e).message);
-      this.emit('peer-error', { code: 'invalid-offer', message: /** @type {Error} */ (e).message });
+      this.sendError(TransferErrorCode.INVALID_OFFER, /** @type {Error} */ (e).message);
+      this.emit('offer-refused', { transferId: msg.transferId, reason: /** @type {Error} */ (e).message });
       return;
     }
     this.endedIncoming.delete(msg.transferId);
@@ -539,9 +371,12 @@ export class TransferSession extends EventTarget {
   onClose(reason) {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [...this.incoming.values(), ...this.outgoing.values()]) {
-      // A sender whose every file is verified but whose `done` was lost has still delivered.
-      t.end('failed', `connection lost: ${reason}`, 'peer');
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.held = [];
+    for (const t of [...this.outgoing.values(), ...this.incoming.values()]) {
+      // Neither side chose this (as in Rust: by_peer false), so no one is named as the ender.
+      t.end('failed', `connection lost: ${reason}`, '');
     }
     this.incoming.clear();
     this.outgoing.clear();

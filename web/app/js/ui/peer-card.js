@@ -165,6 +165,10 @@ export class PeerCard {
       const { code, message } = /** @type {CustomEvent} */ (e).detail;
       this.showError(`${this.info.name}: ${code}: ${message}`);
     });
+    session.addEventListener('offer-refused', (e) => {
+      const { reason } = /** @type {CustomEvent} */ (e).detail;
+      this.showError(`${this.info.name}: invalid-offer: ${reason}`);
+    });
     session.addEventListener('closed', () => {
       if (this.session === session) this.session = null;
     });

@@ -1,4 +1,5 @@
-// Code rooms: create, join by code, and for each joined room its code, link and QR code.
+// Code rooms: create, join by code, and for each joined room its code, link, QR code and who is
+// in it — so that whoever joined by the code (a friend, or someone who guessed it) is visible.
 
 import { renderSVG } from '../../vendor/uqr/index.mjs';
 import { h } from './dom.js';
@@ -13,10 +14,12 @@ export class RoomsView {
   /**
    * @param {HTMLElement} list the room list element
    * @param {(roomId: string) => void} onLeave
+   * @param {(roomId: string) => {name: string, client: string}[]} members who else is in a room
    */
-  constructor(list, onLeave) {
+  constructor(list, onLeave, members) {
     this.list = list;
     this.onLeave = onLeave;
+    this.members = members;
     /** @type {string[]} */
     this.codes = [];
   }
@@ -37,10 +40,20 @@ export class RoomsView {
             h('strong', { class: 'code', testid: 'room-code' }, code),
             h('button', { type: 'button', class: 'small', testid: 'room-leave', onclick: () => this.onLeave(code) }, t('leave'))),
           h('a', { href: link, class: 'room-link', testid: 'room-link' }, link),
+          this.membersLine(code),
           qr,
         );
       }),
     );
+  }
+
+  /** @param {string} code */
+  membersLine(code) {
+    const peers = this.members(code);
+    const text = peers.length
+      ? t('roomMembers', { names: peers.map((p) => `${p.name} (${p.client})`).join(', ') })
+      : t('roomEmpty');
+    return h('p', { class: 'hint', testid: 'room-members', dataset: { count: String(peers.length) } }, text);
   }
 
   rerender() {

@@ -1,0 +1,102 @@
+// A transfer we send: streams its files once the peer accepts (resume offsets honoured, the
+// whole file hashed for file-end), reading only as fast as the pipe drains.
+
+import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from '../protocol/constants.js';
+import { writeHeader } from '../protocol/frames.js';
+import { Transfer } from './transfer.js';
+
+/**
+ * @typedef {import('./engine.js').TransferSession} TransferSession
+ * @typedef {import('../hash/hasher.js').Hasher} Hasher
+ * @typedef {import('./transfer.js').TransferFile} TransferFile
+ */
+
+export class OutgoingTransfer extends Transfer {
+  /** @param {TransferSession} session @param {number} id @param {{blob: Blob, path: string, mtime?: number}[]} items */
+  constructor(session, id, items) {
+    super(
+      session,
+      id,
+      'send',
+      items.map((it) => {
+        /** @type {TransferFile} */
+        const f = { path: it.path, size: it.blob.size, type: it.blob.type ?? '', bytes: 0, state: 'pending' };
+        if (it.mtime !== undefined) f.mtime = it.mtime;
+        return f;
+      }),
+    );
+    this.blobs = items.map((it) => it.blob);
+    /** @type {Hasher | null} */
+    this.hasher = null;
+    /** Every byte and every file-end is sent: from now on `done` may come. */
+    this.allSent = false;
+  }
+
+  cleanup() {
+    this.hasher?.drop();
+    this.hasher = null;
+  }
+
+  /** @param {{index: number, offset: number}[]} resume */
+  async run(resume) {
+    const s = this.session;
+    const chunk = Math.max(1, Math.min(MAX_FRAME_BYTES, s.pipe.maxMessageSize) - FRAME_HEADER_BYTES);
+    this.state = 'active';
+    this.startedAt = performance.now();
+    this.changed();
+    try {
+      for (let i = 0; i < this.files.length; i++) {
+        if (this.finished) return;
+        this.current = i;
+        const file = this.files[i];
+        const blob = this.blobs[i];
+        const hasher = (this.hasher = s.hasherFactory());
+        const r = resume.find((p) => p.index === i);
+        const start = r && r.offset <= file.size ? r.offset : 0;
+        file.state = 'active';
+        // The file-end hash covers the whole file, so a resumed prefix is read and hashed too.
+        for (let off = 0; off < start; ) {
+          const bytes = new Uint8Array(await blob.slice(off, Math.min(start, off + chunk)).arrayBuffer());
+          if (this.finished) return;
+          hasher.update(bytes);
+          off += bytes.byteLength;
+        }
+        file.bytes = start;
+        let off = start;
+        /** Read-ahead of one chunk so the disk read overlaps the send. */
+        let next = off < file.size ? blob.slice(off, off + chunk).arrayBuffer() : null;
+        while (off < file.size) {
+          const payload = new Uint8Array(/** @type {ArrayBuffer} */ (await next));
+          if (this.finished) return;
+          if (payload.byteLength === 0) throw new Error(`file ${file.path} got shorter while reading`);
+          const nextOff = off + payload.byteLength;
+          next = nextOff < file.size ? blob.slice(nextOff, nextOff + chunk).arrayBuffer() : null;
+          const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
+          writeHeader(frame, this.id, i, off);
+          frame.set(payload, FRAME_HEADER_BYTES);
+          hasher.update(payload);
+          s.tamperFrame?.(frame, this.id, i, off);
+          if (s.pipe.bufferedAmount() > s.highWaterMark) await s.pipe.drained();
+          if (this.finished) return;
+          s.pipe.send(frame);
+          off = nextOff;
+          file.bytes = off;
+          this.bytesDone += payload.byteLength;
+          s.progress(this);
+        }
+        const sha256 = await hasher.digest();
+        this.hasher = null;
+        if (this.finished) return;
+        file.state = 'verifying';
+        s.sendControl({ type: 'file-end', transferId: this.id, index: i, sha256 });
+        this.changed();
+      }
+      this.allSent = true;
+    } catch (e) {
+      if (this.finished) return;
+      const reason = `cannot send: ${/** @type {Error} */ (e).message}`;
+      s.sendControl({ type: 'cancel', transferId: this.id, role: 'sender', reason });
+      this.end('failed', reason, 'me');
+    }
+  }
+}
