@@ -9,7 +9,8 @@ ulimit -n $((N * 2 + 256))
 cargo build --release -q -p ferry
 cargo build --release -q -p ferry-server --example idle_peers
 out=$(mktemp)
-target/release/ferry serve --host 127.0.0.1 --port 0 --log-level warn >"$out" &
+# All peers come from 127.0.0.1: allow one address that many connects (default burst: 100).
+target/release/ferry serve --host 127.0.0.1 --port 0 --log-level warn --connects-per-second "$N" >"$out" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -f "$out"' EXIT
 for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done

@@ -107,6 +107,10 @@ impl Outbox {
                         inner.bytes -= msg.len();
                         out.push(msg);
                     }
+                    // An idle peer should not keep the capacity of the last burst it was sent.
+                    if inner.queue.is_empty() && inner.queue.capacity() > 16 {
+                        inner.queue = VecDeque::new();
+                    }
                     return Ok(());
                 }
             }

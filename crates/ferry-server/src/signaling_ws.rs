@@ -59,8 +59,9 @@ pub async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     // Signaling messages are small; tungstenite's 128 KiB default buffers would cost ~256 KiB
-    // per idle peer. The buffers still grow on demand for larger frames.
-    ws.read_buffer_size(4 * 1024)
+    // per idle peer, and even a 4 KiB read buffer was 4 KB of the 11 KB an idle peer cost at
+    // 10,000 peers (benchmarks.md). Larger frames are still read, in more pieces.
+    ws.read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
@@ -124,7 +125,12 @@ async fn run(
                         }
                         sink.flush().await
                     };
-                    match tokio::time::timeout(cfg.send_timeout, write).await {
+                    let written = tokio::time::timeout(cfg.send_timeout, write).await;
+                    // A burst (a room's join messages) must not leave its capacity behind.
+                    if batch.capacity() > 8 {
+                        batch = Vec::new();
+                    }
+                    match written {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break None,
                         Err(_) => {
