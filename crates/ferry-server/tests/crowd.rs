@@ -207,6 +207,11 @@ async fn a_crowd_in_one_unsplit_room_cannot_take_the_server_down() {
     let mut cfg = loopback_config();
     cfg.hub.lan_room_size = 100_000;
     cfg.send_timeout = Duration::from_secs(10);
+    // Bursts here reach 600 messages at once; a reading canary on a loaded machine must not be
+    // dropped as too slow for lagging behind one (soak run 2 dropped it at the default 1,024),
+    // which is what splitting a network into rooms of 64 avoids in the default configuration.
+    cfg.hub.outbox_messages = 8192;
+    cfg.hub.outbox_bytes = 8 << 20;
     let state = crowd(cfg, 1200).await;
     let metrics = state.render_metrics();
     eprintln!(
