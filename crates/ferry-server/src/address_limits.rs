@@ -6,7 +6,7 @@
 //! swept of full buckets every few seconds, so their size follows the addresses active recently.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -174,15 +174,10 @@ impl AddressLimits {
     }
 }
 
-/// IPv4 as is; IPv6 by its /64 (IPv4-mapped IPv6 as the IPv4 address).
+/// The key an address is budgeted under: IPv4 as is, IPv6 by its /64 (the same key the pipe
+/// and relay quotas use).
 pub fn address_key(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V4(_) => addr,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
-    }
+    crate::pipe::quota::AddrKey::of(addr).ip()
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 //! stays open for good (5,000 such connections held 75 s and more, and at the default soft file
 //! limit ~1,000 made `accept` fail for everyone).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,58 +23,53 @@ use tower::ServiceExt;
 
 use crate::config::HttpLimits;
 use crate::metrics::Metrics;
+use crate::pipe::quota::{AddrQuota, QuotaGuard};
 
-/// Counts connections that have not completed their first request, in total and per address.
-#[derive(Default)]
+/// Counts connections that have not completed their first request, in total and per address
+/// (the per-address part is the pipe's quota table: an entry lives only while a slot is held).
 pub struct Handshakes {
-    per_address: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+    per_address: Arc<AddrQuota>,
 }
 
 impl Handshakes {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
-        self.per_address.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn new(per_address: usize) -> Self {
+        Handshakes {
+            total: AtomicUsize::new(0),
+            per_address: AddrQuota::new(per_address),
+        }
     }
 
-    /// A slot for a new connection from `ip`, or `None` when a cap is reached. `per_address` is
-    /// `None` for trusted proxies, whose connections carry many clients.
-    fn enter(
-        self: &Arc<Self>,
-        ip: IpAddr,
-        total: usize,
-        per_address: Option<usize>,
-    ) -> Option<HandshakeSlot> {
-        let mut map = self.lock();
-        let in_handshake: usize = map.values().sum();
-        let mine = map.get(&ip).copied().unwrap_or(0);
-        if in_handshake >= total || per_address.is_some_and(|cap| mine >= cap) {
+    /// A slot for a new connection from `ip`, or `None` when a cap is reached. Trusted proxies,
+    /// whose connections carry many clients, skip the per-address cap.
+    fn enter(self: &Arc<Self>, ip: IpAddr, total: usize, trusted: bool) -> Option<HandshakeSlot> {
+        let address = match trusted {
+            true => None,
+            false => Some(self.per_address.acquire(ip)?),
+        };
+        if self.total.fetch_add(1, Ordering::Relaxed) >= total {
+            self.total.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        *map.entry(ip).or_default() += 1;
         Some(HandshakeSlot {
             owner: self.clone(),
-            ip,
+            _address: address,
         })
     }
 
     pub fn count(&self) -> usize {
-        self.lock().values().sum()
+        self.total.load(Ordering::Relaxed)
     }
 }
 
 struct HandshakeSlot {
     owner: Arc<Handshakes>,
-    ip: IpAddr,
+    _address: Option<QuotaGuard>,
 }
 
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
-        let mut map = self.owner.lock();
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
+        self.owner.total.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -117,11 +112,9 @@ pub async fn serve(
             .trusted_proxies
             .iter()
             .any(|n| n.contains(&remote.ip()));
-        let slot = serving.handshakes.enter(
-            remote.ip(),
-            serving.limits.max_handshakes,
-            (!trusted).then_some(serving.limits.max_handshakes_per_address),
-        );
+        let slot = serving
+            .handshakes
+            .enter(remote.ip(), serving.limits.max_handshakes, trusted);
         let Some(slot) = slot else {
             serving.metrics.limit_hit("http-handshakes");
             drop(tcp);

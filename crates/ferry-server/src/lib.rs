@@ -68,7 +68,9 @@ impl AppState {
         AppState {
             hub: Arc::new(Hub::new(config.hub.clone(), metrics.clone())),
             address_limits: Arc::new(AddressLimits::new(&config.address_quotas)),
-            handshakes: Default::default(),
+            handshakes: Arc::new(http_server::Handshakes::new(
+                config.http.max_handshakes_per_address,
+            )),
             sockets: TaskTracker::new(),
             metrics,
             tokens: TokenSigner::new(secret),

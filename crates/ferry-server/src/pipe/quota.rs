@@ -29,6 +29,10 @@ impl AddrKey {
             v4 => AddrKey(v4),
         }
     }
+
+    pub fn ip(self) -> IpAddr {
+        self.0
+    }
 }
 
 impl std::fmt::Display for AddrKey {
