@@ -55,12 +55,16 @@ test('browser with ?relay=1 → ferry receive follows it onto the relay', { time
   await a.page.evaluate(() => {
     const w = /** @type {any} */ (window);
     w.__codes = [];
-    new MutationObserver((records) => {
-      for (const r of records) {
-        const code = /** @type {HTMLElement} */ (r.target).dataset?.code;
-        if (code) w.__codes.push(code);
+    // The CLI connects as soon as it joins, so the relay (and its code) may be up before this
+    // runs: take what is shown now, then look again after every change while the transfer runs.
+    const collect = () => {
+      for (const el of document.querySelectorAll('[data-code]')) {
+        const code = /** @type {HTMLElement} */ (el).dataset.code;
+        if (code && !w.__codes.includes(code)) w.__codes.push(code);
       }
-    }).observe(document.body, { attributes: true, attributeFilter: ['data-code'], subtree: true });
+    };
+    collect();
+    new MutationObserver(collect).observe(document.body, { attributes: true, childList: true, subtree: true });
   });
   await card.getByTestId('peer-send-files').setInputFiles(files.paths);
   const connected = await receiver.event('connected', 60_000);
