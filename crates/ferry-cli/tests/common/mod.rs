@@ -205,7 +205,10 @@ impl Peer {
                 ),
             };
             self.out_lines.push(line.clone());
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            // In a terminal the prompt ("… [y/N] ") has no newline of its own, so the next
+            // event can share its line: parse from the first `{`.
+            let json = line.find('{').map_or("", |i| &line[i..]);
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(json)
                 && v["event"] == event
             {
                 return v;
