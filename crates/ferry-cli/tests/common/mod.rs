@@ -107,27 +107,7 @@ impl Peer {
             .spawn()
             .expect("spawn ferry");
         let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            s
-        });
-        Peer {
-            child,
-            stdout: rx,
-            stderr,
-            out_lines: Vec::new(),
-        }
+        Peer::attach(child, out)
     }
 
     /// Like `spawn`, with a real terminal (a pty from util-linux `script`) as stdin, stdout and
@@ -151,6 +131,12 @@ impl Peer {
             .spawn()
             .expect("spawn ferry under script(1) (util-linux)");
         let out = child.stdout.take().unwrap();
+        Peer::attach(child, out)
+    }
+
+    /// Reads the child's stdout line by line (a pty's `\r` removed) and its stderr to the end,
+    /// each on a thread of its own.
+    fn attach(mut child: Child, out: std::process::ChildStdout) -> Self {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
