@@ -65,6 +65,8 @@ pub struct Engine {
     app: String,
     hello_sent: bool,
     peer_hello: bool,
+    /// The peer counts as heard from a message other than `hello`; its `hello` is still owed.
+    hello_implied: bool,
     /// How many more times a repeated `hello` from the peer is answered with ours.
     hello_echoes_left: u32,
     /// How many more times ours is repeated while the peer's has not arrived, and when next.
@@ -94,6 +96,7 @@ impl Engine {
             app: app.into(),
             hello_sent: false,
             peer_hello: false,
+            hello_implied: false,
             hello_echoes_left: MAX_HELLO_ECHOES,
             hello_retries_left: HELLO_RETRIES,
             hello_due: None,
@@ -147,6 +150,22 @@ impl Engine {
     /// True once the peer's `hello` arrived.
     pub fn heard_from_peer(&self) -> bool {
         self.peer_hello
+    }
+
+    /// A well-formed message other than `hello` arrived first. The peer holds everything until
+    /// it hears our `hello`, so it has heard it and its own `hello` was the message lost: take
+    /// the peer as heard (retries stop, held messages go). Without this a peer whose first
+    /// message was lost would time out the session while its data streams in (seen on a lossy
+    /// link: offer, accept and frames arrived, the hello echo sat behind the data for 16 s).
+    fn heard_without_hello(&mut self) {
+        if !self.peer_hello {
+            self.peer_hello = true;
+            self.hello_implied = true;
+            self.hello_due = None;
+            for (_, msg) in std::mem::take(&mut self.held) {
+                self.send(msg);
+            }
+        }
     }
 
     /// When [`Engine::handle_timeout`] is next due, or `None` when nothing waits on time.
@@ -268,6 +287,9 @@ impl Engine {
                 return;
             }
         };
+        if !matches!(msg, ControlMessage::Hello { .. }) {
+            self.heard_without_hello();
+        }
         match msg {
             ControlMessage::Hello { version, app } => {
                 if version != TRANSFER_VERSION {
@@ -280,9 +302,13 @@ impl Engine {
                     self.out.push_back(Output::Close);
                     return;
                 }
-                let repeated = self.peer_hello && self.hello_sent;
+                let repeated = self.peer_hello && self.hello_sent && !self.hello_implied;
                 self.send_first_hello();
-                if !self.peer_hello {
+                if self.hello_implied {
+                    // The hello that was taken as said arrives after all: nothing to answer.
+                    self.hello_implied = false;
+                    self.event(Event::PeerHello { app });
+                } else if !self.peer_hello {
                     self.peer_hello = true;
                     self.event(Event::PeerHello { app });
                     for (_, msg) in std::mem::take(&mut self.held) {
@@ -351,6 +377,7 @@ impl Engine {
                 return;
             }
         };
+        self.heard_without_hello();
         self.on_frame(frame);
     }
 

@@ -137,8 +137,11 @@ async fn nonces_stay_bounded_under_a_flood_of_unauthenticated_allocates() {
 }
 
 /// Floods Bindings from 127.0.0.1 (one thread, as fast as it can, 4 s at most) while a canary
-/// on 127.0.0.2 sends 45 requests 50 ms apart. Returns (flood sent, canary lost, median RTT).
-async fn binding_flood_with_canary(turn: SocketAddr) -> (u64, usize, Duration) {
+/// on 127.0.0.2 runs 45 Binding transactions 50 ms apart, each retransmitted every 200 ms up to
+/// 7 sends as a STUN client does (RFC 8489 §6.2.1: UDP loses datagrams, and under a flood the
+/// kernel drops some before the server reads them). Returns (flood sent, canary transactions
+/// that failed, retransmissions, median RTT from the first send).
+async fn binding_flood_with_canary(turn: SocketAddr) -> (u64, usize, usize, Duration) {
     let flood = std::thread::spawn(move || {
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let request = binding_request();
@@ -154,33 +157,42 @@ async fn binding_flood_with_canary(turn: SocketAddr) -> (u64, usize, Duration) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let canary = UdpSocket::bind("127.0.0.2:0").await.unwrap();
     let mut lost = 0;
+    let mut retransmits = 0;
     let mut rtts = Vec::new();
     let mut buf = [0u8; 1500];
     for _ in 0..45 {
         let request = binding_request();
         let t = Instant::now();
-        canary.send_to(&request, turn).await.unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-        loop {
-            match tokio::time::timeout_at(deadline, canary.recv_from(&mut buf)).await {
-                Ok(Ok((n, _))) if n >= 20 && buf[8..20] == request[8..20] => {
-                    rtts.push(t.elapsed());
-                    break;
-                }
-                // A late answer to an earlier request.
-                Ok(Ok(_)) => continue,
-                _ => {
-                    lost += 1;
+        let mut answered = false;
+        for send in 0..7 {
+            if send > 0 {
+                retransmits += 1;
+            }
+            canary.send_to(&request, turn).await.unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+            while let Ok(Ok((n, _))) =
+                tokio::time::timeout_at(deadline, canary.recv_from(&mut buf)).await
+            {
+                // Anything else is a late answer to an earlier request.
+                if n >= 20 && buf[8..20] == request[8..20] {
+                    answered = true;
                     break;
                 }
             }
+            if answered {
+                rtts.push(t.elapsed());
+                break;
+            }
+        }
+        if !answered {
+            lost += 1;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let sent = flood.join().unwrap();
     rtts.sort();
     let median = rtts.get(rtts.len() / 2).copied().unwrap_or_default();
-    (sent, lost, median)
+    (sent, lost, retransmits, median)
 }
 
 // Multi-threaded like `ferry serve`: on one thread the canary's own task would wait for the
@@ -189,15 +201,19 @@ async fn binding_flood_with_canary(turn: SocketAddr) -> (u64, usize, Duration) {
 async fn a_binding_flood_from_one_source_leaves_a_canary_on_another_answered() {
     let _serial = SERIAL.lock().await;
     let srv = start(options()).await;
-    let (sent, lost, median) = binding_flood_with_canary(srv.turn).await;
+    let (sent, lost, retransmits, median) = binding_flood_with_canary(srv.turn).await;
     let stats = srv.state.ice.turn_stats().unwrap();
     println!(
-        "limited: flood sent {sent} Bindings in 4 s; canary lost {lost}/45, median RTT {median:?}; {stats:?}"
+        "limited: flood sent {sent} Bindings in 4 s; canary: {lost}/45 transactions failed, {retransmits} retransmissions, median RTT {median:?}; {stats:?}"
     );
     assert!(stats.stun_rate_limited > 0);
-    // The promise is that the canary is answered; its RTT is a benchmark figure (printed above),
-    // not a pass/fail line: a loaded machine stretched it to 23 ms once with nothing lost.
-    assert!(lost <= 2, "canary lost {lost} of 45");
+    // The promise is that the canary's transactions complete, as a STUN client's do, with its
+    // retransmissions; RTT and retransmissions are benchmark figures (printed above), not
+    // pass/fail lines. CI once lost 3 of 45 single sends under the flood on a loaded machine.
+    assert_eq!(
+        lost, 0,
+        "{lost} of 45 canary transactions failed after 7 sends each"
+    );
 }
 
 /// The same flood with the limit lifted: what the server did before (numbers for the report).
@@ -210,9 +226,9 @@ async fn the_same_flood_without_the_rate_limit() {
         ..TurnLimits::default()
     }))
     .await;
-    let (sent, lost, median) = binding_flood_with_canary(srv.turn).await;
+    let (sent, lost, retransmits, median) = binding_flood_with_canary(srv.turn).await;
     println!(
-        "unlimited: flood sent {sent} Bindings in 4 s; canary lost {lost}/45, median RTT {median:?}"
+        "unlimited: flood sent {sent} Bindings in 4 s; canary: {lost}/45 transactions failed, {retransmits} retransmissions, median RTT {median:?}"
     );
 }
 

@@ -77,6 +77,8 @@ export class TransferSession extends EventTarget {
     this.held = [];
     this.peerApp = '';
     this.peerHeard = false;
+    /** The peer counts as heard from a message other than hello; its hello is still owed. */
+    this.helloImplied = false;
     this.helloEchoesLeft = MAX_HELLO_ECHOES;
     this.helloRetriesLeft = HELLO_RETRIES;
     /** When our hello goes out again if the peer's has not arrived (ms on `now`). @type {number | null} */
@@ -246,7 +248,21 @@ export class TransferSession extends EventTarget {
       const err = /** @type {any} */ (e);
       return this.sendError(err.code ?? TransferErrorCode.BAD_MESSAGE, err.message);
     }
+    if (msg.type !== 'hello') this.heardWithoutHello();
     this.onControl(msg);
+  }
+
+  /**
+   * A well-formed message other than hello came first. The peer holds everything until it hears
+   * our hello, so its own hello was the message lost: take the peer as heard (retries stop, held
+   * messages go), as Engine::heard_without_hello does in the Rust engine.
+   */
+  heardWithoutHello() {
+    if (this.peerHeard) return;
+    this.peerHeard = true;
+    this.helloImplied = true;
+    this.armTimer();
+    for (const { msg: held } of this.held.splice(0)) this.sendControl(held);
   }
 
   /** @param {ArrayBuffer} data */
@@ -258,6 +274,7 @@ export class TransferSession extends EventTarget {
       const err = /** @type {any} */ (e);
       return this.sendError(err.errorCode ?? TransferErrorCode.BAD_MESSAGE, err.message);
     }
+    this.heardWithoutHello();
     const t = this.incoming.get(f.transferId);
     if (t && t.state === 'active') return t.onFrame(f);
     // Frames already in flight when a transfer was cancelled are expected; drop them quietly.
@@ -274,6 +291,12 @@ export class TransferSession extends EventTarget {
           this.sendError(TransferErrorCode.VERSION_MISMATCH, `this peer speaks transfer protocol ${TRANSFER_VERSION}, not ${msg.version}`);
           this.pipe.close();
           return;
+        }
+        if (this.helloImplied) {
+          // The hello taken as said arrives after all: nothing to answer.
+          this.helloImplied = false;
+          this.peerApp = msg.app;
+          return this.emit('hello', { app: msg.app });
         }
         if (this.peerHeard) {
           // A repeated hello: the peer has not heard ours (a first message can be lost when it
