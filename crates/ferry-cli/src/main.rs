@@ -1,6 +1,10 @@
 //! `ferry`: one binary for the server and the command-line peer. Thin: it parses arguments and
 //! wires the library crates together.
-#![forbid(unsafe_code)]
+//!
+//! Modules depend downwards only: `send` / `receive` → `peer_common` (arguments, link setup,
+//! reports) → `session` (the engine driver) → `ui`, `disk`, `prefetch`, `sources`. `ui` (terminal
+//! and `--json` output) depends on nothing else here.
+#![warn(clippy::unwrap_used)]
 
 mod disk;
 mod peer_common;

@@ -7,7 +7,7 @@ use clap::Args;
 use ferry_transport::{Link, PeerOptions, RelayMode, SignalingClient};
 
 use crate::session::{Outcome, Session};
-use crate::ui::{Ui, rate_line};
+use crate::ui::{Ui, json_line, rate_line};
 
 #[derive(Args, Clone)]
 pub struct PeerArgs {
@@ -74,10 +74,6 @@ impl PeerArgs {
             RelayMode::After(Duration::from_secs(self.relay_after))
         }
     }
-}
-
-pub fn json_line(v: serde_json::Value) {
-    println!("{v}");
 }
 
 /// Who we are on the server: the name browsers show for this peer.

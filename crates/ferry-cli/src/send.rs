@@ -10,9 +10,9 @@ use clap::Args;
 use ferry_protocol::signaling::{PeerInfo, ServerMessage};
 use ferry_transport::SignalingClient;
 
-use crate::peer_common::{PeerArgs, ctrl_c, json_line, link, report};
+use crate::peer_common::{PeerArgs, ctrl_c, link, report};
 use crate::session::{Mode, Session};
-use crate::ui::{Ui, qr};
+use crate::ui::{Ui, json_line, qr};
 
 #[derive(Args)]
 pub struct SendArgs {

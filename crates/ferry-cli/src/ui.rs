@@ -8,6 +8,11 @@ use std::time::Duration;
 use ferry_protocol::transfer::ValidatedFile;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// One `--json` event line on stdout.
+pub fn json_line(v: serde_json::Value) {
+    println!("{v}");
+}
+
 pub struct Ui {
     bar: Option<ProgressBar>,
     pub json: bool,
@@ -22,7 +27,7 @@ impl Ui {
     /// captures it), or a `text` JSON line with `--json`.
     pub fn text(&self, text: &str) {
         if self.json {
-            crate::peer_common::json_line(serde_json::json!({"event":"text","text":text}));
+            json_line(serde_json::json!({"event":"text","text":text}));
             return;
         }
         self.note("Message from the peer:");

@@ -1,5 +1,5 @@
 //! `ferry serve`: the web app, the signaling hub, relays and STUN/TURN, on one port.
-#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 pub mod address_limits;
 pub mod config;

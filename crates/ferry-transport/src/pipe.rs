@@ -1,6 +1,6 @@
 //! The message pipe: what the transfer engine runs over. Ordered, reliable, text and binary
-//! messages, with backpressure. A WebRTC DataChannel is one ([`crate::datachannel`]); the
-//! WebSocket relay will be another; [`memory_pipe`] is the in-process one.
+//! messages, with backpressure. A WebRTC DataChannel is one ([`crate::datachannel`]), the
+//! WebSocket relay another ([`crate::relay::RelayPipe`]); [`memory_pipe`] is the in-process one.
 
 use std::future::Future;
 
