@@ -13,8 +13,13 @@ use crate::{CommandError, Engine, Event, IoRequest, Output};
 /// stored, and `hasher` has hashed exactly those bytes.
 #[derive(Debug, Clone)]
 pub struct ResumeFrom {
+    /// The file's position in the offer.
     pub index: u32,
+    /// How many leading bytes of it are stored; sent to the peer in `accept.resume`, and where
+    /// `IoRequest::Open` truncates the partial file to. Must be 1 to the file's size.
     pub offset: u64,
+    /// SHA-256 state over exactly those `offset` bytes (a [`crate::Hasher`]); the engine
+    /// continues it with the frames, so `file-end`'s whole-file hash can be checked.
     pub hasher: Sha256,
 }
 
@@ -42,7 +47,10 @@ pub(crate) struct Incoming {
 }
 
 impl Engine {
-    /// Consents to an offer. `resume` lists prefixes already on disk (hashed by the driver).
+    /// Consents to an offer (sends `accept`; `IoRequest::Open` for file 0 follows). `resume`
+    /// lists prefixes already on disk (hashed by the driver); an entry for no file of the
+    /// offer, with offset 0, or past the file's size is left out and that file starts at 0.
+    /// Fails unless the transfer is an offer still waiting for an answer.
     pub fn accept(
         &mut self,
         transfer_id: u32,
@@ -73,7 +81,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Refuses an offer; nothing is written.
+    /// Refuses an offer (sends `decline`); nothing is written, no event follows. Fails unless the
+    /// transfer is an offer still waiting for an answer.
     pub fn decline(&mut self, transfer_id: u32) -> Result<(), CommandError> {
         match self.incoming.get(&transfer_id) {
             Some(t) if matches!(t.phase, ReceivePhase::AwaitingConsent) => {

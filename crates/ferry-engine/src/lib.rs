@@ -9,7 +9,120 @@
 //! come call [`Engine::handle_timeout`] (quinn-proto's `poll_timeout` / `handle_timeout`).
 //!
 //! See `docs/engine.md` for the design.
+//!
+//! # A driver loop
+//!
+//! Two engines wired by an in-memory pipe, Alice sending Bob one file. Bob's first message is
+//! lost (as a first message racing the other side's channel setup can be), so Alice hears no
+//! `hello` and holds her offer; her timer repeats her `hello`, Bob answers it, and the offer
+//! goes. A real driver does the same with a socket, a disk and a clock: it sleeps until the pipe
+//! has a message or [`Engine::poll_timeout`] comes, whichever is first.
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use std::time::Instant;
+//!
+//! use ferry_engine::{Engine, Event, HELLO_RETRY_INTERVAL, IoRequest, LocalFile, Output};
+//! use ferry_protocol::transfer::{FRAME_HEADER_BYTES, Role};
+//!
+//! enum Msg {
+//!     Text(String),
+//!     Binary(Vec<u8>),
+//! }
+//!
+//! /// One peer: its engine and what its driver did.
+//! struct Peer {
+//!     engine: Engine,
+//!     stored: Vec<u8>,
+//!     events: Vec<Event>,
+//! }
+//!
+//! impl Peer {
+//!     /// The one rule: after every input, perform every output, in order.
+//!     fn drain(&mut self, wire: &mut VecDeque<Msg>) {
+//!         while let Some(output) = self.engine.poll_output() {
+//!             match output {
+//!                 Output::SendText(text) => wire.push_back(Msg::Text(text)),
+//!                 Output::SendBinary(frame) => wire.push_back(Msg::Binary(frame)),
+//!                 // A real driver opens a partial file, appends, renames it once verified.
+//!                 Output::Io(IoRequest::Write { data, .. }) => self.stored.extend(data),
+//!                 Output::Io(_) => {}
+//!                 Output::Event(Event::OfferReceived { transfer_id, .. }) => {
+//!                     // A real driver asks the user; consent comes back as a command.
+//!                     self.engine.accept(transfer_id, vec![]).expect("offer awaits an answer");
+//!                 }
+//!                 Output::Event(event) => self.events.push(event),
+//!                 Output::Close => {}
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let file = b"hello, ferry".to_vec();
+//! let start = Instant::now();
+//! let mut now = start;
+//! let new_peer = || Peer { engine: Engine::new("example/0"), stored: vec![], events: vec![] };
+//! let (mut alice, mut bob) = (new_peer(), new_peer());
+//! let (mut to_bob, mut to_alice) = (VecDeque::new(), VecDeque::new());
+//!
+//! // The pipe is open: both say hello. Bob's is lost on the way.
+//! alice.engine.start(now);
+//! bob.engine.start(now);
+//! alice.drain(&mut to_bob);
+//! bob.drain(&mut VecDeque::new());
+//! let id = alice.engine.send_offer(vec![LocalFile {
+//!     path: "greeting.txt".into(),
+//!     size: file.len() as u64,
+//!     mime: "text/plain".into(),
+//!     mtime: None,
+//! }])?;
+//! alice.drain(&mut to_bob); // nothing: the offer waits for Bob's hello
+//!
+//! for _ in 0..100 {
+//!     // The pipe has room: hand the sender the bytes it asks for, one read at a time.
+//!     while let Some(read) = alice.engine.next_read() {
+//!         let at = read.offset as usize;
+//!         let mut buf = vec![0; FRAME_HEADER_BYTES]; // the engine writes the frame header here
+//!         buf.extend_from_slice(&file[at..at + read.len]);
+//!         alice.engine.handle_read(read, buf);
+//!         alice.drain(&mut to_bob);
+//!     }
+//!     if to_bob.is_empty() && to_alice.is_empty() {
+//!         if !alice.engine.is_busy() && !bob.engine.is_busy() {
+//!             break;
+//!         }
+//!         // Nothing in flight: time passes until the next timer is due.
+//!         let due = [alice.engine.poll_timeout(), bob.engine.poll_timeout()];
+//!         now = due.into_iter().flatten().min().expect("a busy engine waits on something");
+//!         alice.engine.handle_timeout(now);
+//!         alice.drain(&mut to_bob);
+//!         bob.engine.handle_timeout(now);
+//!         bob.drain(&mut to_alice);
+//!     }
+//!     for msg in to_bob.drain(..).collect::<Vec<_>>() {
+//!         match msg {
+//!             Msg::Text(text) => bob.engine.handle_text(&text),
+//!             Msg::Binary(frame) => bob.engine.handle_binary(&frame),
+//!         }
+//!         bob.drain(&mut to_alice);
+//!     }
+//!     for msg in to_alice.drain(..).collect::<Vec<_>>() {
+//!         match msg {
+//!             Msg::Text(text) => alice.engine.handle_text(&text),
+//!             Msg::Binary(frame) => alice.engine.handle_binary(&frame),
+//!         }
+//!         alice.drain(&mut to_bob);
+//!     }
+//! }
+//!
+//! assert_eq!(bob.stored, file);
+//! let done = Event::TransferDone { transfer_id: id, role: Role::Sender, failed: 0 };
+//! assert!(alice.events.contains(&done));
+//! assert_eq!(now, start + HELLO_RETRY_INTERVAL); // one retry of Alice's hello recovered
+//! # Ok::<(), ferry_engine::CommandError>(())
+//! ```
 #![warn(clippy::unwrap_used)]
+#![warn(missing_docs)]
 
 mod incoming;
 mod outgoing;
@@ -119,6 +232,8 @@ impl Engine {
         self.chunk_bytes = max - FRAME_HEADER_BYTES;
     }
 
+    /// Payload bytes per data frame (and per [`ReadRequest`] of bytes to send): 64 KiB until
+    /// [`Engine::set_max_message_size`] is called.
     pub fn chunk_bytes(&self) -> usize {
         self.chunk_bytes
     }

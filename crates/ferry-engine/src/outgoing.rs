@@ -12,10 +12,15 @@ use crate::{CommandError, Engine, Event, Output, ReadRequest};
 /// A file we offer, as the driver describes it (it knows where the bytes are; we only need sizes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalFile {
-    /// Relative path with `/` separators, as sent in the offer.
+    /// Relative path with `/` separators, as sent in the offer (folders keep their structure;
+    /// the receiver sanitizes it, so keep it plain).
     pub path: String,
+    /// Size in bytes, at most `MAX_FILE_SIZE` (2^53 − 1). The driver must supply exactly this
+    /// many bytes: a short read cancels the transfer ("changed while being sent").
     pub size: u64,
+    /// MIME type for the receiver's display (`type` on the wire), or empty.
     pub mime: String,
+    /// Modification time in milliseconds since the Unix epoch, if known.
     pub mtime: Option<u64>,
 }
 
@@ -64,7 +69,9 @@ impl Outgoing {
 }
 
 impl Engine {
-    /// Offers files to the peer; returns the transfer id. Sent once the peer's `hello` arrived.
+    /// Offers files to the peer; returns the transfer id (ours, counting up from 1). Sent once
+    /// the peer's `hello` arrived; held until then. Refused when empty, over
+    /// `MAX_FILES_PER_OFFER` files, or a file over `MAX_FILE_SIZE`.
     pub fn send_offer(&mut self, files: Vec<LocalFile>) -> Result<u32, CommandError> {
         if files.is_empty() {
             return Err(CommandError::InvalidOffer("no files".into()));

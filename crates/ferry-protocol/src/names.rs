@@ -15,9 +15,15 @@
 
 use std::fmt;
 
+/// Longest name accepted from the network, in bytes of UTF-8, before any cleaning (rule 1).
 pub const MAX_INPUT_BYTES: usize = 16 * 1024;
+/// Longest component kept, in bytes of UTF-8 (the common file-system limit); longer ones are
+/// cut at a character boundary (rule 6).
 pub const MAX_COMPONENT_BYTES: usize = 255;
+/// Longest extension (from the last dot, dot included) kept when a component is cut; a longer
+/// one is cut with the rest of the name.
 pub const MAX_EXTENSION_BYTES: usize = 16;
+/// Most components (folders plus the file name) a path may have after cleaning (rule 7).
 pub const MAX_DEPTH: usize = 64;
 
 /// A relative path of safe components joined by `/`.
@@ -25,10 +31,14 @@ pub const MAX_DEPTH: usize = 64;
 pub struct SafeRelativePath(String);
 
 impl SafeRelativePath {
+    /// The path with `/` between components, e.g. `"holiday/beach.jpg"`: no leading `/`, no
+    /// `.` or `..`, no empty component, none of the refused characters.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The components in order, folders first, the file name last (at least one, at most
+    /// [`MAX_DEPTH`], each at most [`MAX_COMPONENT_BYTES`]).
     pub fn components(&self) -> impl Iterator<Item = &str> {
         self.0.split('/')
     }
@@ -54,12 +64,17 @@ impl fmt::Display for SafeRelativePath {
     }
 }
 
+/// Why [`sanitize_path`] refused a name; an offer with such a name is refused as a whole
+/// (`invalid-offer`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
+    /// The input is over [`MAX_INPUT_BYTES`].
     #[error("name is longer than 16 KiB")]
     TooLong,
+    /// No component is left once empty, `.`, `..` and all-dots-or-spaces parts are dropped.
     #[error("name has nothing left once unsafe parts are removed")]
     Empty,
+    /// More than [`MAX_DEPTH`] components are left.
     #[error("path is nested more than 64 folders deep")]
     TooDeep,
 }

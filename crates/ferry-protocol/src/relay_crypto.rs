@@ -30,20 +30,29 @@ use sha2::{Digest, Sha256};
 /// Bytes added to each relayed message (GCM tag + kind byte).
 pub const RELAY_OVERHEAD: usize = 16 + 1;
 
+/// What can go wrong setting up or using the relay encryption. None is recoverable: a bad key
+/// means no session, and a frame that fails to open closes the relay WebSocket (4400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RelayCryptoError {
+    /// The peer's `relay-key` is not base64url (no padding) of a SEC1-encoded point on P-256.
     #[error("the peer's relay public key is not a valid P-256 point")]
     BadPublicKey,
+    /// The AES-GCM tag did not verify under the next counter's nonce: the frame was altered,
+    /// one before it was dropped, or it is a replay (or the two sides' keys differ).
     #[error("a relayed message failed to decrypt: it was altered, dropped or replayed")]
     Decrypt,
+    /// The frame decrypted, but its kind byte is neither 0 nor 1, it is empty, or a kind-0
+    /// (text) payload is not UTF-8.
     #[error("a relayed message has an unknown kind byte")]
     BadKind,
 }
 
-/// What a relayed message carries once decrypted.
+/// What a relayed message carries once decrypted: exactly one transfer-protocol message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelayPayload {
+    /// Kind byte 0: a control message (JSON text), as a DataChannel text message.
     Text(String),
+    /// Kind byte 1: a data frame, as a DataChannel binary message.
     Binary(Vec<u8>),
 }
 
@@ -54,6 +63,8 @@ pub struct RelayKeyPair {
 }
 
 impl RelayKeyPair {
+    /// A fresh ephemeral key pair from the OS random source; make one per relay session and
+    /// never reuse it.
     pub fn generate() -> Self {
         let secret = EphemeralSecret::random(&mut p256::elliptic_curve::rand_core::OsRng);
         let public_b64 = URL_SAFE_NO_PAD.encode(secret.public_key().to_encoded_point(false));
@@ -65,7 +76,9 @@ impl RelayKeyPair {
         &self.public_b64
     }
 
-    /// Derives the session's ciphers. `my_id`/`peer_id` are signaling peer ids.
+    /// Derives the session's ciphers and security code from the peer's `relay-key`.
+    /// `relay_id` is the session's id from `relay-ready`; `my_id`/`peer_id` are the signaling
+    /// peer ids, which order the two sides (low/high) so both derive the same keys.
     pub fn agree(
         &self,
         relay_id: &str,

@@ -18,27 +18,56 @@ pub const ROOM_PEERS_PAGE: usize = 32;
 /// Largest text frame the hub accepts; bigger frames get a `too-large` error.
 pub const MAX_SIGNAL_MESSAGE_BYTES: usize = 64 * 1024;
 
-/// Longest display name a peer may choose, in characters.
+/// Longest display name a peer may choose, in characters (Unicode scalar values) after
+/// [`validate_display_name`] has cleaned it.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 48;
 
-/// Messages a client sends to the hub.
+/// Messages a client sends to the hub: JSON text frames tagged by `type` (kebab-case). Unknown
+/// fields are refused (`bad-message`), so a client cannot forge e.g. `signal.from`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ClientMessage {
-    /// Create a new code room and join it.
+    /// `create-room`: create a new code room and join it; answered with `room-joined` (the code
+    /// is the room's `id`), or `error` `limit` / `rate-limited`.
     CreateRoom,
-    /// Join an existing code room.
-    JoinRoom { code: String },
-    /// Leave a code room (the LAN room cannot be left).
-    LeaveRoom { room: String },
-    /// Change this peer's display name.
-    SetName { name: String },
-    /// Forward `signal` to peer `to`, who must share a room with the sender.
-    Signal { to: String, signal: Signal },
-    /// Ask for a relay session with peer `to` (both are told with `relay-ready`). Idempotent:
-    /// while a session for the pair is open, asking again returns the same one.
-    RelayOpen { to: String },
-    /// Application-level keepalive for clients that cannot see WebSocket pings.
+    /// `join-room`: join an existing code room; answered with `room-joined` and `room-peers`
+    /// pages, while the members get `peer-joined`.
+    JoinRoom {
+        /// The code as a person typed it: any case, spaces and dashes ignored, 6–12 characters
+        /// of the code alphabet. Unknown, expired, malformed, or closed to newcomers after too
+        /// many wrong guesses: all answered alike with `room-not-found`.
+        code: String,
+    },
+    /// `leave-room`: leave a code room; answered with `room-left`, the others get `peer-left`.
+    LeaveRoom {
+        /// The room's `id` from `room-joined` (its code). The LAN room cannot be left: `"lan"`,
+        /// like a room this peer is not in, gets `room-not-found`.
+        room: String,
+    },
+    /// `set-name`: change this peer's display name; everyone sharing a room with it, and the
+    /// peer itself, gets `peer-updated`.
+    SetName {
+        /// The new name, cleaned by [`validate_display_name`] (1–48 characters after cleaning,
+        /// else `invalid-value`).
+        name: String,
+    },
+    /// `signal`: forward `signal` to another peer, delivered as a server `signal` with `from`.
+    Signal {
+        /// The target's peer id; unknown, this peer itself, or sharing no room with it gets
+        /// `peer-not-found`.
+        to: String,
+        /// What to forward; the hub checks its shape only.
+        signal: Signal,
+    },
+    /// `relay-open`: ask for a WebSocket relay session with peer `to` (both are told with
+    /// `relay-ready`). Idempotent: while a session for the pair is pending, asking again (from
+    /// either side) returns the same `relayId` to both.
+    RelayOpen {
+        /// The other peer's id; it must share a room with this peer (`peer-not-found` if not).
+        to: String,
+    },
+    /// `ping`: application-level keepalive for clients that cannot see WebSocket pings;
+    /// answered with `pong`.
     Ping,
 }
 
@@ -46,24 +75,40 @@ pub enum ClientMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Signal {
-    /// An SDP offer or answer (`sdpType` is `offer`, `answer`, `pranswer` or `rollback`).
+    /// `description`: a session description for WebRTC negotiation (perfect negotiation:
+    /// either side may offer; on glare the peer with the lower id rolls back).
     Description {
+        /// What the description is (`sdpType` on the wire).
         #[serde(rename = "sdpType")]
         sdp_type: SdpType,
+        /// The SDP text.
         sdp: String,
     },
-    /// A trickled ICE candidate; `candidate: null` ends the trickle.
-    Candidate { candidate: Option<IceCandidate> },
-    /// Opaque application payload (e.g. relay negotiation); any JSON value.
-    App { payload: serde_json::Value },
+    /// `candidate`: a trickled ICE candidate; candidates that arrive before the remote
+    /// description are queued by the receiver.
+    Candidate {
+        /// The candidate; `null` marks the end of candidates.
+        candidate: Option<IceCandidate>,
+    },
+    /// `app`: application data between peers that the hub does not look inside, e.g. the
+    /// relay's `{"type":"relay-key",…}` (docs/protocol.md §4).
+    App {
+        /// Any JSON value (within the 64 KiB frame limit).
+        payload: serde_json::Value,
+    },
 }
 
+/// The type of a session description, as the browser's `RTCSdpType` (lowercase on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SdpType {
+    /// `offer`: proposes a session; the other side answers.
     Offer,
+    /// `answer`: the final answer to an offer.
     Answer,
+    /// `pranswer`: a provisional answer, to be followed by a final one.
     Pranswer,
+    /// `rollback`: withdraws the sender's own pending offer (the polite side on glare).
     Rollback,
 }
 
@@ -71,11 +116,16 @@ pub enum SdpType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IceCandidate {
+    /// The SDP `candidate:` attribute line, e.g.
+    /// `"candidate:1 1 udp 2122260223 192.168.1.5 54321 typ host"`.
     pub candidate: String,
+    /// `sdpMid`: the media stream identification the candidate belongs to, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp_mid: Option<String>,
+    /// `sdpMLineIndex`: index (from 0) of the SDP media section the candidate belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp_m_line_index: Option<u16>,
+    /// `usernameFragment`: the ICE ufrag of the session the candidate belongs to, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_fragment: Option<String>,
 }
@@ -84,18 +134,26 @@ pub struct IceCandidate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerInfo {
+    /// Assigned by the hub: 16 lowercase hex characters, kept across reconnects that present
+    /// the peer's token. The address for `signal.to` and `relay-open.to`.
     pub id: String,
+    /// Display name: one derived from the id (`"Amber Otter"`) until the peer sends `set-name`;
+    /// 1–48 characters as cleaned by [`validate_display_name`]. Not unique.
     pub name: String,
-    /// Free-form client description, e.g. `"browser"` or `"cli"`.
+    /// What kind of client this is, from the connection's `?client=` parameter (e.g.
+    /// `"browser"`, `"cli"`): `[A-Za-z0-9-]`, at most 16, `"unknown"` when not given.
     pub client: String,
 }
 
+/// How a room came to be (`kind` on the wire, lowercase).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RoomKind {
-    /// Derived from the network address the peer connects from.
+    /// `lan`: chosen by the hub from the address the peer connects from (same public IPv4, same
+    /// IPv6 /64, or any private address); every peer is in exactly one, id `"lan"`.
     Lan,
-    /// Joined with a short room code.
+    /// `code`: created with `create-room` and joined with its short code; lives while it has
+    /// members and for the room TTL after.
     Code,
 }
 
@@ -105,7 +163,10 @@ pub enum RoomKind {
 pub struct RoomInfo {
     /// `"lan"` for the LAN room, the room code for code rooms.
     pub id: String,
+    /// LAN room or code room.
     pub kind: RoomKind,
+    /// The other members: at most [`ROOM_PEERS_PAGE`] in one message (the rest follow in
+    /// `room-peers`, see [`RoomInfo::paged`]); never the receiving peer itself.
     pub peers: Vec<PeerInfo>,
     /// LAN rooms only: more devices share this network than one room shows (the room is one of
     /// several of bounded size). Clients suggest pairing by code. Absent when false.
@@ -135,98 +196,147 @@ impl RoomInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IceServer {
+    /// STUN/TURN URLs that share these credentials, e.g.
+    /// `"turn:ferry.example:3478?transport=udp"`.
     pub urls: Vec<String>,
+    /// For TURN: the time-limited user name issued to this peer (`<expiry unix s>:<peer id>`,
+    /// the TURN REST scheme). Absent for plain STUN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// For TURN: the password that goes with `username` (base64 HMAC-SHA1 of it under the
+    /// TURN secret).
+    /// Absent for plain STUN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
 }
 
-/// Machine-readable error codes carried by `error` messages.
+/// Machine-readable error codes carried by `error` messages (kebab-case on the wire). After an
+/// `error` the connection stays open; closes use WebSocket close codes instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorCode {
-    /// Not JSON, or JSON that is not a known message shape.
+    /// `bad-message`: not JSON, an unknown `type`, a missing, unknown or mistyped field.
     BadMessage,
-    /// A text frame over [`MAX_SIGNAL_MESSAGE_BYTES`].
+    /// `too-large`: a text frame over [`MAX_SIGNAL_MESSAGE_BYTES`] (up to 1 MiB; bigger frames
+    /// close the connection).
     TooLarge,
-    /// Binary frames are not part of the signaling protocol.
+    /// `unsupported`: a binary frame; they are not part of the signaling protocol.
     Unsupported,
-    /// The target peer is unknown or shares no room with the sender.
+    /// `peer-not-found`: the target peer is unknown, is the sender itself, or shares no room
+    /// with the sender.
     PeerNotFound,
-    /// The room code does not exist (or has expired).
+    /// `room-not-found`: a join of an unknown, expired, malformed or closed code, or a leave of
+    /// a room the peer is not in.
     RoomNotFound,
-    /// The peer is in too many rooms, or the room is full.
+    /// `limit`: too many code rooms for this peer, the room is full, the server has too many
+    /// rooms, or (sent to members) the room no longer admits newcomers.
     Limit,
-    /// A field's value was refused (e.g. an empty display name).
+    /// `invalid-value`: a field's value was refused (e.g. an empty or over-long display name).
     InvalidValue,
-    /// Too many messages per second; further floods close the connection.
+    /// `rate-limited`: too many messages per second (the message was dropped; sent at most once
+    /// a second, and a flood that goes on closes the connection), or too many `join-room` /
+    /// `create-room` from the address.
     RateLimited,
 }
 
-/// Messages the hub sends to a client.
+/// Messages the hub sends to a client: JSON text frames tagged by `type` (kebab-case). Clients
+/// should ignore types they do not know (a newer hub may send more).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServerMessage {
-    /// First message on every connection.
+    /// `welcome`: the first message on every connection.
     #[serde(rename_all = "camelCase")]
     Welcome {
+        /// The signaling protocol version the hub speaks ([`SIGNALING_VERSION`]).
         version: u32,
+        /// This connection's own peer: its id, default name and client kind.
         peer: PeerInfo,
-        /// Present this as `?token=` on a later connection to keep the same id and name.
+        /// `<peer id>.<32 hex HMAC>`: present it as `?token=` on a later connection to keep the
+        /// same id and default name (a name chosen with `set-name` is not kept); a second
+        /// connection with it replaces the first (close 4000). Also authenticates the peer's
+        /// relay sockets. The web app keeps it per tab (`sessionStorage`).
         token: String,
+        /// The rooms the peer is in, each with a first page of peers (`room-peers` follow for
+        /// bigger rooms). On a new connection that is its LAN room only; code rooms are joined
+        /// again with `join-room`, also after a reconnect.
         rooms: Vec<RoomInfo>,
+        /// STUN/TURN servers for the peer's `RTCPeerConnection`, with TURN credentials issued
+        /// to this peer.
         ice_servers: Vec<IceServer>,
     },
-    /// Answer to `create-room` and `join-room`.
+    /// `room-joined`: answer to `create-room` and `join-room`.
     RoomJoined {
+        /// The room, with its first page of other members.
         room: RoomInfo,
     },
-    /// More peers already in a room, right after the `welcome` / `room-joined` that listed the
-    /// first [`ROOM_PEERS_PAGE`] of them.
+    /// `room-peers` (version 2): more peers already in a room, right after the `welcome` /
+    /// `room-joined` that listed the first [`ROOM_PEERS_PAGE`] of them and before any later
+    /// event for that room. Add them to the room's list.
     RoomPeers {
+        /// The room's id.
         room: String,
+        /// The next page, at most [`ROOM_PEERS_PAGE`] peers.
         peers: Vec<PeerInfo>,
     },
-    /// Answer to `leave-room`.
+    /// `room-left`: answer to `leave-room`.
     RoomLeft {
+        /// The id of the room left.
         room: String,
     },
+    /// `peer-joined`: another peer entered a room this peer is in.
     #[serde(rename_all = "camelCase")]
     PeerJoined {
+        /// The room's id.
         room: String,
+        /// The newcomer.
         peer: PeerInfo,
     },
+    /// `peer-left`: a peer left a room this peer is in (left it, disconnected, or timed out).
     #[serde(rename_all = "camelCase")]
     PeerLeft {
+        /// The room's id.
         room: String,
+        /// The id of the peer that left (`peerId`).
         peer_id: String,
     },
-    /// A peer sharing a room changed its name (also sent to the peer itself).
+    /// `peer-updated`: a peer sharing a room changed its name (also sent to the peer itself).
     PeerUpdated {
+        /// The peer with its new name.
         peer: PeerInfo,
     },
-    /// A signal from another peer; `from` is stamped by the hub.
+    /// `signal`: a signal forwarded from another peer.
     Signal {
+        /// The sender's peer id, stamped by the hub (a client cannot set it).
         from: String,
+        /// What the sender forwarded, unchanged.
         signal: Signal,
     },
-    /// A relay session between this peer and `peerId` is authorized: connect a WebSocket to
-    /// `/relay/<relayId>?token=<your token>` within `expiresInMs`.
+    /// `relay-ready`: a relay session between this peer and `peerId` is authorized, sent to both
+    /// peers: connect a WebSocket to `/relay/<relayId>?token=<your token>` within `expiresInMs`.
     #[serde(rename_all = "camelCase")]
     RelayReady {
+        /// The session's id, 32 hex characters; also the HKDF salt of the relay encryption.
         relay_id: String,
+        /// The other peer of the session.
         peer_id: String,
+        /// How long both peers have to connect, in milliseconds (30,000), before the session
+        /// expires.
         expires_in_ms: u64,
     },
+    /// `pong`: answer to `ping`.
     Pong,
+    /// `error`: a client message was refused; the connection stays open.
     Error {
+        /// What kind of refusal.
         code: ErrorCode,
+        /// What happened and what to do, for humans (e.g. `no peer "…" in your rooms; it may
+        /// have left`).
         message: String,
     },
 }
 
 impl ServerMessage {
+    /// An `error` message with `code` and a human-readable `message`.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         ServerMessage::Error {
             code,
@@ -234,6 +344,7 @@ impl ServerMessage {
         }
     }
 
+    /// The message as one JSON text frame.
     pub fn to_json(&self) -> String {
         // Serializing these plain types cannot fail: no maps with non-string keys, no foreign Serialize impls.
         serde_json::to_string(self).expect("server messages always serialize")
@@ -243,13 +354,17 @@ impl ServerMessage {
 /// Why a client message was refused, before it reached the hub.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
+    /// A text frame over [`MAX_SIGNAL_MESSAGE_BYTES`]; the number is its length in bytes.
     #[error("message is {0} bytes; the limit is {MAX_SIGNAL_MESSAGE_BYTES}")]
     TooLarge(usize),
+    /// Not JSON, an unknown `type`, or a missing, unknown or mistyped field (serde's
+    /// description).
     #[error("malformed message: {0}")]
     Malformed(String),
 }
 
 impl ParseError {
+    /// The code of the `error` message that answers this refusal.
     pub fn code(&self) -> ErrorCode {
         match self {
             ParseError::TooLarge(_) => ErrorCode::TooLarge,
@@ -280,7 +395,10 @@ fn is_invisible_format(c: char) -> bool {
         | '\u{e0000}'..='\u{e0fff}')
 }
 
-/// Trims and checks a display name chosen by a peer.
+/// Cleans and checks a display name chosen by a peer: invisible formatting characters (zero-width,
+/// bidi controls, …) are removed, control characters become spaces, whitespace runs collapse to
+/// one space and the ends are trimmed; the result must be 1–[`MAX_DISPLAY_NAME_CHARS`]
+/// characters. Returns the cleaned name, or why it was refused.
 pub fn validate_display_name(name: &str) -> Result<String, &'static str> {
     let name: String = name
         .chars()

@@ -18,7 +18,8 @@ pub const FRAME_HEADER_BYTES: usize = 16;
 /// Largest binary message either side sends or accepts (header included).
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 
-/// Default payload size per frame; peers lower it to fit the channel's max message size.
+/// Payload bytes per frame until the driver reports the pipe's largest message; the engine then
+/// uses `min(MAX_FRAME_BYTES, max message size) − FRAME_HEADER_BYTES` instead (up or down).
 pub const DEFAULT_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Largest control (text) message either side sends or accepts.
@@ -30,14 +31,17 @@ pub const MAX_FILES_PER_OFFER: usize = 10_000;
 /// Longest text message, in bytes of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
-/// Largest file size accepted in an offer (2^53 - 1, the largest exact integer in JavaScript).
+/// Largest file size, in bytes, accepted in an offer (2^53 − 1, the largest integer a JavaScript
+/// number holds exactly). A frame whose offset is above it still parses; the receiving engine
+/// refuses it as a `protocol-violation`.
 pub const MAX_FILE_SIZE: u64 = (1 << 53) - 1;
 
 /// Until the peer's `hello` arrives, ours is sent again this often (docs/protocol.md, "Repeated
 /// `hello`"): a first message can be lost when it races the other side's channel setup.
 pub const HELLO_RETRY_MS: u64 = 1000;
 
-/// How many times `hello` is repeated before giving up on the peer.
+/// How many times `hello` is repeated (every [`HELLO_RETRY_MS`]) while the peer's has not arrived:
+/// 16 hellos in all, over ~15 s. After the last one a driver may give up on the connection.
 pub const HELLO_RETRIES: u32 = 15;
 
 /// How many repeated `hello`s from the peer are answered with ours, per connection (so two peers
@@ -48,91 +52,151 @@ pub const MAX_HELLO_ECHOES: u32 = 3;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OfferedFile {
-    /// Relative path with `/` separators (folders keep their structure).
+    /// Relative path with `/` separators (folders keep their structure). Raw from the peer:
+    /// [`validate_offer`] turns it into a [`SafeRelativePath`] before anything uses it.
     pub path: String,
+    /// The file's size in bytes, at most [`MAX_FILE_SIZE`]; the frames carry exactly this many.
     pub size: u64,
     /// MIME type, may be empty.
     #[serde(default, rename = "type")]
     pub mime: String,
-    /// Modification time in milliseconds since the Unix epoch, if known.
+    /// Modification time in milliseconds since the Unix epoch, if known (absent on the wire
+    /// otherwise). Informational: nothing checks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime: Option<u64>,
 }
 
-/// Where a receiver already has bytes of a file (from an earlier, interrupted transfer).
+/// Where a receiver already has bytes of a file (from an earlier, interrupted transfer): one
+/// entry of `accept.resume`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumePoint {
+    /// Position of the file in the offer's `files` list, from 0.
     pub index: u32,
+    /// How many leading bytes of that file the receiver holds; the sender's frames for the file
+    /// start here. An offset past the file's size makes the sender restart the file at 0.
     pub offset: u64,
 }
 
-/// A side's role in one transfer.
+/// A side's role in one transfer (`"sender"` / `"receiver"` on the wire, in `cancel.role`).
+/// Both peers may run transfers with the same id in opposite directions; the role says which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The side that made the offer and sends the file bytes.
     Sender,
+    /// The side that answers the offer and stores the file bytes.
     Receiver,
 }
 
-/// Control messages of the transfer protocol.
+/// Control messages of the transfer protocol: one JSON text message each, tagged by `type`
+/// (kebab-case), fields camelCase. At most [`MAX_CONTROL_BYTES`]; parse with
+/// [`ControlMessage::parse`], which refuses unknown types and missing or mistyped fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ControlMessage {
-    /// Sent by both sides once the pipe is open.
+    /// `hello`: sent by both sides once the pipe is open, repeated until the peer's arrives
+    /// (docs/protocol.md, "Repeated `hello`"). Offers and texts wait for the peer's.
     Hello {
+        /// Transfer protocol version the sender speaks ([`TRANSFER_VERSION`]); a peer that
+        /// sees another answers `version-mismatch` and closes the pipe.
         version: u32,
-        /// e.g. `"ferry-web/0.1.0"` or `"ferry-cli/0.1.0"`.
+        /// Free-form name and version of the peer's software, e.g. `"ferry-web/0.1.0"` or
+        /// `"ferry-cli/0.1.0"`; for display and logs only.
         app: String,
     },
-    /// The sender proposes files. Nothing is written before `accept`.
+    /// `offer`: the sender proposes files. The receiver writes nothing before it sends `accept`.
     #[serde(rename_all = "camelCase")]
     Offer {
+        /// Chosen by the sender, unique among the transfers it sends on this pipe; every later
+        /// message and frame of the transfer carries it.
         transfer_id: u32,
+        /// The files in the order they will be sent, 1 to [`MAX_FILES_PER_OFFER`]; a file's
+        /// position is its `index` in later messages and frames.
         files: Vec<OfferedFile>,
+        /// Sum of the files' sizes in bytes; an offer where it does not add up is refused.
         total_size: u64,
     },
-    /// The receiver consents. `resume` lists files of which it already holds a verified prefix.
+    /// `accept`: the receiver consents; the sender starts streaming file 0.
     #[serde(rename_all = "camelCase")]
     Accept {
+        /// The offer's transfer id.
         transfer_id: u32,
+        /// Files of which the receiver already holds a prefix (from an interrupted transfer);
+        /// the sender starts those at the given offset. Omitted on the wire when empty. The
+        /// prefix is not checked on its own: `file-end`'s hash covers the whole file.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         resume: Vec<ResumePoint>,
     },
+    /// `decline`: the receiver refuses the offer (the user said no, or the offer was invalid,
+    /// then followed by an `error` `invalid-offer`); nothing was written, the transfer is over.
     #[serde(rename_all = "camelCase")]
-    Decline { transfer_id: u32 },
-    /// Either side stops the transfer; `role` is the canceller's role in it (both peers may run
-    /// a transfer with the same id in opposite directions); `reason` is for humans.
+    Decline {
+        /// The offer's transfer id.
+        transfer_id: u32,
+    },
+    /// `cancel`: either side stops the transfer, any time before `done`; both sides stop, and the
+    /// receiver keeps partial data only for a later resume.
     #[serde(rename_all = "camelCase")]
     Cancel {
+        /// The cancelled transfer's id.
         transfer_id: u32,
+        /// The role of the side *sending* the cancel in that transfer: both peers may run a
+        /// transfer with the same id in opposite directions, and this picks the one.
         role: Role,
+        /// Why, for humans (e.g. `"cancelled by user"`); may be empty or absent.
         #[serde(default)]
         reason: String,
     },
-    /// The sender has sent every byte of file `index`; `sha256` is the hex digest of the whole file.
+    /// `file-end`: the sender has sent every byte of file `index`; the receiver verifies it.
     #[serde(rename_all = "camelCase")]
     FileEnd {
+        /// The transfer the file belongs to.
         transfer_id: u32,
+        /// The file's position in the offer; must be the file in progress.
         index: u32,
+        /// Lowercase hex SHA-256 of the **whole** file, from byte 0 also when it was resumed.
         sha256: String,
     },
-    /// The receiver checked file `index`; `ok: false` means the hash did not match.
+    /// `file-verified`: the receiver hashed what it stored of file `index`. The sender does
+    /// not wait for it; one for a file whose `file-end` was not sent is a `protocol-violation`.
     #[serde(rename_all = "camelCase")]
     FileVerified {
+        /// The transfer the file belongs to.
         transfer_id: u32,
+        /// The file's position in the offer.
         index: u32,
+        /// `true` when the hashes matched; `false`: the file is not presented as complete, and
+        /// the transfer goes on with the next file.
         ok: bool,
     },
-    /// The receiver has verified every file of the transfer.
+    /// `done`: the receiver has a verdict for every file; the transfer is over for both sides.
+    /// Before the sender sent every `file-end` it is a `protocol-violation`.
     #[serde(rename_all = "camelCase")]
-    Done { transfer_id: u32 },
-    /// A chat message.
-    Text { id: String, text: String },
-    /// A protocol error; the connection stays usable unless the sender closes it.
-    Error { code: String, message: String },
+    Done {
+        /// The finished transfer's id.
+        transfer_id: u32,
+    },
+    /// `text`: a chat message, independent of any transfer; sent after the peer's `hello`.
+    Text {
+        /// Chosen by the sender to name the message (the engine uses `m-1`, `m-2`, …; the
+        /// browser `m-<ms>-<n>`); not interpreted by the receiver.
+        id: String,
+        /// The message, at most [`MAX_TEXT_BYTES`] of UTF-8.
+        text: String,
+    },
+    /// `error`: the peer refused something we sent; the message is otherwise ignored and the
+    /// connection stays usable (except `version-mismatch`, after which the sender closes it).
+    Error {
+        /// A [`TransferErrorCode`] on the wire; kept as a string because a newer peer may send
+        /// codes this version does not know.
+        code: String,
+        /// What was wrong, for humans and logs.
+        message: String,
+    },
 }
 
 impl ControlMessage {
+    /// The message as one JSON text message for the pipe.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("control messages always serialize")
     }
@@ -230,17 +294,24 @@ impl std::fmt::Display for TransferErrorCode {
     }
 }
 
-/// Problems with what a peer sent.
+/// Problems with what a peer sent. Each is answered with an `error` of [`TransferError::code`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransferError {
+    /// A control message over [`MAX_CONTROL_BYTES`], a `text` over [`MAX_TEXT_BYTES`], or a
+    /// binary message over [`MAX_FRAME_BYTES`]; the number is the offending length in bytes.
     #[error("message of {0} bytes is over the limit")]
     TooLarge(usize),
+    /// Not JSON, or a known `type` with a missing or mistyped field (serde's description).
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// JSON whose `type` is missing or not one of this version's (at most 64 characters of it).
     #[error("unknown message type {0:?}")]
     UnknownType(String),
+    /// A binary message shorter than [`FRAME_HEADER_BYTES`]; the number is its length.
     #[error("binary frame of {0} bytes is shorter than its 16-byte header")]
     TruncatedFrame(usize),
+    /// An offer refused as a whole: no files, too many, a file over [`MAX_FILE_SIZE`], a total
+    /// that does not add up, or a name the sanitizer refuses. The text says which.
     #[error("invalid offer: {0}")]
     InvalidOffer(String),
 }
@@ -262,13 +333,20 @@ impl TransferError {
 /// A file of a validated offer: the path can be joined to a target folder safely.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatedFile {
+    /// The offered path after sanitizing (docs/protocol.md §3); it may differ from what the
+    /// sender wrote. Not yet de-duplicated against existing files: the receiver does that.
     pub path: SafeRelativePath,
+    /// Size in bytes, at most [`MAX_FILE_SIZE`].
     pub size: u64,
+    /// The offered MIME type with control characters removed, at most 255 characters; may be
+    /// empty. Untrusted: for display, not for deciding how to open the file.
     pub mime: String,
+    /// Modification time in ms since the Unix epoch, as offered (unchecked), if any.
     pub mtime: Option<u64>,
 }
 
-/// Checks an offer from the network: file count, sizes, sum, and every path.
+/// Checks an offer from the network: file count, sizes, sum, and every path. Any failure refuses
+/// the whole offer ([`TransferError::InvalidOffer`]); the receiver answers `decline` and `error`.
 pub fn validate_offer(
     files: &[OfferedFile],
     total_size: u64,
@@ -322,12 +400,21 @@ fn truncate(s: &str, chars: usize) -> String {
     s.chars().take(chars).collect()
 }
 
-/// A binary data frame: `transfer_id: u32 BE | index: u32 BE | offset: u64 BE | payload`.
+/// A binary data frame: `transfer_id: u32 BE | index: u32 BE | offset: u64 BE | payload`, at
+/// most [`MAX_FRAME_BYTES`] in all. Parsing checks only the shape; whether the frame fits the
+/// transfer (accepted, file in progress, offset, size) is the receiving engine's check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataFrame<'a> {
+    /// The accepted transfer whose bytes these are (the sender's id from the offer).
     pub transfer_id: u32,
+    /// The file in progress: its position in the offer.
     pub index: u32,
+    /// Byte position of the payload in the file; equals the bytes of the file sent so far
+    /// (counting a resumed prefix), so frames carry each file in order with no gaps.
     pub offset: u64,
+    /// The file bytes, at most `MAX_FRAME_BYTES − FRAME_HEADER_BYTES` (senders also keep under
+    /// the pipe's max message size). The engine never sends an empty one: a zero-byte file
+    /// has no frames, only its `file-end`.
     pub payload: &'a [u8],
 }
 
@@ -349,13 +436,15 @@ impl<'a> DataFrame<'a> {
         })
     }
 
-    /// Writes the 16-byte header for a frame into `out[..16]`.
+    /// Writes the 16-byte header for a frame into `out[..16]`, so a frame can be built in place
+    /// in a buffer whose `[16..]` already holds the payload. Panics if `out` is shorter than 16.
     pub fn write_header(transfer_id: u32, index: u32, offset: u64, out: &mut [u8]) {
         out[0..4].copy_from_slice(&transfer_id.to_be_bytes());
         out[4..8].copy_from_slice(&index.to_be_bytes());
         out[8..16].copy_from_slice(&offset.to_be_bytes());
     }
 
+    /// The frame as one binary message: header, then payload (copied).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![0u8; FRAME_HEADER_BYTES + self.payload.len()];
         Self::write_header(self.transfer_id, self.index, self.offset, &mut out);
