@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { TransferSession } from '../../web/app/js/transfer/engine.js';
+import { TransferSession, splitOffer } from '../../web/app/js/transfer/engine.js';
 import { memoryPipePair } from '../../web/app/js/transfer/memory-pipe.js';
 import { inlineHasher } from '../../web/app/js/hash/hasher.js';
-import { HELLO_RETRIES, HELLO_RETRY_MS, MAX_HELLO_ECHOES } from '../../web/app/js/protocol/constants.js';
+import { HELLO_RETRIES, HELLO_RETRY_MS, MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_HELLO_ECHOES } from '../../web/app/js/protocol/constants.js';
 
 const sha = (/** @type {Uint8Array} */ b) => createHash('sha256').update(b).digest('hex');
 
@@ -394,4 +394,28 @@ test('file-end before accept is a protocol violation that cancels the transfer',
   assert.deepEqual(p.types().slice(-2), ['error', 'cancel']);
   assert.equal(p.sent.at(-2).code, 'protocol-violation');
   assert.equal(p.sent.at(-1).role, 'receiver');
+});
+
+test('a selection too long for one offer is split; each part fits one message and all arrive verified', async () => {
+  const items = Array.from({ length: 2500 }, (_, i) => ({ blob: new Blob([new Uint8Array(i % 5).fill(i & 0xff)]), path: `tree/${String(i).padStart(150, '0')}` }));
+  const { a, b, pa } = pair();
+  // The single offer would not fit a message: refused with a clear error, nothing on the wire.
+  assert.throws(() => a.sendFiles(items), /2500 files make an offer of \d+ KiB, over the 256 KiB of one message/);
+  const parts = splitOffer(items);
+  assert.ok(parts.length >= 2, `${parts.length} parts`);
+  assert.deepEqual(parts.flat(), items, 'order kept');
+  const sizes = [];
+  const send = pa.send.bind(pa);
+  pa.send = (/** @type {any} */ d) => {
+    if (typeof d === 'string' && d.includes('"offer"')) sizes.push(new TextEncoder().encode(d).length);
+    return send(d);
+  };
+  const store = memoryStore();
+  b.addEventListener('offer', (e) => /** @type {CustomEvent} */ (e).detail.accept(store.factory));
+  const outs = parts.map((p) => a.sendFiles(p));
+  await Promise.all(outs.map((t) => until(t, (x) => x.state === 'done', 30_000)));
+  assert.equal(sizes.length, parts.length);
+  assert.ok(sizes.every((n) => n <= MAX_CONTROL_BYTES), `${sizes}`);
+  assert.ok(parts.every((p) => p.length <= MAX_FILES_PER_OFFER));
+  for (const it of items) assert.equal(store.files.get(it.path)?.state, 'complete', it.path);
 });

@@ -7,6 +7,7 @@
 //! the WebRTC stack's CPU share is the limit there, see docs/benchmarks.md — but it takes disk
 //! latency out of the loop on real disks.)
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -80,73 +81,99 @@ impl ChunkReader {
     }
 }
 
+/// Which file a write belongs to: (transfer id, file index).
+pub type FileKey = (u32, u32);
+
 enum WriteCmd {
     Open {
+        key: FileKey,
         path: PathBuf,
         offset: u64,
         reply: oneshot::Sender<std::io::Result<()>>,
     },
-    Write(Vec<u8>),
+    Write(FileKey, Vec<u8>),
     /// Flush and close; replies with the first error since `Open`.
-    Close(oneshot::Sender<std::io::Result<()>>),
+    Close(FileKey, oneshot::Sender<std::io::Result<()>>),
 }
 
-/// One file at a time, written on a dedicated thread.
+/// Files written on one dedicated thread, each by its key: a peer may stream two accepted
+/// offers at once (a browser runs every accepted transfer concurrently), so writes of one
+/// transfer must never land in another's file.
 pub struct DiskWriter {
     tx: mpsc::Sender<WriteCmd>,
-    error: Arc<Mutex<Option<String>>>,
+    errors: Arc<Mutex<HashMap<FileKey, String>>>,
+}
+
+struct OpenFile {
+    file: File,
+    path: PathBuf,
+    failed: Option<std::io::Error>,
 }
 
 impl DiskWriter {
     pub fn start() -> Self {
         let (tx, mut rx) = mpsc::channel::<WriteCmd>(WRITE_BEHIND);
-        let error: Arc<Mutex<Option<String>>> = Arc::default();
-        let err = error.clone();
+        let errors: Arc<Mutex<HashMap<FileKey, String>>> = Arc::default();
+        let errs = errors.clone();
         std::thread::spawn(move || {
-            let mut file: Option<(File, PathBuf)> = None;
-            let mut failed: Option<std::io::Error> = None;
+            let mut files: HashMap<FileKey, OpenFile> = HashMap::new();
             while let Some(cmd) = rx.blocking_recv() {
                 match cmd {
                     WriteCmd::Open {
+                        key,
                         path,
                         offset,
                         reply,
                     } => {
-                        failed = None;
-                        let r = open_at(&path, offset).map(|f| file = Some((f, path)));
+                        errs.lock().expect("not poisoned").remove(&key);
+                        let r = open_at(&path, offset).map(|file| {
+                            files.insert(
+                                key,
+                                OpenFile {
+                                    file,
+                                    path,
+                                    failed: None,
+                                },
+                            );
+                        });
                         let _ = reply.send(r);
                     }
-                    WriteCmd::Write(data) => {
-                        if failed.is_some() {
+                    WriteCmd::Write(key, data) => {
+                        let Some(f) = files.get_mut(&key) else {
+                            continue;
+                        };
+                        if f.failed.is_some() {
                             continue;
                         }
-                        if let Some((f, path)) = &mut file
-                            && let Err(e) = f.write_all(&data)
-                        {
-                            *err.lock().expect("not poisoned") =
-                                Some(format!("cannot write {}: {e}", path.display()));
-                            failed = Some(e);
+                        if let Err(e) = f.file.write_all(&data) {
+                            errs.lock()
+                                .expect("not poisoned")
+                                .insert(key, format!("cannot write {}: {e}", f.path.display()));
+                            f.failed = Some(e);
                         }
                     }
-                    WriteCmd::Close(reply) => {
-                        let r = match (failed.take(), file.take()) {
-                            (Some(e), _) => Err(e),
-                            (None, Some((f, _))) => f.sync_all(),
-                            (None, None) => Ok(()),
+                    WriteCmd::Close(key, reply) => {
+                        let r = match files.remove(&key) {
+                            Some(OpenFile {
+                                failed: Some(e), ..
+                            }) => Err(e),
+                            Some(f) => f.file.sync_all(),
+                            None => Ok(()),
                         };
-                        *err.lock().expect("not poisoned") = None;
+                        errs.lock().expect("not poisoned").remove(&key);
                         let _ = reply.send(r);
                     }
                 }
             }
         });
-        DiskWriter { tx, error }
+        DiskWriter { tx, errors }
     }
 
-    pub async fn open(&self, path: PathBuf, offset: u64) -> std::io::Result<()> {
+    pub async fn open(&self, key: FileKey, path: PathBuf, offset: u64) -> std::io::Result<()> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(WriteCmd::Open {
+                key,
                 path,
                 offset,
                 reply,
@@ -157,22 +184,22 @@ impl DiskWriter {
             .unwrap_or_else(|_| Err(std::io::Error::other("writer stopped")))
     }
 
-    /// Queues bytes; fails with the first write error seen so far (so a full disk cancels the
-    /// transfer promptly, not only at the end of the file).
-    pub async fn write(&self, data: Vec<u8>) -> Result<(), String> {
-        if let Some(e) = self.error.lock().expect("not poisoned").clone() {
+    /// Queues bytes; fails with the first write error seen so far for this file (so a full
+    /// disk cancels the transfer promptly, not only at the end of the file).
+    pub async fn write(&self, key: FileKey, data: Vec<u8>) -> Result<(), String> {
+        if let Some(e) = self.errors.lock().expect("not poisoned").get(&key).cloned() {
             return Err(e);
         }
         self.tx
-            .send(WriteCmd::Write(data))
+            .send(WriteCmd::Write(key, data))
             .await
             .map_err(|_| "writer stopped".to_string())
     }
 
-    pub async fn close(&self) -> std::io::Result<()> {
+    pub async fn close(&self, key: FileKey) -> std::io::Result<()> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(WriteCmd::Close(reply))
+            .send(WriteCmd::Close(key, reply))
             .await
             .map_err(|_| std::io::Error::other("writer stopped"))?;
         rx.await

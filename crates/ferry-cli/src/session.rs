@@ -5,7 +5,7 @@
 //! on the pipe, writes go to disk before the next output runs); only then wait for the next input
 //! — a message, room on the pipe for the next chunk, or Ctrl-C.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -77,6 +77,14 @@ pub struct Session {
     outcome: Option<Outcome>,
     sender_failures: u32,
     texts_received: u32,
+    /// Our offers (a selection too long for one message is several, docs/protocol.md): transfer
+    /// id → index in `sources` of its first file.
+    offers: BTreeMap<u32, usize>,
+    /// Bytes done per transfer, for one progress bar over all of them.
+    progress: BTreeMap<u32, u64>,
+    /// Transfers finished with `done` (either direction), and their files that failed.
+    transfers_done: usize,
+    failed: u32,
 }
 
 impl Session {
@@ -94,6 +102,10 @@ impl Session {
             outcome: None,
             sender_failures: 0,
             texts_received: 0,
+            offers: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            transfers_done: 0,
+            failed: 0,
         }
     }
 
@@ -130,7 +142,13 @@ impl Session {
             } else {
                 let files = sources.iter().map(|s| s.offered.clone()).collect();
                 self.total = sources.iter().map(|s| s.offered.size).sum();
-                self.engine.send_offer(files)?;
+                let mut first = 0;
+                for part in ferry_engine::split_offer(files) {
+                    let n = part.len();
+                    let id = self.engine.send_offer(part)?;
+                    self.offers.insert(id, first);
+                    first += n;
+                }
             }
         }
         let mut pending: Option<ReadRequest> = None;
@@ -207,7 +225,10 @@ impl Session {
                     match self.read(req).await {
                         Ok(buf) => self.engine.handle_read(req, buf),
                         Err(e) => {
-                            let reason = format!("cannot read {}: {e}", self.source_name(req.index));
+                            let reason = format!(
+                                "cannot read {}: {e}",
+                                self.source_name(req.transfer_id, req.index)
+                            );
                             self.engine.io_failed(req.transfer_id, Role::Sender, &reason);
                         }
                     }
@@ -216,10 +237,15 @@ impl Session {
         }
     }
 
-    fn source_name(&self, index: u32) -> String {
+    /// Where file `index` of our offer `transfer_id` is in `sources`.
+    fn source_index(&self, transfer_id: u32, index: u32) -> usize {
+        self.offers.get(&transfer_id).copied().unwrap_or(0) + index as usize
+    }
+
+    fn source_name(&self, transfer_id: u32, index: u32) -> String {
         match &self.mode {
             Mode::Send { sources, .. } => sources
-                .get(index as usize)
+                .get(self.source_index(transfer_id, index))
                 .map(|s| s.local.display().to_string())
                 .unwrap_or_default(),
             Mode::Receive { .. } => String::new(),
@@ -267,7 +293,9 @@ impl Session {
             return Err(std::io::Error::other("not sending"));
         };
         let key = (req.transfer_id, req.index);
-        let src = &sources[req.index as usize];
+        let Some(src) = sources.get(self.source_index(req.transfer_id, req.index)) else {
+            return Err(std::io::Error::other("read of a file that was not offered"));
+        };
         // The reader thread goes on in `chunk`-sized steps; the last chunk of a file is shorter.
         let is_last = req.offset + req.len as u64 == src.offered.size;
         let fits = matches!(&self.reader, Some(r) if r.key == key
@@ -302,7 +330,7 @@ impl Session {
                 let target = disk::final_path(&out, &path);
                 let r = self
                     .writer
-                    .open(part.clone(), resume_offset)
+                    .open((transfer_id, index), part.clone(), resume_offset)
                     .await
                     .map(|()| {
                         self.writers.insert(
@@ -326,7 +354,7 @@ impl Session {
                 ..
             } => {
                 let r = match self.writers.get(&(transfer_id, index)) {
-                    Some(_) => self.writer.write(data).await,
+                    Some(_) => self.writer.write((transfer_id, index), data).await,
                     None => Err("write to a file that is not open".to_string()),
                 };
                 (transfer_id, r)
@@ -338,7 +366,10 @@ impl Session {
                 sha256,
             } => {
                 let r = match self.writers.remove(&(transfer_id, index)) {
-                    Some(w) => finish(&self.writer, w, verified, sha256, &mut self.results).await,
+                    Some(w) => {
+                        let key = (transfer_id, index);
+                        finish(&self.writer, key, w, verified, sha256, &mut self.results).await
+                    }
                     None => Err("finish of a file that is not open".to_string()),
                 };
                 (transfer_id, r)
@@ -352,7 +383,7 @@ impl Session {
                     .collect();
                 for k in keys {
                     if let Some(w) = self.writers.remove(&k) {
-                        let _ = self.writer.close().await;
+                        let _ = self.writer.close(k).await;
                         self.ui.note(&format!(
                             "kept partial file {} — run again to resume",
                             w.part.display()
@@ -384,7 +415,10 @@ impl Session {
                 let ok = yes || self.ui.confirm("Accept?").await;
                 if !ok {
                     self.engine.decline(transfer_id).ok();
-                    self.outcome = Some(Outcome::Declined);
+                    // Parts of the selection accepted before go on; with none, we are done.
+                    if !self.engine.is_busy() {
+                        self.outcome = Some(Outcome::Declined);
+                    }
                     return Ok(());
                 }
                 let mut resume = Vec::new();
@@ -400,35 +434,65 @@ impl Session {
                         });
                     }
                 }
-                self.total = total_size;
-                self.started = Some(Instant::now());
-                self.ui.start_progress(total_size);
+                // A selection too long for one offer arrives as several, back to back: one
+                // progress bar and one summary for all of them.
+                self.total += total_size;
+                self.started.get_or_insert_with(Instant::now);
+                self.ui.grow_progress(self.total);
                 self.engine.accept(transfer_id, resume)?;
             }
-            Event::Accepted { .. } => {
-                self.started = Some(Instant::now());
-                self.ui.note("receiver accepted; sending");
-                self.ui.start_progress(self.total);
+            Event::Accepted { transfer_id } => {
+                if self.started.is_none() {
+                    self.started = Some(Instant::now());
+                    self.ui.start_progress(self.total);
+                }
+                if self.offers.len() > 1 {
+                    let part = self
+                        .offers
+                        .keys()
+                        .position(|&t| t == transfer_id)
+                        .unwrap_or(0);
+                    self.ui.note(&format!(
+                        "receiver accepted part {} of {}; sending",
+                        part + 1,
+                        self.offers.len()
+                    ));
+                } else {
+                    self.ui.note("receiver accepted; sending");
+                }
             }
-            Event::Declined { .. } => self.outcome = Some(Outcome::Declined),
-            Event::Progress { done, .. } => self.ui.progress(done),
+            Event::Declined { .. } => {
+                // One part declined is the selection declined: the rest would arrive incomplete.
+                self.engine
+                    .cancel_all("the receiver declined part of the selection");
+                self.outcome = Some(Outcome::Declined);
+            }
+            Event::Progress {
+                transfer_id, done, ..
+            } => {
+                self.progress.insert(transfer_id, done);
+                self.ui.progress(self.progress.values().sum());
+            }
             Event::FileVerified {
+                transfer_id,
                 index,
                 ok,
                 role: Role::Sender,
                 sha256,
-                ..
             } => {
                 if !ok {
                     self.sender_failures += 1;
                     self.ui.note(&format!(
                         "receiver reports a hash mismatch for {}",
-                        self.source_name(index)
+                        self.source_name(transfer_id, index)
                     ));
                 }
-                if let Mode::Send { sources, .. } = &self.mode {
+                let i = self.source_index(transfer_id, index);
+                if let Mode::Send { sources, .. } = &self.mode
+                    && let Some(src) = sources.get(i)
+                {
                     self.results.push(FileResult {
-                        name: sources[index as usize].offered.path.clone(),
+                        name: src.offered.path.clone(),
                         sha256,
                         saved_as: None,
                     });
@@ -436,19 +500,32 @@ impl Session {
             }
             Event::FileVerified { .. } => {}
             Event::TransferDone { failed, .. } => {
-                let failed = failed.max(self.sender_failures);
-                self.ui.finish_progress();
-                self.outcome = Some(Outcome::Done {
-                    bytes: self.total,
-                    files: std::mem::take(&mut self.results),
-                    failed,
-                });
+                self.transfers_done += 1;
+                self.failed += failed;
+                // Sending: every part of the selection; receiving: every offer that came.
+                let all = match self.mode {
+                    Mode::Send { .. } => self.transfers_done >= self.offers.len(),
+                    Mode::Receive { .. } => !self.engine.is_busy(),
+                };
+                if all {
+                    let failed = self.failed.max(self.sender_failures);
+                    self.ui.finish_progress();
+                    self.outcome = Some(Outcome::Done {
+                        bytes: self.total,
+                        files: std::mem::take(&mut self.results),
+                        failed,
+                    });
+                }
             }
             Event::Cancelled {
                 by_peer, reason, ..
             } => {
+                // One part cancelled ends the whole selection.
+                self.engine.cancel_all(&reason);
                 self.ui.abandon_progress();
-                self.outcome = Some(Outcome::Cancelled { by_peer, reason });
+                if self.outcome.is_none() || matches!(self.outcome, Some(Outcome::Done { .. })) {
+                    self.outcome = Some(Outcome::Cancelled { by_peer, reason });
+                }
             }
             Event::OfferRefused { reason, .. } => {
                 self.outcome = Some(Outcome::Cancelled {
@@ -474,13 +551,14 @@ impl Session {
 
 async fn finish(
     writer: &DiskWriter,
+    key: crate::prefetch::FileKey,
     w: OpenPart,
     verified: bool,
     sha256: String,
     results: &mut Vec<FileResult>,
 ) -> Result<(), String> {
     writer
-        .close()
+        .close(key)
         .await
         .map_err(|e| format!("cannot write {}: {e}", w.part.display()))?;
     if !verified {

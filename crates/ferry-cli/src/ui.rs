@@ -101,6 +101,14 @@ impl Ui {
         self.bar = Some(bar);
     }
 
+    /// Another accepted part of the same selection: the bar covers all of them.
+    pub fn grow_progress(&mut self, total: u64) {
+        match &self.bar {
+            Some(b) => b.set_length(total),
+            None => self.start_progress(total),
+        }
+    }
+
     pub fn progress(&self, done: u64) {
         if let Some(b) = &self.bar {
             b.set_position(done);

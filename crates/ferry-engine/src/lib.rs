@@ -138,7 +138,7 @@ use ferry_protocol::transfer::{
 
 pub use ferry_protocol::transfer::MAX_HELLO_ECHOES;
 pub use incoming::ResumeFrom;
-pub use outgoing::LocalFile;
+pub use outgoing::{LocalFile, split_offer};
 pub use output::{Event, IoRequest, Output, ReadRequest};
 /// Re-exported so drivers hash a resumed prefix with the same type the engine continues with.
 pub use sha2::Sha256 as Hasher;

@@ -2,8 +2,8 @@
 //! decline → frames and `file-end`s, paced by reads → `file-verified`s → `done`).
 
 use ferry_protocol::transfer::{
-    ControlMessage, DataFrame, FRAME_HEADER_BYTES, MAX_FILE_SIZE, MAX_FILES_PER_OFFER, OfferedFile,
-    ResumePoint, Role, TransferErrorCode,
+    ControlMessage, DataFrame, FRAME_HEADER_BYTES, MAX_CONTROL_BYTES, MAX_FILE_SIZE,
+    MAX_FILES_PER_OFFER, OfferedFile, ResumePoint, Role, TransferErrorCode,
 };
 use sha2::{Digest, Sha256};
 
@@ -22,6 +22,46 @@ pub struct LocalFile {
     pub mime: String,
     /// Modification time in milliseconds since the Unix epoch, if known.
     pub mtime: Option<u64>,
+}
+
+impl LocalFile {
+    fn offered(&self) -> OfferedFile {
+        OfferedFile {
+            path: self.path.clone(),
+            size: self.size,
+            mime: self.mime.clone(),
+            mtime: self.mtime,
+        }
+    }
+}
+
+/// Room kept in an offer for everything but its file list: the envelope
+/// (`{"type":"offer","transferId":…,"totalSize":…,"files":[]}`) is under 100 bytes.
+const OFFER_ENVELOPE_BYTES: usize = 256;
+
+/// Splits a selection into offers that each fit one control message ([`MAX_CONTROL_BYTES`])
+/// and [`MAX_FILES_PER_OFFER`], keeping the order. A folder of a few thousand files already
+/// lists more than 256 KiB (about 100 bytes per entry, more with long paths), and a message that
+/// large cannot cross a DataChannel; docs/protocol.md: larger selections are several offers.
+pub fn split_offer(files: Vec<LocalFile>) -> Vec<Vec<LocalFile>> {
+    let budget = MAX_CONTROL_BYTES - OFFER_ENVELOPE_BYTES;
+    let mut parts = Vec::new();
+    let mut part: Vec<LocalFile> = Vec::new();
+    let mut bytes = 0;
+    for f in files {
+        // The entry as serialized, plus its comma.
+        let entry = serde_json::to_string(&f.offered()).map_or(usize::MAX, |j| j.len()) + 1;
+        if !part.is_empty() && (bytes + entry > budget || part.len() == MAX_FILES_PER_OFFER) {
+            parts.push(std::mem::take(&mut part));
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(entry);
+        part.push(f);
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    parts
 }
 
 #[derive(Debug)]
@@ -71,7 +111,8 @@ impl Outgoing {
 impl Engine {
     /// Offers files to the peer; returns the transfer id (ours, counting up from 1). Sent once
     /// the peer's `hello` arrived; held until then. Refused when empty, over
-    /// `MAX_FILES_PER_OFFER` files, or a file over `MAX_FILE_SIZE`.
+    /// `MAX_FILES_PER_OFFER` files, a file over `MAX_FILE_SIZE`, or a list too long for one
+    /// message ([`split_offer`] makes offers that fit).
     pub fn send_offer(&mut self, files: Vec<LocalFile>) -> Result<u32, CommandError> {
         if files.is_empty() {
             return Err(CommandError::InvalidOffer("no files".into()));
@@ -98,17 +139,21 @@ impl Engine {
         self.next_transfer_id = self.next_transfer_id.wrapping_add(1).max(1);
         let msg = ControlMessage::Offer {
             transfer_id,
-            files: files
-                .iter()
-                .map(|f| OfferedFile {
-                    path: f.path.clone(),
-                    size: f.size,
-                    mime: f.mime.clone(),
-                    mtime: f.mtime,
-                })
-                .collect(),
+            files: files.iter().map(LocalFile::offered).collect(),
             total_size: total,
         };
+        let len = msg.to_json().len();
+        if len > MAX_CONTROL_BYTES {
+            // The peer would refuse it as too large, with no transfer id to say which: the
+            // offer would wait for an answer forever.
+            return Err(CommandError::InvalidOffer(format!(
+                "{} files make an offer of {} KiB, over the {} KiB of one message: split it \
+                 into several offers",
+                files.len(),
+                len.div_ceil(1024),
+                MAX_CONTROL_BYTES / 1024
+            )));
+        }
         let n = files.len();
         self.outgoing.insert(
             transfer_id,

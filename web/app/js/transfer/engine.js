@@ -11,6 +11,8 @@ import {
   APP_NAME,
   HELLO_RETRIES,
   HELLO_RETRY_MS,
+  MAX_CONTROL_BYTES,
+  MAX_FILES_PER_OFFER,
   MAX_HELLO_ECHOES,
   MAX_TEXT_BYTES,
   TRANSFER_VERSION,
@@ -31,6 +33,48 @@ export { Transfer };
  * @typedef {import('./transfer.js').FileSink} FileSink
  * @typedef {import('./transfer.js').SinkFactory} SinkFactory
  */
+
+/** Room kept in an offer for everything but its file list (the envelope is under 100 bytes). */
+const OFFER_ENVELOPE_BYTES = 256;
+
+/** @param {{blob: Blob, path: string, mtime?: number}} it */
+function offeredFile(it) {
+  /** @type {import('../protocol/control.js').OfferedFile} */
+  const o = { path: it.path, size: it.blob.size, type: it.blob.type ?? '' };
+  if (it.mtime !== undefined) o.mtime = it.mtime;
+  return o;
+}
+
+/**
+ * Splits a selection into offers that each fit one control message (MAX_CONTROL_BYTES) and
+ * MAX_FILES_PER_OFFER, keeping the order — as split_offer in crates/ferry-engine. A folder of a
+ * few thousand files lists more than 256 KiB, and a message that large cannot cross a
+ * DataChannel; docs/protocol.md: larger selections are several offers.
+ * @template {{blob: Blob, path: string, mtime?: number}} T
+ * @param {T[]} items
+ * @returns {T[][]}
+ */
+export function splitOffer(items) {
+  const budget = MAX_CONTROL_BYTES - OFFER_ENVELOPE_BYTES;
+  const enc = new TextEncoder();
+  /** @type {T[][]} */
+  const parts = [];
+  /** @type {T[]} */
+  let part = [];
+  let bytes = 0;
+  for (const it of items) {
+    const entry = enc.encode(JSON.stringify(offeredFile(it))).length + 1;
+    if (part.length > 0 && (bytes + entry > budget || part.length === MAX_FILES_PER_OFFER)) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    bytes += entry;
+    part.push(it);
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
 
 /** Default high-water mark of the pipe's buffer: enough to keep a fast link busy, bounded. */
 export const HIGH_WATER_MARK = 4 * 1024 * 1024;
@@ -163,17 +207,15 @@ export class TransferSession extends EventTarget {
       return t;
     }
     /** @type {ControlMessage} */
-    const offer = {
-      type: 'offer',
-      transferId: id,
-      totalSize: t.totalSize,
-      files: t.files.map((f) => {
-        /** @type {import('../protocol/control.js').OfferedFile} */
-        const o = { path: f.path, size: f.size, type: f.type };
-        if (f.mtime !== undefined) o.mtime = f.mtime;
-        return o;
-      }),
-    };
+    const offer = { type: 'offer', transferId: id, totalSize: t.totalSize, files: items.map(offeredFile) };
+    const len = new TextEncoder().encode(JSON.stringify(offer)).length;
+    if (len > MAX_CONTROL_BYTES) {
+      // The peer would refuse it as too large, with no transfer id to say which: the offer
+      // would wait for an answer forever.
+      const why = `${items.length} files make an offer of ${Math.ceil(len / 1024)} KiB, over the ${MAX_CONTROL_BYTES / 1024} KiB of one message: split it into several offers`;
+      t.end('failed', why, 'me');
+      throw new Error(why);
+    }
     this.sendOrHold(id, offer);
     return t;
   }

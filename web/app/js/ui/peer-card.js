@@ -7,6 +7,7 @@ import { t } from '../i18n.js';
 import { transferView } from './transfer-view.js';
 import { showOfferDialog } from './offer-dialog.js';
 import { itemsFromDrop, itemsFromFileList } from './file-picking.js';
+import { splitOffer } from '../transfer/engine.js';
 
 /**
  * @typedef {{id: string, name: string, client: string}} PeerInfo
@@ -179,8 +180,9 @@ export class PeerCard {
     if (items.length === 0) return;
     try {
       const session = await this.connect();
-      // Offers hold at most 10,000 files; bigger selections go as several transfers.
-      for (let i = 0; i < items.length; i += 10_000) session.sendFiles(items.slice(i, i + 10_000));
+      // An offer is one message of at most 256 KiB (a few thousand files); bigger selections
+      // go as several transfers, back to back.
+      for (const part of splitOffer(items)) session.sendFiles(part);
     } catch (e) {
       this.showError(t('connFailed', { name: this.info.name }) + ` (${/** @type {Error} */ (e).message})`);
     }
