@@ -2,7 +2,7 @@
 // saved (Playwright download events) with the SHA-256 of each saved file.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, createReadStream, truncateSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, createReadStream, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -120,10 +120,14 @@ export async function sendAndCheck(pair, fromSide, spec) {
   await dialog.getByTestId('offer-accept').click();
   await fromCard.getByTestId('transfer').first().and(from.locator('[data-state="done"]')).waitFor({ timeout: 180_000 });
   await toCard.getByTestId('transfer').first().and(to.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
-  for (const [rel, sha] of Object.entries(files.sha)) {
-    const d = await downloads.get(path.basename(rel));
-    assert.equal(d.failure, null, `${rel} downloaded`);
-    assert.equal(d.sha, sha, `${rel} byte for byte`);
+  try {
+    for (const [rel, sha] of Object.entries(files.sha)) {
+      const d = await downloads.get(path.basename(rel));
+      assert.equal(d.failure, null, `${rel} downloaded`);
+      assert.equal(d.sha, sha, `${rel} byte for byte`);
+    }
+  } finally {
+    rmSync(files.dir, { recursive: true, force: true });
   }
 }
 

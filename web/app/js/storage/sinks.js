@@ -6,6 +6,8 @@
 // Files of a folder are saved under their relative path with `/` turned into ` - `, because a
 // download cannot create folders; the path is still shown in the UI.
 
+import { t } from '../i18n.js';
+
 /** @typedef {import('../transfer/engine.js').FileSink} FileSink */
 /** @typedef {import('../transfer/engine.js').SinkFactory} SinkFactory */
 
@@ -169,12 +171,19 @@ function memorySink(file) {
   let pending = 0;
   return {
     write(bytes) {
-      chunks.push(bytes.slice());
-      pending += bytes.length;
-      if (pending >= MEMORY_PART_BYTES) {
-        parts.push(new Blob(chunks));
+      try {
+        chunks.push(bytes.slice());
+        pending += bytes.length;
+        if (pending >= MEMORY_PART_BYTES) {
+          parts.push(new Blob(chunks));
+          chunks = [];
+          pending = 0;
+        }
+      } catch {
+        // A RangeError ("Array buffer allocation failed") says nothing to a user.
+        parts = [];
         chunks = [];
-        pending = 0;
+        throw new Error(t('memoryFull'));
       }
     },
     async close() {
