@@ -2,13 +2,15 @@
 // (http://192.168.1.20:8080): `--host-resolver-rules` maps the name ferry.test to 127.0.0.1,
 // so Chromium treats http://ferry.test:PORT as insecure (no crypto.subtle, no service worker)
 // while the traffic stays on loopback. The relay's end-to-end encryption then runs on the
-// vendored noble libraries; received files are held in memory; the page says so once.
+// vendored noble libraries (against each other and against the Rust CLI); received files are
+// held in memory; the page says so once.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { inState, openApp, openPair, useServerAndBrowser } from '../lib/browser.js';
-import { assertRelayPath, sendAndCheck, sparseFile } from '../lib/transfer.js';
+import { inState, openApp, openPair, peerCard, useServerAndBrowser } from '../lib/browser.js';
+import { assertRelayPath, collectDownloads, makeFiles, sendAndCheck, sparseFile } from '../lib/transfer.js';
+import { runFerry } from '../lib/cli.js';
 
 const env = useServerAndBrowser({ chromiumArgs: ['--host-resolver-rules=MAP ferry.test 127.0.0.1'] });
 /** The test server under a name that is not localhost. */
@@ -68,4 +70,26 @@ test('plain-http origin: relay transfers both ways byte for byte; a big offer wa
   rmSync(big.dir, { recursive: true, force: true });
   assert.deepEqual(errors, []);
   await pair.close();
+});
+
+test('plain-http origin: ferry send --relay → the page, Rust and noble encryption agree byte for byte', { timeout: 300_000 }, async () => {
+  const files = makeFiles({ 'insecure-cli.bin': 2 * 1024 * 1024 + 9 });
+  const sender = runFerry(['send', '--yes', ...files.paths, '--relay'], env.server.url);
+  const room = await sender.event('room');
+  const welcome = await sender.event('welcome');
+  const b = await openApp(env.browser, room.link.replace('//127.0.0.1:', '//ferry.test:'));
+  assert.equal(await b.page.evaluate(() => typeof crypto.subtle), 'undefined');
+  const downloads = collectDownloads(b.page);
+  const dialog = b.page.getByTestId('offer-dialog');
+  await dialog.waitFor({ timeout: 60_000 });
+  const connected = await sender.event('connected');
+  assert.equal(connected.path, 'websocket');
+  assert.equal(await peerCard(b.page, welcome.name).getByTestId('relay-code').getAttribute('data-code'), connected.securityCode);
+  await dialog.getByTestId('offer-accept').click();
+  assert.equal(await sender.exit(), 0, sender.stderr());
+  const d = await downloads.get('insecure-cli.bin');
+  assert.equal(d.failure, null);
+  assert.equal(d.sha, files.sha['insecure-cli.bin'], 'byte for byte');
+  rmSync(files.dir, { recursive: true, force: true });
+  await b.context.close();
 });
