@@ -21,6 +21,7 @@ test('in-memory receive saves verified files and warns about big offers', { time
   await dialog.getByTestId('offer-accept').click();
   await inState(p.cardBA.getByTestId('transfer').first(), 'done').waitFor({ timeout: 60_000 });
   for (const [name, sha] of Object.entries(files.sha)) assert.equal((await downloads.get(name)).sha, sha, name);
+  rmSync(files.dir, { recursive: true, force: true });
 
   // An offer only needs to be made to see the warning; it is declined right away. 1.5 GB is
   // over the largest budget (1 GiB, whatever navigator.deviceMemory says).
