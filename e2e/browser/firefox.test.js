@@ -1,7 +1,7 @@
 // Firefox (Debian's firefox-esr, driven over WebDriver BiDi by puppeteer-core) with Chromium and
 // with the native CLI, through one real `ferry serve`: files both ways over WebRTC, the
-// WebSocket relay, and the streamed download through the service worker (http://127.0.0.1 is a
-// secure context in Firefox too). One Firefox and one Chromium for the whole file, a fresh
+// WebSocket relay, the streamed download through the service worker (http://127.0.0.1 is a
+// secure context in Firefox too), and Firefox on a plain-http LAN address (no WebCrypto: noble). One Firefox and one Chromium for the whole file, a fresh
 // context per device.
 
 import { test, before, after } from 'node:test';
@@ -26,7 +26,11 @@ const temps = [downloads];
 
 before(async () => {
   server = await startServer();
-  [chromium, firefox] = await Promise.all([launchBrowser(), launchFirefox({ downloadDir: downloads })]);
+  [chromium, firefox] = await Promise.all([launchBrowser(), launchFirefox({
+    downloadDir: downloads,
+    // ferry.test resolves to 127.0.0.1 but is not localhost: a plain-http LAN address, insecure.
+    prefs: { 'network.dns.localDomains': 'ferry.test' },
+  })]);
 });
 after(async () => {
   await firefox?.close();
@@ -42,10 +46,13 @@ function files(spec) {
   return f;
 }
 
-/** A Chromium page and a Firefox page that see each other. @param {string} [chromiumQuery] @param {string} [firefoxQuery] */
-async function openMixedPair(chromiumQuery = '', firefoxQuery = '') {
+/**
+ * A Chromium page and a Firefox page that see each other.
+ * @param {string} [chromiumQuery] @param {string} [firefoxQuery] @param {string} [firefoxBase] Firefox's origin
+ */
+async function openMixedPair(chromiumQuery = '', firefoxQuery = '', firefoxBase = server.url) {
   const c = await openApp(chromium, server.url + chromiumQuery);
-  const f = await openFirefoxApp(firefox, server.url + firefoxQuery);
+  const f = await openFirefoxApp(firefox, firefoxBase + firefoxQuery);
   const cName = await selfName(c.page);
   await peerCard(c.page, f.name).waitFor();
   const fCard = await firefoxPeerCard(f.page, cName);
@@ -122,6 +129,21 @@ test('Firefox on the WebSocket relay with Chromium: both ways byte for byte, sam
   const fCode = await p.f.page.$eval(`${p.fCard} [data-testid="relay-code"]`, (el) => el.getAttribute('data-code'));
   assert.match(cCode ?? '', /^\d{3} \d{3}$/);
   assert.equal(fCode, cCode, 'both browsers show the same security code');
+  assert.deepEqual(p.f.errors, []);
+  await p.close();
+});
+
+test('Firefox on a plain-http address (no WebCrypto, no service worker): relay with Chromium both ways, noble ↔ WebCrypto; the notice is shown', { timeout: 300_000 }, async () => {
+  const p = await openMixedPair('', '/?relay=1', server.url.replace('//127.0.0.1:', '//ferry.test:'));
+  assert.deepEqual(await p.f.page.evaluate(() => [isSecureContext, typeof crypto.subtle, 'serviceWorker' in navigator]), [false, 'undefined', false]);
+  await p.f.page.waitForFunction(() => document.body.dataset.storage === 'memory');
+  await p.f.page.waitForSelector('[data-testid="insecure-notice"]:not([hidden])');
+  // Received into memory, saved as a Blob download when verified.
+  await chromiumToFirefox(p, { 'ff-insecure-in.bin': 3 * 1024 * 1024 + 1, 'ff-insecure-in-one.bin': 1 });
+  await firefoxToChromium(p, { 'ff-insecure-out.bin': 2 * 1024 * 1024 + 7 });
+  assert.deepEqual(await paths(p), { c: 'websocket', f: 'websocket' });
+  const cCode = await p.cCard.getByTestId('relay-code').getAttribute('data-code');
+  assert.equal(await p.f.page.$eval(`${p.fCard} [data-testid="relay-code"]`, (el) => el.getAttribute('data-code')), cCode);
   assert.deepEqual(p.f.errors, []);
   await p.close();
 });

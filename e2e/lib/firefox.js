@@ -34,14 +34,15 @@ function downloadPrefs(dir) {
 }
 
 /**
- * @param {{downloadDir: string}} opts every download of this browser lands in `downloadDir`
+ * @param {{downloadDir: string, prefs?: Record<string, unknown>}} opts every download of this
+ *   browser lands in `downloadDir`; `prefs` are more Firefox prefs
  */
 export async function launchFirefox(opts) {
   return puppeteer.launch({
     browser: 'firefox',
     executablePath: process.env.FIREFOX_BIN ?? '/usr/bin/firefox-esr',
     headless: true,
-    extraPrefsFirefox: { ...FIREFOX_PREFS, ...downloadPrefs(opts.downloadDir) },
+    extraPrefsFirefox: { ...FIREFOX_PREFS, ...downloadPrefs(opts.downloadDir), ...opts.prefs },
   });
 }
 
