@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openPair, inState, useServerAndBrowser } from '../lib/browser.js';
-import { makeFiles, collectDownloads } from '../lib/transfer.js';
+import { rmSync } from 'node:fs';
+import { makeFiles, collectDownloads, sparseFile } from '../lib/transfer.js';
 
 const env = useServerAndBrowser();
 
@@ -20,17 +21,16 @@ test('in-memory receive saves verified files and warns about big offers', { time
   await dialog.getByTestId('offer-accept').click();
   await inState(p.cardBA.getByTestId('transfer').first(), 'done').waitFor({ timeout: 60_000 });
   for (const [name, sha] of Object.entries(files.sha)) assert.equal((await downloads.get(name)).sha, sha, name);
+  rmSync(files.dir, { recursive: true, force: true });
 
-  // A 300 MB offer only needs to be offered to see the warning; it is declined right away.
-  await p.a.page.evaluate(async () => {
-    const input = /** @type {HTMLInputElement} */ (document.querySelector('[data-testid="peer-send-files"]'));
-    const dt = new DataTransfer();
-    dt.items.add(new File([new Uint8Array(300_000_000)], 'huge.bin'));
-    input.files = dt.files;
-    input.dispatchEvent(new Event('change'));
-  });
+  // An offer only needs to be made to see the warning; it is declined right away. 1.5 GB is
+  // over the largest budget (1 GiB, whatever navigator.deviceMemory says).
+  const huge = sparseFile('huge.bin', 1_500_000_000);
+  await p.cardAB.getByTestId('peer-send-files').setInputFiles(huge.path);
   const big = p.b.page.getByTestId('offer-dialog');
   await big.getByTestId('offer-memory-warning').waitFor();
   await big.getByTestId('offer-decline').click();
+  await inState(p.cardAB.getByTestId('transfer').first(), 'declined').waitFor({ timeout: 30_000 });
+  rmSync(huge.dir, { recursive: true, force: true });
   await p.close();
 });

@@ -5,48 +5,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openApp, openPair, peerCard, selfName, useServerAndBrowser } from '../lib/browser.js';
-import { makeFiles, collectDownloads } from '../lib/transfer.js';
+import { assertRelayPath, sendAndCheck } from '../lib/transfer.js';
 import { recordingProxy } from '../lib/recording-proxy.js';
 
 const env = useServerAndBrowser();
-
-/**
- * @param {Awaited<ReturnType<typeof openPair>>} pair
- * @param {'a' | 'b'} fromSide
- * @param {Record<string, number | Buffer>} spec
- */
-async function sendAndCheck(pair, fromSide, spec) {
-  const [from, to, fromCard, toCard] =
-    fromSide === 'a' ? [pair.a.page, pair.b.page, pair.cardAB, pair.cardBA] : [pair.b.page, pair.a.page, pair.cardBA, pair.cardAB];
-  const files = makeFiles(spec);
-  const downloads = collectDownloads(to);
-  await fromCard.getByTestId('peer-send-files').setInputFiles(files.paths);
-  const dialog = to.getByTestId('offer-dialog');
-  await dialog.waitFor({ timeout: 60_000 });
-  await dialog.getByTestId('offer-accept').click();
-  await fromCard.getByTestId('transfer').first().and(from.locator('[data-state="done"]')).waitFor({ timeout: 180_000 });
-  await toCard.getByTestId('transfer').first().and(to.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
-  for (const [rel, sha] of Object.entries(files.sha)) {
-    const d = await downloads.get(path.basename(rel));
-    assert.equal(d.failure, null, `${rel} downloaded`);
-    assert.equal(d.sha, sha, `${rel} byte for byte`);
-  }
-}
-
-/** @param {Awaited<ReturnType<typeof openPair>>} pair */
-async function assertRelayPath(pair) {
-  for (const card of [pair.cardAB, pair.cardBA]) {
-    await card.getByTestId('peer-path').and(card.page().locator('[data-path="websocket"]')).waitFor();
-  }
-  const codeA = await pair.cardAB.getByTestId('relay-code').getAttribute('data-code');
-  const codeB = await pair.cardBA.getByTestId('relay-code').getAttribute('data-code');
-  assert.match(codeA ?? '', /^\d{3} \d{3}$/);
-  assert.equal(codeA, codeB, 'both sides show the same security code');
-  assert.ok(await pair.cardAB.getByTestId('relay-code').isVisible());
-}
 
 test('forced relay on one side: files both ways, byte for byte, server sees no plaintext', { timeout: 300_000 }, async () => {
   // B talks to the server only through the proxy, which records what the server sends it.

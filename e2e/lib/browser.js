@@ -18,10 +18,11 @@ export const CHROMIUM_ARGS = [
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
-export async function launchBrowser() {
+/** @param {string[]} [extraArgs] more Chromium flags */
+export async function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     headless: true,
   });
 }
@@ -93,13 +94,14 @@ export function inState(loc, state) {
 /**
  * Starts a real `ferry serve` and one Chromium for the calling test file (node:test hooks), and
  * stops both after its tests. Read `env.server` / `env.browser` inside tests, not at import time.
+ * @param {{chromiumArgs?: string[]}} [opts] more Chromium flags
  * @returns {{server: Awaited<ReturnType<typeof import('./server.js').startServer>>, browser: import('playwright-core').Browser}}
  */
-export function useServerAndBrowser() {
+export function useServerAndBrowser(opts = {}) {
   const env = /** @type {ReturnType<typeof useServerAndBrowser>} */ ({});
   before(async () => {
     env.server = await startServer();
-    env.browser = await launchBrowser();
+    env.browser = await launchBrowser(opts.chromiumArgs);
   });
   after(async () => {
     await env.browser?.close();

@@ -2,10 +2,13 @@
 // saved (Playwright download events) with the SHA-256 of each saved file.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, createReadStream } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, createReadStream, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import { peerCard } from './browser.js';
+
+/** @typedef {Pick<Awaited<ReturnType<typeof import('./browser.js').openPair>>, 'a' | 'b' | 'cardAB' | 'cardBA'>} Pair */
 
 export function tempDir(prefix = 'ferry-e2e-') {
   return mkdtempSync(path.join(tmpdir(), prefix));
@@ -30,6 +33,19 @@ export function makeFiles(spec) {
     paths.push(p);
   }
   return { dir, paths, sha };
+}
+
+/**
+ * A sparse file of `size` zero bytes (no disk used): enough to make an offer of that size, which
+ * the tests then decline, so it is never read.
+ * @param {string} name @param {number} size @returns {{dir: string, path: string}}
+ */
+export function sparseFile(name, size) {
+  const dir = tempDir();
+  const p = path.join(dir, name);
+  writeFileSync(p, '');
+  truncateSync(p, size);
+  return { dir, path: p };
 }
 
 /** @param {string} file @returns {Promise<string>} */
@@ -84,6 +100,47 @@ export async function offerFiles(from, toName, files, opts = {}) {
   const card = peerCard(from, toName);
   await card.getByTestId(opts.folder ? 'peer-send-folder' : 'peer-send-files').setInputFiles(files);
   return card;
+}
+
+/**
+ * Sends files from one page of a pair to the other, accepts, and checks every saved download
+ * byte for byte.
+ * @param {Pair} pair
+ * @param {'a' | 'b'} fromSide
+ * @param {Record<string, number | Buffer>} spec
+ */
+export async function sendAndCheck(pair, fromSide, spec) {
+  const [from, to, fromCard, toCard] =
+    fromSide === 'a' ? [pair.a.page, pair.b.page, pair.cardAB, pair.cardBA] : [pair.b.page, pair.a.page, pair.cardBA, pair.cardAB];
+  const files = makeFiles(spec);
+  const downloads = collectDownloads(to);
+  await fromCard.getByTestId('peer-send-files').setInputFiles(files.paths);
+  const dialog = to.getByTestId('offer-dialog');
+  await dialog.waitFor({ timeout: 60_000 });
+  await dialog.getByTestId('offer-accept').click();
+  await fromCard.getByTestId('transfer').first().and(from.locator('[data-state="done"]')).waitFor({ timeout: 180_000 });
+  await toCard.getByTestId('transfer').first().and(to.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+  try {
+    for (const [rel, sha] of Object.entries(files.sha)) {
+      const d = await downloads.get(path.basename(rel));
+      assert.equal(d.failure, null, `${rel} downloaded`);
+      assert.equal(d.sha, sha, `${rel} byte for byte`);
+    }
+  } finally {
+    rmSync(files.dir, { recursive: true, force: true });
+  }
+}
+
+/** @param {Pair} pair */
+export async function assertRelayPath(pair) {
+  for (const card of [pair.cardAB, pair.cardBA]) {
+    await card.getByTestId('peer-path').and(card.page().locator('[data-path="websocket"]')).waitFor();
+  }
+  const codeA = await pair.cardAB.getByTestId('relay-code').getAttribute('data-code');
+  const codeB = await pair.cardBA.getByTestId('relay-code').getAttribute('data-code');
+  assert.match(codeA ?? '', /^\d{3} \d{3}$/);
+  assert.equal(codeA, codeB, 'both sides show the same security code');
+  assert.ok(await pair.cardAB.getByTestId('relay-code').isVisible());
 }
 
 export { readFileSync };

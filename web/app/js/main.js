@@ -10,6 +10,7 @@ import { PeerLink } from './rtc/peer-link.js';
 import { WorkerHashPool } from './hash/hasher.js';
 import { makeSinkFactory, streamingSupport } from './storage/sinks.js';
 import { applyTranslations, lang, setLang, t } from './i18n.js';
+import { setUpInsecureNotice } from './ui/insecure-notice.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
@@ -200,6 +201,7 @@ if (roomParam) wantedRooms.add(roomParam.toUpperCase().replace(/[\s-]/g, ''));
 
 document.documentElement.lang = lang();
 applyTranslations(document);
+setUpInsecureNotice(byTestId('insecure-notice'));
 render();
 // Register the download worker early so the first accepted file streams to disk.
 void streamingSupport().then((reg) => {

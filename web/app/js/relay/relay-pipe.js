@@ -1,7 +1,8 @@
 // The WebSocket relay as a MessagePipe (transfer/pipe.js): every message is sealed end to end
 // (relay-crypto.js) before it goes to the server, which forwards ciphertext only.
 //
-// WebCrypto is asynchronous; order is kept with two promise chains. seal()/open() take their
+// Sealing and opening are asynchronous (WebCrypto; the noble fallback keeps the same
+// interface); order is kept with two promise chains. seal()/open() take their
 // counters when called, so encryption may overlap, but frames are sent and messages delivered
 // strictly in call order. A frame that fails to decrypt closes the pipe.
 // Backpressure: bufferedAmount() counts messages still being sealed plus the socket's own

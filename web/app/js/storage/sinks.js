@@ -6,14 +6,32 @@
 // Files of a folder are saved under their relative path with `/` turned into ` - `, because a
 // download cannot create folders; the path is still shown in the UI.
 
+import { t } from '../i18n.js';
+
 /** @typedef {import('../transfer/engine.js').FileSink} FileSink */
 /** @typedef {import('../transfer/engine.js').SinkFactory} SinkFactory */
 
 /** How long a failed streamed download is given to be torn down before the next one starts. */
 const ABORT_SETTLE_MS = 1000;
 
-/** Above this, a receive into memory gets a warning in the offer dialog. */
-export const MEMORY_WARNING_BYTES = 256 * 1024 * 1024;
+/** The memory-receive budget where the browser does not say how much memory it has. */
+export const DEFAULT_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
+/** Never more than this, however much memory the device reports. */
+const MAX_MEMORY_BUDGET_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * How much a receive into memory may hold before the offer dialog warns (docs/testing.md):
+ * an eighth of `navigator.deviceMemory` (GiB, which browsers round down and cap at 8, and expose
+ * only in secure contexts) between 256 MiB and 1 GiB; 256 MiB where the browser does not say.
+ * A tab shares the device with everything else, and the page needs a second copy while it
+ * hands the file to the browser's download, so the budget is a fraction of the device.
+ * @param {number | undefined} [deviceMemoryGiB] defaults to this browser's `navigator.deviceMemory`
+ */
+export function memoryBudgetBytes(deviceMemoryGiB = /** @type {any} */ (globalThis.navigator)?.deviceMemory) {
+  if (typeof deviceMemoryGiB !== 'number' || !(deviceMemoryGiB > 0)) return DEFAULT_MEMORY_BUDGET_BYTES;
+  const eighth = (deviceMemoryGiB * 1024 * 1024 * 1024) / 8;
+  return Math.min(MAX_MEMORY_BUDGET_BYTES, Math.max(DEFAULT_MEMORY_BUDGET_BYTES, eighth));
+}
 
 /** @param {string} path */
 export function downloadName(path) {
@@ -138,16 +156,39 @@ async function streamedSink(reg, file) {
   };
 }
 
+/** Received chunks are folded into a Blob every this many bytes (see memorySink). */
+const MEMORY_PART_BYTES = 8 * 1024 * 1024;
+
 /** @param {{path: string, size: number, type: string}} file @returns {FileSink} */
 function memorySink(file) {
+  // Chunks go into Blobs of MEMORY_PART_BYTES as they arrive: the browser owns a Blob's bytes
+  // (Chromium may page big ones to disk), and the final Blob of Blobs is assembled without a
+  // second copy of the whole file in the page.
+  /** @type {Blob[]} */
+  let parts = [];
   /** @type {Uint8Array<ArrayBuffer>[]} */
   let chunks = [];
+  let pending = 0;
   return {
     write(bytes) {
-      chunks.push(bytes.slice());
+      try {
+        chunks.push(bytes.slice());
+        pending += bytes.length;
+        if (pending >= MEMORY_PART_BYTES) {
+          parts.push(new Blob(chunks));
+          chunks = [];
+          pending = 0;
+        }
+      } catch {
+        // A RangeError ("Array buffer allocation failed") says nothing to a user.
+        parts = [];
+        chunks = [];
+        throw new Error(t('memoryFull'));
+      }
     },
     async close() {
-      const blob = new Blob(chunks, { type: file.type || 'application/octet-stream' });
+      const blob = new Blob([...parts, ...chunks], { type: file.type || 'application/octet-stream' });
+      parts = [];
       chunks = [];
       const url = URL.createObjectURL(blob);
       const a = document.createElement('a');
@@ -159,6 +200,7 @@ function memorySink(file) {
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
     },
     abort() {
+      parts = [];
       chunks = [];
     },
   };

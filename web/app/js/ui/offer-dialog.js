@@ -3,7 +3,7 @@
 
 import { h, formatBytes } from './dom.js';
 import { t } from '../i18n.js';
-import { MEMORY_WARNING_BYTES } from '../storage/sinks.js';
+import { memoryBudgetBytes } from '../storage/sinks.js';
 
 /**
  * @param {import('../transfer/engine.js').Transfer & {accept: Function, decline: Function}} tr
@@ -11,7 +11,7 @@ import { MEMORY_WARNING_BYTES } from '../storage/sinks.js';
  * @param {{streaming: boolean, onAccept: () => void}} opts
  */
 export function showOfferDialog(tr, peerName, opts) {
-  const warn = !opts.streaming && tr.totalSize > MEMORY_WARNING_BYTES;
+  const warn = !opts.streaming && tr.totalSize > memoryBudgetBytes();
   /** @type {HTMLDialogElement} */
   const dialog = /** @type {any} */ (
     h(
