@@ -124,6 +124,10 @@ fn acme_server(pebble: &Pebble, port: u16, cache: &str, api_ca: &str) -> Server 
             "--port",
             &port,
             "--no-turn",
+            // The connection held open across the renewal idles longer than the default 10 s
+            // keep-alive timeout.
+            "--header-timeout",
+            "120s",
             "--acme-domain",
             "localhost",
             "--acme-email",
