@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, createPublicKey } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS, openPair } from '../lib/browser.js';
@@ -20,14 +20,14 @@ const env = /** @type {any} */ ({});
 before(async () => {
   env.dir = tempDir('ferry-e2e-https-');
   const dir = env.dir;
-  const sh = (/** @type {string[]} */ args, /** @type {string} */ input = '') =>
-    execFileSync('openssl', args, { cwd: dir, input, stdio: ['pipe', 'pipe', 'pipe'] });
+  const sh = (/** @type {string[]} */ args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   sh(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
     '-subj', '/CN=ferry e2e test CA', '-keyout', 'ca-key.pem', '-out', 'ca.pem']);
   sh(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
     '-keyout', 'key.pem', '-out', 'leaf.csr']);
+  writeFileSync(path.join(dir, 'leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
   sh(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '2',
-    '-extfile', '/dev/stdin', '-out', 'cert.pem'], 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    '-extfile', 'leaf.ext', '-out', 'cert.pem']);
   const spki = (/** @type {string} */ file) =>
     createHash('sha256')
       .update(createPublicKey(readFileSync(path.join(dir, file))).export({ type: 'spki', format: 'der' }))
