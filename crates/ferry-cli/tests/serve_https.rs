@@ -213,3 +213,71 @@ fn serve_prints_the_https_url_and_a_qr_code() {
         "{seen:#?}"
     );
 }
+
+#[test]
+fn http_redirect_port_sends_plain_http_to_the_https_origin() {
+    let dir = TempDir::new("https-redirect");
+    let ca = TestCa::new("ferry test CA");
+    let leaf = ca.leaf(&["localhost"]);
+    std::fs::write(dir.path().join("cert.pem"), &leaf.cert_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), &leaf.key_pem).unwrap();
+    let cert = dir.path().join("cert.pem").display().to_string();
+    let key = dir.path().join("key.pem").display().to_string();
+    let mut child = std::process::Command::new(FERRY)
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-turn",
+            "--no-qr",
+        ])
+        .args([
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--http-redirect-port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok);
+    let https_port = lines
+        .by_ref()
+        .find_map(|l| {
+            l.split("listening on https://127.0.0.1:")
+                .nth(1)
+                .map(str::to_owned)
+        })
+        .expect("listening line");
+    let plain = lines
+        .find_map(|l| {
+            l.split("redirects http://")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+        })
+        .expect("redirect line");
+    let plain_port = plain.rsplit(':').next().unwrap().to_string();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .arg(format!("http://localhost:{plain_port}/?room=ABC123"))
+        .output()
+        .expect("curl");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("301 https://localhost:{https_port}/?room=ABC123")
+    );
+}
