@@ -352,20 +352,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot serve on {}: {e}", config.listen))?;
     let addr = server.local_addr()?;
     let scheme = server.scheme();
-    // Tests and scripts read this line to learn the port when started with --port 0.
-    println!(
-        "ferry {} listening on {scheme}://{addr}",
+    // Tests and scripts read the first line to learn the port when started with --port 0.
+    let mut banner = format!(
+        "ferry {} listening on {scheme}://{addr}\n",
         ferry_server::VERSION
     );
     if let Some(turn) = server.turn_addr() {
-        println!("ferry stun/turn on udp://{turn}");
+        banner.push_str(&format!("ferry stun/turn on udp://{turn}\n"));
     }
     if let Some(redirect) = server.redirect_addr() {
-        println!("ferry redirects http://{redirect} to https");
+        banner.push_str(&format!("ferry redirects http://{redirect} to https\n"));
     }
     let urls = crate::serve_urls::urls(scheme, addr, &server.tls_names());
-    print!("{}", crate::serve_urls::listing(&urls, !args.no_qr));
-    std::io::stdout().flush()?;
+    banner.push_str(&crate::serve_urls::listing(&urls, !args.no_qr));
+    // One write; a reader that took the first line and closed the pipe must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(banner.as_bytes());
+    let _ = stdout.flush();
     tracing::info!(%addr, "serving");
     server.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
