@@ -32,7 +32,7 @@ export async function startServer(extraArgs = [], opts = {}) {
     const timer = setTimeout(() => reject(new Error(`ferry serve did not print its address in 30 s\n${stderr}`)), 30_000);
     proc.stdout.on('data', (d) => {
       out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      const m = /listening on (https?:\/\/\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);

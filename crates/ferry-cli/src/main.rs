@@ -12,6 +12,7 @@ mod prefetch;
 mod receive;
 mod send;
 mod serve;
+mod serve_urls;
 mod session;
 mod sources;
 mod ui;

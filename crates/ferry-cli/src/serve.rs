@@ -1,9 +1,11 @@
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use ferry_server::address_limits::{AddressQuotas, RateLimit};
+use ferry_server::tls::{AcmeOptions, TlsOptions};
 use ferry_server::{BoundServer, MetricsEndpoint, ServerConfig};
 use ipnet::IpNet;
 
@@ -104,6 +106,92 @@ pub struct ServeArgs {
     turn_ttl: Duration,
     #[command(flatten)]
     quotas: QuotaArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// Do not print a QR code of the address to open.
+    #[arg(long, env = "FERRY_NO_QR")]
+    no_qr: bool,
+}
+
+// --- HTTPS built in (docs/architecture.md "HTTPS"): certificate files or ACME. ---
+#[derive(Args)]
+struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); a changed file is picked up
+    /// without a restart and without dropping connections.
+    #[arg(
+        long,
+        env = "FERRY_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "acme_domains"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "FERRY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// How often the certificate files are checked for changes.
+    #[arg(long, env = "FERRY_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    tls_reload_interval: Duration,
+    /// Serve HTTPS with a certificate for this name from an ACME CA (Let's Encrypt by default),
+    /// validated with TLS-ALPN-01 on this port: the CA connects to port 443 of the name, so use
+    /// --port 443 or forward 443 here (repeat or comma-separate for more names).
+    #[arg(
+        long = "acme-domain",
+        env = "FERRY_ACME_DOMAINS",
+        value_delimiter = ','
+    )]
+    acme_domains: Vec<String>,
+    /// Contact address for the ACME account (expiry notices).
+    #[arg(
+        long = "acme-email",
+        env = "FERRY_ACME_EMAIL",
+        requires = "acme_domains"
+    )]
+    acme_emails: Vec<String>,
+    /// ACME directory URL.
+    #[arg(long, env = "FERRY_ACME_DIRECTORY", default_value = ferry_server::tls::LETS_ENCRYPT_DIRECTORY)]
+    acme_directory: String,
+    /// Folder for the ACME account key and certificates, kept across restarts
+    /// [default: $XDG_CACHE_HOME/ferry/acme or ~/.cache/ferry/acme].
+    #[arg(long, env = "FERRY_ACME_CACHE")]
+    acme_cache: Option<PathBuf>,
+    /// With HTTPS: also listen for plain HTTP on this port and redirect every request to HTTPS.
+    #[arg(long, env = "FERRY_HTTP_REDIRECT_PORT")]
+    http_redirect_port: Option<u16>,
+}
+
+impl TlsArgs {
+    fn options(&self) -> anyhow::Result<Option<TlsOptions>> {
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            return Ok(Some(TlsOptions::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+                reload_interval: self.tls_reload_interval,
+            }));
+        }
+        if self.acme_domains.is_empty() {
+            if self.http_redirect_port.is_some() {
+                anyhow::bail!(
+                    "--http-redirect-port needs HTTPS: --tls-cert/--tls-key or --acme-domain"
+                );
+            }
+            return Ok(None);
+        }
+        let cache = match &self.acme_cache {
+            Some(c) => c.clone(),
+            None => std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .ok_or_else(|| anyhow::anyhow!("no HOME or XDG_CACHE_HOME: set --acme-cache"))?
+                .join("ferry")
+                .join("acme"),
+        };
+        Ok(Some(TlsOptions::Acme(AcmeOptions {
+            domains: self.acme_domains.clone(),
+            emails: self.acme_emails.clone(),
+            directory: self.acme_directory.clone(),
+            cache,
+        })))
+    }
 }
 
 // --- Per-address quotas of the pipe, the relay and TURN (docs/security.md "Limits and
@@ -191,8 +279,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !args.turn_urls.is_empty() && args.turn_secret.is_none() {
         anyhow::bail!("--turn-url needs --turn-secret: the external TURN server's shared secret");
     }
+    let tls = args.tls.options()?;
     let config = ServerConfig {
         listen: SocketAddr::new(args.host, args.port),
+        http_redirect: args
+            .tls
+            .http_redirect_port
+            .map(|p| SocketAddr::new(args.host, p)),
+        tls,
         trusted_proxies: args.trusted_proxies,
         hub: ferry_server::hub::HubOptions {
             code_room_ttl: args.room_ttl,
@@ -255,14 +349,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     ferry_server::http_server::raise_fd_limit();
     let server = BoundServer::bind(config.clone())
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        .map_err(|e| anyhow::anyhow!("cannot serve on {}: {e}", config.listen))?;
     let addr = server.local_addr()?;
-    // Tests and scripts read this line to learn the port when started with --port 0.
-    println!("ferry {} listening on http://{addr}", ferry_server::VERSION);
+    let scheme = server.scheme();
+    // Tests and scripts read the first line to learn the port when started with --port 0.
+    let mut banner = format!(
+        "ferry {} listening on {scheme}://{addr}\n",
+        ferry_server::VERSION
+    );
     if let Some(turn) = server.turn_addr() {
-        println!("ferry stun/turn on udp://{turn}");
+        banner.push_str(&format!("ferry stun/turn on udp://{turn}\n"));
     }
-    std::io::stdout().flush()?;
+    if let Some(redirect) = server.redirect_addr() {
+        banner.push_str(&format!("ferry redirects http://{redirect} to https\n"));
+    }
+    let urls = crate::serve_urls::urls(scheme, addr, &server.tls_names());
+    banner.push_str(&crate::serve_urls::listing(&urls, !args.no_qr));
+    // One write; a reader that took the first line and closed the pipe must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(banner.as_bytes());
+    let _ = stdout.flush();
     tracing::info!(%addr, "serving");
     server.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");

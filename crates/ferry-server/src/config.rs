@@ -37,6 +37,10 @@ pub struct ServerConfig {
     pub relay: crate::relay_ws::RelayLimits,
     /// HTTP pipe: waiting senders/receivers per address, how dead waiting parties are noticed.
     pub pipe: crate::pipe::PipeLimits,
+    /// HTTPS on the main port (certificate files or ACME); plain HTTP when `None`.
+    pub tls: Option<crate::tls::TlsOptions>,
+    /// With TLS: a plain-HTTP listener that answers every request with a redirect to HTTPS.
+    pub http_redirect: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +63,8 @@ impl Default for ServerConfig {
             turn: crate::turn::TurnOptions::default(),
             relay: crate::relay_ws::RelayLimits::default(),
             pipe: crate::pipe::PipeLimits::default(),
+            tls: None,
+            http_redirect: None,
         }
     }
 }

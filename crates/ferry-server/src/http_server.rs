@@ -1,6 +1,9 @@
-//! The accept loop: HTTP/1.1 with upgrades (WebSockets), a header-read timeout that is also the
-//! keep-alive idle timeout, a header size cap, caps on connections still in their handshake, and
-//! graceful shutdown.
+//! The accept loop: HTTP/1.1 with upgrades (WebSockets), optionally inside TLS, a header-read
+//! timeout that is also the keep-alive idle timeout, a header size cap, caps on connections still
+//! in their handshake, and graceful shutdown.
+//!
+//! A TLS handshake is part of a connection's handshake: it holds the same slot and must finish,
+//! with the first request's headers, within the same header-read timeout.
 //!
 //! Why not `axum::serve`: it has no timeouts at all, so a connection that never finishes a request
 //! stays open for good (5,000 such connections held 75 s and more, and at the default soft file
@@ -82,6 +85,8 @@ pub struct Serving {
     pub handshakes: Arc<Handshakes>,
     /// Every connection's task, so shutdown can wait for them.
     pub connections: TaskTracker,
+    /// HTTPS: every connection starts with a TLS handshake.
+    pub tls: Option<crate::tls::TlsAcceptor>,
 }
 
 /// Serves `router` on `listener` until `stop` is cancelled, then asks every connection to finish
@@ -141,6 +146,41 @@ async fn connection(
     stop: CancellationToken,
 ) {
     let _ = tcp.set_nodelay(true);
+    let Some(tls) = serving.tls.clone() else {
+        return http(tcp, remote, slot, router, serving, stop).await;
+    };
+    let deadline = tokio::time::sleep(serving.limits.header_read_timeout);
+    let accept = tls.accept(tcp);
+    tokio::pin!(deadline, accept);
+    let accepted = tokio::select! {
+        r = &mut accept => r,
+        _ = &mut deadline => {
+            serving.metrics.limit_hit("tls-handshake-timeout");
+            // The slot is free before the client sees its connection close.
+            drop(slot);
+            return;
+        }
+        _ = stop.cancelled() => return,
+    };
+    match accepted {
+        Ok(Some(stream)) => http(stream, remote, slot, router, serving, stop).await,
+        // An ACME validation: nothing follows the handshake.
+        Ok(None) => {}
+        Err(e) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+    }
+}
+
+/// Serves HTTP/1.1 on a connection (plain or TLS); `slot` is released by the first request.
+async fn http<S>(
+    stream: S,
+    remote: SocketAddr,
+    slot: HandshakeSlot,
+    router: Router,
+    serving: Serving,
+    stop: CancellationToken,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let slot = Arc::new(Mutex::new(Some(slot)));
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         // The first request ends the handshake.
@@ -156,7 +196,7 @@ async fn connection(
         .max_header_size(serving.limits.max_header_bytes)
         .keep_alive(true);
     let conn = builder
-        .serve_connection(TokioIo::new(tcp), svc)
+        .serve_connection(TokioIo::new(stream), svc)
         .with_upgrades();
     tokio::pin!(conn);
     let gauge = &serving.metrics.gauges.http_connections;

@@ -10,8 +10,10 @@ pub mod lan_room;
 pub mod metrics;
 mod outbox;
 pub mod pipe;
+mod redirect;
 pub mod relay_ws;
 mod signaling_ws;
+pub mod tls;
 pub mod token;
 pub mod turn;
 mod web_assets;
@@ -303,8 +305,11 @@ pub fn router(state: AppState) -> Router {
 pub struct BoundServer {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    /// Plain HTTP that redirects to HTTPS (`--http-redirect-port`).
+    redirect_listener: Option<TcpListener>,
     state: AppState,
     turn: Option<ferry_turn::TurnServer>,
+    tls: Option<tls::Tls>,
 }
 
 impl BoundServer {
@@ -314,6 +319,11 @@ impl BoundServer {
             MetricsEndpoint::Separate(addr) => Some(TcpListener::bind(addr).await?),
             _ => None,
         };
+        let redirect_listener = match config.http_redirect {
+            Some(addr) if config.tls.is_some() => Some(TcpListener::bind(addr).await?),
+            _ => None,
+        };
+        let tls = config.tls.as_ref().map(tls::Tls::start).transpose()?;
         let mut state = AppState::new(config);
         let turn = if state.config.turn.enabled {
             let credentials = state.ice.credentials().clone();
@@ -330,13 +340,38 @@ impl BoundServer {
         Ok(BoundServer {
             listener,
             metrics_listener,
+            redirect_listener,
             state,
             turn,
+            tls,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// `https` when TLS is on, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        match self.tls {
+            Some(_) => "https",
+            None => "http",
+        }
+    }
+
+    /// The names the HTTPS certificate is for (none without TLS).
+    pub fn tls_names(&self) -> Vec<String> {
+        self.tls
+            .as_ref()
+            .map(|t| t.names.clone())
+            .unwrap_or_default()
+    }
+
+    /// The plain-HTTP redirect listener's address, when it runs.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.redirect_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -362,6 +397,8 @@ impl BoundServer {
     ) -> std::io::Result<()> {
         // The TURN server's tasks live on their own; holding it here ties its lifetime to ours.
         let _turn = self.turn;
+        // So is the certificate reloader / ACME client.
+        let tls = self.tls;
         let state = self.state;
         let background = spawn_housekeeping(&state);
         let stop = CancellationToken::new();
@@ -371,7 +408,17 @@ impl BoundServer {
             metrics: state.metrics.clone(),
             handshakes: state.handshakes.clone(),
             connections: TaskTracker::new(),
+            tls: None,
         };
+        if let Some(listener) = self.redirect_listener {
+            let https_port = self.listener.local_addr()?.port();
+            tokio::spawn(http_server::serve(
+                listener,
+                redirect::router(https_port),
+                serving.clone(),
+                stop.clone(),
+            ));
+        }
         if let Some(listener) = self.metrics_listener {
             tracing::info!(addr = ?listener.local_addr(), "metrics on their own listener");
             tokio::spawn(http_server::serve(
@@ -384,7 +431,10 @@ impl BoundServer {
         let main = http_server::serve(
             self.listener,
             router(state.clone()),
-            serving.clone(),
+            http_server::Serving {
+                tls: tls.as_ref().map(|t| t.acceptor.clone()),
+                ..serving.clone()
+            },
             stop.clone(),
         );
         tokio::select! {

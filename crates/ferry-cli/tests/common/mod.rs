@@ -2,6 +2,8 @@
 //! built `ferry` binary run as child processes (real exit codes, real signals).
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,17 +46,50 @@ fn rand_u64() -> u64 {
 pub struct Server {
     child: Child,
     pub url: String,
+    /// stderr lines, when started with [`Server::start_with`].
+    pub log: Option<mpsc::Receiver<String>>,
 }
 
 impl Server {
     pub fn start() -> Self {
+        Self::spawn(&[], &[("FERRY_LOG", "warn")], false)
+    }
+
+    /// `ferry serve` on 127.0.0.1, any free port, with more options and env vars; its stderr
+    /// (the log) is kept for [`Server::wait_log`].
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(args, env, true)
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)], keep_log: bool) -> Self {
+        let port: &[&str] = match args.contains(&"--port") {
+            true => &[],
+            false => &["--port", "0"],
+        };
         let mut child = Command::new(FERRY)
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-            .env("FERRY_LOG", "warn")
+            .args(["serve", "--host", "127.0.0.1"])
+            .args(port)
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(match keep_log {
+                true => Stdio::piped(),
+                false => Stdio::null(),
+            })
             .spawn()
             .expect("start ferry serve");
+        let log = child.stderr.take().map(|err| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
         let mut line = String::new();
         let mut reader = BufReader::new(child.stdout.take().unwrap());
         reader.read_line(&mut line).unwrap();
@@ -62,10 +97,33 @@ impl Server {
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let url = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+            .unwrap_or_else(|| {
+                let log: Vec<String> = log.iter().flat_map(|l| l.try_iter()).collect();
+                panic!("no address in {line:?}; log: {log:#?}")
+            })
             .to_string();
-        Server { child, url }
+        Server { child, url, log }
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Waits for a log line containing `needle`; returns it. Panics after `timeout` (a hang).
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
+        let log = self.log.as_ref().expect("started with start_with");
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match log.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(l) => seen.push(l),
+                Err(_) => panic!("no log line with {needle:?} within {timeout:?}; saw {seen:#?}"),
+            }
+        }
     }
 }
 
