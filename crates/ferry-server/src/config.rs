@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Secret for peer tokens (and later TURN credentials); random per process if not given.
     pub secret: Option<Vec<u8>>,
+    /// `redis://…`: share presence, rooms and forwarding with other instances (docs/deployment.md).
+    /// `None`: the embedded hub.
+    pub redis_url: Option<String>,
     /// STUN/TURN URLs handed to clients, e.g. `stun:stun.example.org:3478`.
     pub ice_urls: Vec<String>,
     /// Embedded STUN/TURN server and TURN credentials (off in `Default`, on in `ferry serve`).
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             metrics: MetricsEndpoint::Main,
             shutdown_grace: Duration::from_secs(30),
             secret: None,
+            redis_url: None,
             ice_urls: Vec::new(),
             turn: crate::turn::TurnOptions::default(),
             relay: crate::relay_ws::RelayLimits::default(),

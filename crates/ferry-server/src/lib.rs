@@ -10,6 +10,7 @@ pub mod lan_room;
 pub mod metrics;
 mod outbox;
 pub mod pipe;
+pub mod redis_hub;
 pub mod relay_ws;
 mod signaling_ws;
 pub mod token;
@@ -42,6 +43,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub hub: Arc<Hub>,
+    /// With `--redis`: the hub shared with other instances, used instead of `hub`.
+    pub cluster: Option<Arc<redis_hub::RedisHub>>,
     pub tokens: TokenSigner,
     /// Authorized WebSocket relay sessions waiting for their two peers.
     pub relays: Arc<relay_ws::RelayRegistry>,
@@ -67,6 +70,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         AppState {
             hub: Arc::new(Hub::new(config.hub.clone(), metrics.clone())),
+            cluster: None,
             address_limits: Arc::new(AddressLimits::new(&config.address_quotas)),
             handshakes: Arc::new(http_server::Handshakes::new(
                 config.http.max_handshakes_per_address,
@@ -88,7 +92,12 @@ impl AppState {
     pub fn render_metrics(&self) -> String {
         let m = &self.metrics;
         let g = &m.gauges;
-        let hub = self.hub.stats();
+        let hub = match &self.cluster {
+            Some(cluster) => cluster.stats(),
+            None => self.hub.stats(),
+        };
+        g.redis_up
+            .set(self.cluster.as_ref().is_some_and(|c| c.is_up()) as i64);
         g.signaling_peers.set(hub.peers as i64);
         let kind = |kind| metrics::KindLabel { kind };
         g.rooms
@@ -315,6 +324,11 @@ impl BoundServer {
             _ => None,
         };
         let mut state = AppState::new(config);
+        if let Some(url) = &state.config.redis_url {
+            let cluster = redis_hub::RedisHub::new(url, state.config.hub.clone(), state.metrics.clone())
+                .map_err(|e| std::io::Error::other(format!("--redis {url}: {e}")))?;
+            state.cluster = Some(Arc::new(cluster));
+        }
         let turn = if state.config.turn.enabled {
             let credentials = state.ice.credentials().clone();
             let server =
@@ -364,6 +378,7 @@ impl BoundServer {
         let _turn = self.turn;
         let state = self.state;
         let background = spawn_housekeeping(&state);
+        let link = state.cluster.as_ref().map(|c| c.start());
         let stop = CancellationToken::new();
         let serving = http_server::Serving {
             limits: state.config.http.clone(),
@@ -393,7 +408,10 @@ impl BoundServer {
         }
         tracing::info!("shutting down: closing signaling, letting transfers finish");
         stop.cancel();
-        state.hub.close_all(CloseReason::ShuttingDown);
+        match &state.cluster {
+            Some(cluster) => cluster.close_all(CloseReason::ShuttingDown).await,
+            None => state.hub.close_all(CloseReason::ShuttingDown),
+        }
         serving.connections.close();
         state.sockets.close();
         let grace = state.config.shutdown_grace;
@@ -410,6 +428,9 @@ impl BoundServer {
             );
         }
         background.abort();
+        if let Some(link) = link {
+            link.abort();
+        }
         Ok(())
     }
 }
@@ -421,7 +442,19 @@ fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         for round in 0u64.. {
             tick.tick().await;
-            state.hub.announce_quiet(Instant::now());
+            match &state.cluster {
+                // Rooms in Redis expire with the instances' heartbeats (redis_hub/link.rs).
+                Some(cluster) => {
+                    cluster.announce_quiet(Instant::now()).await;
+                    if round % 20 == 0 {
+                        state.address_limits.sweep();
+                    }
+                    continue;
+                }
+                None => {
+                    state.hub.announce_quiet(Instant::now());
+                }
+            }
             if round % 20 == 0 {
                 let n = state.hub.sweep_expired_rooms(Instant::now());
                 if n > 0 {
