@@ -25,7 +25,9 @@ async fn rooms_names_leaves_and_signals_span_instances() {
     };
     let redis = Redis::start(bin);
     let opts = ["--room-ttl", "1s", "--wrong-guesses-per-room", "3"];
-    let i: Vec<Instance> = (0..3).map(|_| Instance::start(&redis.url(), &opts)).collect();
+    let i: Vec<Instance> = (0..3)
+        .map(|_| Instance::start(&redis.url(), &opts))
+        .collect();
 
     // One public address, three instances: one LAN room.
     let mut a = Client::connect(&i[0], NET, None).await;
@@ -33,7 +35,10 @@ async fn rooms_names_leaves_and_signals_span_instances() {
     let mut b = Client::connect(&i[1], NET, None).await;
     assert_eq!(listed(lan_room(&b.welcome)), [a.id.clone()]);
     let joined = a.recv_type("peer-joined").await;
-    assert_eq!((&joined["room"], &joined["peer"]["id"]), (&json!("lan"), &json!(b.id)));
+    assert_eq!(
+        (&joined["room"], &joined["peer"]["id"]),
+        (&json!("lan"), &json!(b.id))
+    );
     let mut c = Client::connect(&i[2], NET, None).await;
     let mut ab = vec![a.id.clone(), b.id.clone()];
     ab.sort();
@@ -52,20 +57,29 @@ async fn rooms_names_leaves_and_signals_span_instances() {
     let room = d.recv_type("room-joined").await;
     assert_eq!(listed(&room["room"]), [a.id.clone()]);
     let joined = a.recv_type("peer-joined").await;
-    assert_eq!((&joined["room"], &joined["peer"]["id"]), (&json!(code), &json!(d.id)));
+    assert_eq!(
+        (&joined["room"], &joined["peer"]["id"]),
+        (&json!(code), &json!(d.id))
+    );
 
     // Names reach the room mates on other instances, and the peer itself.
     d.send(json!({"type": "set-name", "name": "Dee"})).await;
     let d_id = d.id.clone();
     for x in [&mut a, &mut d] {
         let upd = x.recv_type("peer-updated").await;
-        assert_eq!((&upd["peer"]["id"], &upd["peer"]["name"]), (&json!(d_id), &json!("Dee")));
+        assert_eq!(
+            (&upd["peer"]["id"], &upd["peer"]["name"]),
+            (&json!(d_id), &json!("Dee"))
+        );
     }
 
     // Signals cross instances, stamped with the sender; never to a peer sharing no room.
     a.send(signal(&d.id, 1)).await;
     let s = d.recv_type("signal").await;
-    assert_eq!((&s["from"], &s["signal"]["payload"]["n"]), (&json!(a.id), &json!(1)));
+    assert_eq!(
+        (&s["from"], &s["signal"]["payload"]["n"]),
+        (&json!(a.id), &json!(1))
+    );
     d.send(signal(&b.id, 2)).await;
     let e = d.recv_type("error").await;
     assert_eq!(e["code"], "peer-not-found", "{e}");
@@ -74,12 +88,18 @@ async fn rooms_names_leaves_and_signals_span_instances() {
     b.ws.close(None).await.unwrap();
     for x in [&mut a, &mut c] {
         let left = x.recv_type("peer-left").await;
-        assert_eq!((&left["room"], &left["peerId"]), (&json!("lan"), &json!(b.id)));
+        assert_eq!(
+            (&left["room"], &left["peerId"]),
+            (&json!("lan"), &json!(b.id))
+        );
     }
     d.send(json!({"type": "leave-room", "room": code})).await;
     assert_eq!(d.recv_type("room-left").await["room"], json!(code));
     let left = a.recv_type("peer-left").await;
-    assert_eq!((&left["room"], &left["peerId"]), (&json!(code), &json!(d.id)));
+    assert_eq!(
+        (&left["room"], &left["peerId"]),
+        (&json!(code), &json!(d.id))
+    );
 
     // The TTL: once empty, the code expires for every instance.
     a.send(json!({"type": "leave-room", "room": code})).await;
@@ -100,14 +120,15 @@ async fn rooms_names_leaves_and_signals_span_instances() {
         .collect();
     for (n, w) in wrong.iter().enumerate() {
         let guesser = if n % 2 == 0 { &mut c } else { &mut d };
-        guesser
-            .send(json!({"type": "join-room", "code": w}))
-            .await;
+        guesser.send(json!({"type": "join-room", "code": w})).await;
         assert_eq!(guesser.recv_type("error").await["code"], "room-not-found");
     }
     let closed = a.recv_type("error").await;
     assert!(
-        closed["message"].as_str().unwrap().contains("no longer admits"),
+        closed["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer admits"),
         "{closed}"
     );
     d.send(json!({"type": "join-room", "code": code})).await;
@@ -143,7 +164,10 @@ async fn join_order_holds_across_instances() {
             let m = c.recv().await;
             if m["type"] == "peer-joined" {
                 let id = m["peer"]["id"].as_str().unwrap().to_string();
-                assert!(known.insert(id.clone()), "{id} announced twice, or after its listing");
+                assert!(
+                    known.insert(id.clone()),
+                    "{id} announced twice, or after its listing"
+                );
             } else if m["type"] == "room-peers" {
                 known.extend(listed(&m));
             }
@@ -168,7 +192,8 @@ fn cli_transfer_signaled_through_two_instances() {
     let file = src.path().join("payload.bin");
     std::fs::write(&file, common::random_bytes(8 * 1024 * 1024 + 13, 10)).unwrap();
     let file_s = file.display().to_string();
-    let mut sender = common::Peer::spawn_at(&i0.url, &["send", "--yes", &file_s], Stdio::null(), &[]);
+    let mut sender =
+        common::Peer::spawn_at(&i0.url, &["send", "--yes", &file_s], Stdio::null(), &[]);
     let room = sender.wait_event("room", WAIT);
     let code = room["code"].as_str().unwrap().to_string();
     let out_s = out.path().display().to_string();

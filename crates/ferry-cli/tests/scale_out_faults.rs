@@ -52,10 +52,16 @@ async fn killed_instance_peers_come_back_through_another() {
 
     // b's client reconnects through the load balancer, here instance 2, with its token.
     let mut b2 = Client::connect(&i[2], NET, Some(&b.token)).await;
-    assert_eq!(b2.id, b.id, "the token keeps the identity on another instance");
+    assert_eq!(
+        b2.id, b.id,
+        "the token keeps the identity on another instance"
+    );
     assert_eq!(listed(lan_room(&b2.welcome)), [a.id.clone()]);
     let back = a.recv_type("peer-joined").await;
-    assert_eq!((&back["room"], &back["peer"]["id"]), (&json!("lan"), &json!(b.id)));
+    assert_eq!(
+        (&back["room"], &back["peer"]["id"]),
+        (&json!("lan"), &json!(b.id))
+    );
     b2.send(json!({"type": "join-room", "code": code})).await;
     let room = b2.recv_type("room-joined").await;
     assert_eq!(listed(&room["room"]), [a.id.clone()]);
@@ -108,14 +114,19 @@ async fn redis_restart_mid_session() {
             .is_some_and(|r| listed(r).contains(other));
         if !listed_other {
             me.recv_until(|m| {
-                m["type"] == "peer-joined" && m["room"] == code.as_str() && m["peer"]["id"] == **other
+                m["type"] == "peer-joined"
+                    && m["room"] == code.as_str()
+                    && m["peer"]["id"] == **other
             })
             .await;
         }
     }
     a.send(signal(&b.id, 2)).await;
     let s = b.recv_type("signal").await;
-    assert_eq!((&s["from"], &s["signal"]["payload"]["n"]), (&json!(a.id), &json!(2)));
+    assert_eq!(
+        (&s["from"], &s["signal"]["payload"]["n"]),
+        (&json!(a.id), &json!(2))
+    );
     assert!(i[0].metric("ferry_redis_resyncs_total").unwrap() >= 1.0);
     assert!(i[0].metric("ferry_redis_disconnects_total").unwrap() >= 1.0);
     assert!(i[0].log().contains("Redis is back"), "{}", i[0].log());

@@ -31,6 +31,10 @@ pub struct ServerConfig {
     /// `redis://…`: share presence, rooms and forwarding with other instances (docs/deployment.md).
     /// `None`: the embedded hub.
     pub redis_url: Option<String>,
+    /// With `redis_url`: the `http://host:port` other instances reach this one at (relays and
+    /// pipes whose ends are on different instances). Default: the listen address, unless it is
+    /// a wildcard.
+    pub cluster_url: Option<String>,
     /// STUN/TURN URLs handed to clients, e.g. `stun:stun.example.org:3478`.
     pub ice_urls: Vec<String>,
     /// Embedded STUN/TURN server and TURN credentials (off in `Default`, on in `ferry serve`).
@@ -59,6 +63,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             secret: None,
             redis_url: None,
+            cluster_url: None,
             ice_urls: Vec::new(),
             turn: crate::turn::TurnOptions::default(),
             relay: crate::relay_ws::RelayLimits::default(),

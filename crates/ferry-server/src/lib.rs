@@ -265,7 +265,7 @@ fn metrics_router(state: AppState) -> Router {
 }
 
 pub fn router(state: AppState) -> Router {
-    let pipes = state.pipes.clone();
+    let fallback_state = state.clone();
     let metrics =
         (state.config.metrics == MetricsEndpoint::Main).then(|| metrics_router(state.clone()));
     let app = Router::new()
@@ -290,7 +290,7 @@ pub fn router(state: AppState) -> Router {
         // POST/PUT to an app route is refused like a send to a reserved path; every path
         // that is not the app's is a piping-server-compatible pipe (docs/relay.md).
         .method_not_allowed_fallback(pipe::reserved_path)
-        .fallback(move |request| pipe::handle(pipes.clone(), request))
+        .fallback(move |request| redis_hub::forward::pipe(fallback_state.clone(), request))
         .layer(TraceLayer::new_for_http())
         .with_state(state);
     match metrics {
@@ -325,8 +325,27 @@ impl BoundServer {
         };
         let mut state = AppState::new(config);
         if let Some(url) = &state.config.redis_url {
-            let cluster = redis_hub::RedisHub::new(url, state.config.hub.clone(), state.metrics.clone())
-                .map_err(|e| std::io::Error::other(format!("--redis {url}: {e}")))?;
+            // Where the other instances reach this one, for relays and pipes that span them.
+            let bound = listener.local_addr()?;
+            let advertised = state
+                .config
+                .cluster_url
+                .clone()
+                .or_else(|| (!bound.ip().is_unspecified()).then(|| format!("http://{bound}")));
+            if advertised.is_none() {
+                tracing::warn!(
+                    "--redis without --cluster-url on a wildcard address: relays and pipes \
+                     whose two ends reach different instances will not meet"
+                );
+            }
+            let cluster = redis_hub::RedisHub::new(
+                url,
+                advertised,
+                state.config.hub.clone(),
+                state.metrics.clone(),
+            )
+            .map_err(|e| std::io::Error::other(format!("--redis {url}: {e}")))?;
+            cluster.set_pipes(state.pipes.clone());
             state.cluster = Some(Arc::new(cluster));
         }
         let turn = if state.config.turn.enabled {

@@ -21,8 +21,8 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::address_limits::Budget;
 use crate::hub::{CloseReason, Hub, HubError, Session};
-use crate::redis_hub::RedisHub;
 use crate::lan_room::{client_addr, lan_room_key};
+use crate::redis_hub::RedisHub;
 use crate::token::new_peer_id;
 
 /// Frames above this size are refused by the WebSocket layer itself (connection closed with 1009);
@@ -287,18 +287,18 @@ impl Conn<'_> {
             }
         };
         let result = match msg {
-            ClientMessage::CreateRoom => match self
-                .budget(&self.state.address_limits.room_creates, "room-creates")
-            {
-                Ok(()) => hub.create_room(session).await.map(drop),
-                Err(e) => Err(e),
-            },
-            ClientMessage::JoinRoom { code } => match self
-                .budget(&self.state.address_limits.room_joins, "room-joins")
-            {
-                Ok(()) => hub.join_room(session, &code).await,
-                Err(e) => Err(e),
-            },
+            ClientMessage::CreateRoom => {
+                match self.budget(&self.state.address_limits.room_creates, "room-creates") {
+                    Ok(()) => hub.create_room(session).await.map(drop),
+                    Err(e) => Err(e),
+                }
+            }
+            ClientMessage::JoinRoom { code } => {
+                match self.budget(&self.state.address_limits.room_joins, "room-joins") {
+                    Ok(()) => hub.join_room(session, &code).await,
+                    Err(e) => Err(e),
+                }
+            }
             ClientMessage::LeaveRoom { room } => hub.leave_room(session, &room).await,
             ClientMessage::SetName { name } => hub.set_name(session, &name).await,
             ClientMessage::Signal { to, signal } => hub.forward(session, &to, signal).await,

@@ -95,7 +95,10 @@ impl Redis {
         self.child = Some(child);
         let deadline = Instant::now() + WAIT;
         while !self.pong() {
-            assert!(Instant::now() < deadline, "redis-server did not answer PING");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -232,7 +235,8 @@ impl Drop for Instance {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A signaling client. `from` is the public address the (trusted) proxy says it comes from.
 pub struct Client {

@@ -153,7 +153,10 @@ impl RedisHub {
                 None
             }
             other => {
-                tracing::warn!(kind = other, "unknown item on the instance channel; skipped");
+                tracing::warn!(
+                    kind = other,
+                    "unknown item on the instance channel; skipped"
+                );
                 None
             }
         };

@@ -373,13 +373,15 @@ elseif OP == 'signal' then
   end
 
 elseif OP == 'relay' then
-  -- id, conn, to, message for id, message for to: relay-ready for both
+  -- id, conn, to, message for id, message for to, relay id, ttl (ms): relay-ready for both;
+  -- the session lives on this instance, which the other peer's instance finds here.
   local id, conn, to = A[1], A[2], A[3]
   if not is_current(id, conn) then
     result = { 'err', 'replaced' }
   elseif not shares_room(id, to) then
     result = { 'err', 'no-peer' }
   else
+    redis.call('SET', P .. 'relay:' .. A[6], INST, 'PX', A[7])
     send({ id }, { k = 'raw', m = A[4] })
     send({ to }, { k = 'raw', m = A[5] })
   end
@@ -410,8 +412,10 @@ elseif OP == 'announce' then
 elseif OP == 'heartbeat' then
   -- dead after (ms): this instance is alive; instances silent for longer are gone, and so is
   -- their peers' presence; code rooms empty for longer than the TTL expire.
+  -- url: where the other instances reach this one (relays and pipes), '' if nowhere.
   local now, dead_after = now_ms(), tonumber(A[1])
   redis.call('ZADD', P .. 'instances', now, INST)
+  if A[2] and A[2] ~= '' then redis.call('HSET', P .. 'urls', INST, A[2]) end
   local gone = 0
   for _, d in ipairs(redis.call('ZRANGEBYSCORE', P .. 'instances', '-inf', now - dead_after)) do
     if d ~= INST then
@@ -423,6 +427,7 @@ elseif OP == 'heartbeat' then
       end
       redis.call('DEL', P .. 'inst:' .. d .. ':peers')
       redis.call('ZREM', P .. 'instances', d)
+      redis.call('HDEL', P .. 'urls', d)
     end
   end
   local expired = 0
@@ -441,6 +446,33 @@ elseif OP == 'leave-instance' then
   end
   redis.call('DEL', P .. 'inst:' .. INST .. ':peers')
   redis.call('ZREM', P .. 'instances', INST)
+  redis.call('HDEL', P .. 'urls', INST)
+
+elseif OP == 'claim-pipe' then
+  -- path, ttl (ms): the instance that holds the path's parties. The first party's instance
+  -- claims it; parties arriving elsewhere are carried to it (redis_hub/forward.rs).
+  local key = P .. 'pipe:' .. A[1]
+  local owner = redis.call('GET', key)
+  local url = owner and owner ~= INST and redis.call('HGET', P .. 'urls', owner)
+  if url then
+    result = { 'other', url }
+  else
+    redis.call('SET', key, INST, 'PX', A[2])
+    result = { 'me' }
+  end
+
+elseif OP == 'hold-pipes' then
+  -- ttl (ms), path...: this instance still has parties on these paths.
+  for i = 2, #A do
+    local key = P .. 'pipe:' .. A[i]
+    if redis.call('GET', key) == INST then redis.call('PEXPIRE', key, A[1]) end
+  end
+
+elseif OP == 'find-relay' then
+  -- relay id: the instance that authorized the session, if another one.
+  local owner = redis.call('GET', P .. 'relay:' .. A[1])
+  local url = owner and owner ~= INST and redis.call('HGET', P .. 'urls', owner)
+  if url then result = { 'other', url } else result = { 'none' } end
 
 else
   return redis.error_reply('unknown op ' .. tostring(OP))

@@ -103,8 +103,9 @@ fn note_down(hub: &RedisHub, down_since: &mut Option<Instant>, why: &str) {
 
 async fn heartbeat(hub: &RedisHub) -> Result<(), String> {
     let dead_after = DEAD_AFTER.as_millis().to_string();
+    let url = hub.url.clone().unwrap_or_default();
     let reply = hub
-        .call("heartbeat", &[&dead_after])
+        .call("heartbeat", &[&dead_after, &url])
         .await
         .map_err(|e| e.message)?;
     if let [gone, expired, code_rooms] = reply.as_slice() {
@@ -116,6 +117,19 @@ async fn heartbeat(hub: &RedisHub) -> Result<(), String> {
         }
         hub.code_rooms
             .store(code_rooms.parse().unwrap_or(0), Ordering::Relaxed);
+    }
+    let paths = hub
+        .pipes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|p| p.path_names())
+        .unwrap_or_default();
+    if !paths.is_empty() {
+        let ttl = super::forward::PIPE_CLAIM_TTL.as_millis().to_string();
+        let mut args = vec![ttl.as_str()];
+        args.extend(paths.iter().map(String::as_str));
+        hub.call("hold-pipes", &args).await.map_err(|e| e.message)?;
     }
     Ok(())
 }
@@ -150,5 +164,8 @@ async fn resync(hub: &RedisHub) {
             return;
         }
     }
-    tracing::info!(peers = peers.len(), "re-asserted this instance's peers in Redis");
+    tracing::info!(
+        peers = peers.len(),
+        "re-asserted this instance's peers in Redis"
+    );
 }

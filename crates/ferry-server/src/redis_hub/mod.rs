@@ -14,6 +14,7 @@
 //!   was away are lost, the fresh listing replaces them).
 
 mod dispatch;
+pub mod forward;
 mod link;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -74,13 +75,22 @@ pub struct RedisHub {
     quiet: Mutex<VecDeque<(String, u64, Instant)>>,
     /// Code rooms in the cluster, as of the last heartbeat.
     code_rooms: AtomicUsize,
+    /// Where other instances reach this one (`--cluster-url`), for relays and pipes.
+    url: Option<String>,
+    /// This instance's HTTP pipes, whose path claims the heartbeat keeps.
+    pipes: Mutex<Option<Arc<crate::pipe::Registry>>>,
 }
 
 impl RedisHub {
     /// Connects lazily: the server starts (and serves the web app, pipes, relays) even while
     /// Redis is unreachable. [`RedisHub::start`] runs the subscriber and the heartbeat.
-    pub fn new(url: &str, opts: HubOptions, metrics: Arc<Metrics>) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
+    pub fn new(
+        redis_url: &str,
+        cluster_url: Option<String>,
+        opts: HubOptions,
+        metrics: Arc<Metrics>,
+    ) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(redis_url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_connection_timeout(Some(REDIS_TIMEOUT))
@@ -99,12 +109,19 @@ impl RedisHub {
             up: AtomicBool::new(false),
             quiet: Mutex::new(VecDeque::new()),
             code_rooms: AtomicUsize::new(0),
+            url: cluster_url,
+            pipes: Mutex::new(None),
         })
     }
 
     /// Runs the subscriber and heartbeat until the returned handle is aborted.
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(link::run(self.clone()))
+    }
+
+    /// The pipe registry whose paths this instance claims.
+    pub fn set_pipes(&self, pipes: Arc<crate::pipe::Registry>) {
+        *self.pipes.lock().unwrap_or_else(|e| e.into_inner()) = Some(pipes);
     }
 
     pub fn instance_id(&self) -> &str {
@@ -133,9 +150,11 @@ impl RedisHub {
         let reply: Result<redis::Value, _> =
             tokio::time::timeout(REDIS_TIMEOUT, inv.invoke_async(&mut con))
                 .await
-                .unwrap_or_else(|_| Err(redis::RedisError::from(std::io::Error::from(
-                    std::io::ErrorKind::TimedOut,
-                ))));
+                .unwrap_or_else(|_| {
+                    Err(redis::RedisError::from(std::io::Error::from(
+                        std::io::ErrorKind::TimedOut,
+                    )))
+                });
         match reply {
             Ok(v) => Ok(strings(v)),
             Err(e) => {
@@ -366,9 +385,7 @@ impl RedisHub {
         let name =
             validate_display_name(name).map_err(|e| HubError::new(ErrorCode::InvalidValue, e))?;
         let conn = session.conn.to_string();
-        let reply = self
-            .call("name", &[&session.peer_id, &conn, &name])
-            .await?;
+        let reply = self.call("name", &[&session.peer_id, &conn, &name]).await?;
         match reply.as_slice() {
             [ok] if ok == "ok" => {
                 self.with_local(session, |p| p.info.name = name);
@@ -379,7 +396,12 @@ impl RedisHub {
     }
 
     /// Forwards a signal to `to`, stamped with the sender's id, if they share a room.
-    pub async fn forward(&self, session: &Session, to: &str, signal: Signal) -> Result<(), HubError> {
+    pub async fn forward(
+        &self,
+        session: &Session,
+        to: &str,
+        signal: Signal,
+    ) -> Result<(), HubError> {
         let msg = ServerMessage::Signal {
             from: session.peer_id.clone(),
             signal,
@@ -413,6 +435,10 @@ impl RedisHub {
             return Err(mate_error(&reply, to));
         }
         let relay_id = authorize(&session.peer_id, to)?;
+        let id = relay_id.clone();
+        let ttl = (crate::relay_ws::RELAY_JOIN_TIMEOUT + DEAD_AFTER)
+            .as_millis()
+            .to_string();
         let mine = ServerMessage::RelayReady {
             relay_id: relay_id.clone(),
             peer_id: to.to_string(),
@@ -426,7 +452,10 @@ impl RedisHub {
         }
         .to_json();
         let reply = self
-            .call("relay", &[&session.peer_id, &conn, to, &mine, &theirs])
+            .call(
+                "relay",
+                &[&session.peer_id, &conn, to, &mine, &theirs, &id, &ttl],
+            )
             .await?;
         match reply.as_slice() {
             [ok] if ok == "ok" => Ok(()),
