@@ -191,6 +191,10 @@ impl Instance {
         self.log.lock().unwrap().clone()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process without a graceful shutdown (a crash, a lost machine).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
