@@ -21,7 +21,9 @@ async fn connect(url: &str, from: &str) -> (Ws, String) {
     let mut req = ws_url.into_client_request().unwrap();
     req.headers_mut()
         .insert("x-forwarded-for", from.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
     loop {
         if let Some(Ok(Message::Text(t))) = ws.next().await {
             let v: Value = serde_json::from_str(t.as_str()).unwrap();

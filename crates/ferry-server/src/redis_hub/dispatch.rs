@@ -201,3 +201,24 @@ fn rooms(v: &Value) -> Vec<RoomInfo> {
         .map(|a| a.iter().filter_map(room).collect())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_from_lua() {
+        // cjson writes an empty Lua table as `{}`: no peers, not an error.
+        let empty = serde_json::json!({"id": "lan", "kind": "lan", "peers": {}, "crowded": true});
+        let r = room(&empty).unwrap();
+        assert!(r.peers.is_empty() && r.crowded && r.kind == RoomKind::Lan);
+        let one = serde_json::json!({"id": "K7H3QD", "kind": "code", "crowded": false,
+            "peers": [{"id": "0123456789abcdef", "name": "Swift Heron", "client": "cli"},
+                      {"id": "x", "name": false, "client": false}]});
+        let r = room(&one).unwrap();
+        assert_eq!(r.kind, RoomKind::Code);
+        // A peer whose hash vanished mid-script (fields false) is skipped, not trusted.
+        assert_eq!(r.peers.len(), 1);
+        assert!(room(&serde_json::json!({"kind": "lan"})).is_none());
+    }
+}

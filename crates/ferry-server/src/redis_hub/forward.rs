@@ -75,9 +75,14 @@ pub async fn pipe(state: AppState, request: Request) -> Response {
     };
     let path = request.uri().path().to_owned();
     let pipe_party = matches!(*request.method(), Method::GET | Method::PUT | Method::POST)
-        && !crate::pipe::reserved::is_reserved(&path)
-        && !request.headers().contains_key(CARRIED);
+        && !crate::pipe::reserved::is_reserved(&path);
     if !pipe_party {
+        return crate::pipe::handle(pipes, request).await;
+    }
+    if request.headers().contains_key(CARRIED) {
+        // Served here whatever Redis says (one hop at most); the claim is renewed if it lapsed,
+        // so that later parties come here too.
+        let _ = cluster.pipe_owner(&path).await;
         return crate::pipe::handle(pipes, request).await;
     }
     match cluster.pipe_owner(&path).await {

@@ -260,6 +260,12 @@ elseif OP == 'resync' then
   -- id, conn, client, name, net, quiet, code...: after Redis came back (or lost events while it
   -- was away), re-assert a local peer and send it a fresh welcome listing all its rooms.
   local id, conn = A[1], A[2]
+  local owner = redis.call('HGET', pkey(id), 'inst')
+  if owner and owner ~= INST then
+    -- It reconnected through another instance meanwhile: that connection is the peer now.
+    flush()
+    return { 'elsewhere' }
+  end
   if not is_current(id, conn) then
     local rk = register(id, conn, A[3], A[4], A[5], A[6])
     join(rk, id)

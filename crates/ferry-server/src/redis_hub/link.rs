@@ -160,8 +160,14 @@ async fn resync(hub: &RedisHub) {
     }
     for args in &peers {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        if hub.call("resync", &args).await.is_err() {
-            return;
+        match hub.call("resync", &args).await.as_deref() {
+            Ok([elsewhere]) if elsewhere == "elsewhere" => {
+                if let Some(p) = hub.local().get(args[0]) {
+                    p.outbox.close(crate::outbox::CloseReason::Replaced);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
         }
     }
     tracing::info!(
