@@ -221,7 +221,8 @@ impl RedisHub {
             Err(_) => false,
         };
         if !welcomed {
-            self.forget_local(&session);
+            // Registered but never welcomed (the channel lagged or dropped): take it out again.
+            self.disconnect(&session).await;
             return Err(unavailable());
         }
         if let Some(delay) = quiet_for {
