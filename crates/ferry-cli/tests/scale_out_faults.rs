@@ -131,3 +131,43 @@ async fn redis_restart_mid_session() {
     assert!(i[0].metric("ferry_redis_disconnects_total").unwrap() >= 1.0);
     assert!(i[0].log().contains("Redis is back"), "{}", i[0].log());
 }
+
+/// A rolling restart: SIGTERM closes the instance's clients with 1001 and takes its peers out of
+/// Redis at once (the others need not wait for the heartbeat sweep); they come back elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_hands_peers_to_the_other_instances() {
+    let Some(bin) = redis_server_or_skip("graceful_stop_hands_peers_to_the_other_instances") else {
+        return;
+    };
+    let redis = Redis::start(bin);
+    let mut i: Vec<Instance> = (0..2).map(|_| Instance::start(&redis.url(), &[])).collect();
+    let mut a = Client::connect(&i[0], NET, None).await;
+    let mut b = Client::connect(&i[1], NET, None).await;
+    a.recv_type("peer-joined").await;
+
+    let stopped = Instant::now();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &i[1].pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let close = b.recv_close().await;
+    assert_eq!(close, Some(1001));
+    let m = a.recv_type("peer-left").await;
+    assert!(is_left(&m, "lan", &b.id), "{m}");
+    let took = stopped.elapsed();
+    println!("peer-left {} ms after SIGTERM", took.as_millis());
+    assert!(
+        took < DEAD_AFTER_HINT,
+        "left only with the heartbeat sweep ({took:?})"
+    );
+    i[1].kill();
+
+    let b2 = Client::connect(&i[0], NET, Some(&b.token)).await;
+    assert_eq!(b2.id, b.id);
+    let back = a.recv_type("peer-joined").await;
+    assert_eq!(back["peer"]["id"], json!(b.id));
+}
+
+/// The heartbeat sweep removes a dead instance's peers after 5 s; a graceful stop must be faster.
+const DEAD_AFTER_HINT: std::time::Duration = std::time::Duration::from_secs(4);

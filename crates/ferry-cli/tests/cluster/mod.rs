@@ -304,6 +304,21 @@ impl Client {
         }
     }
 
+    /// Waits for the server's Close frame; its code.
+    pub async fn recv_close(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("timed out waiting for a close")?;
+            match frame {
+                Ok(Message::Close(c)) => return c.map(|c| c.code.into()),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
     pub async fn create_room(&mut self) -> String {
         self.send(json!({"type": "create-room"})).await;
         let m = self.recv_type("room-joined").await;
