@@ -79,6 +79,7 @@ async fn redis_restart_mid_session() {
     let mut a = Client::connect(&i[0], NET, None).await;
     let mut b = Client::connect(&i[1], NET, None).await;
     a.recv_type("peer-joined").await;
+    let mut c = Client::connect(&i[0], NET, None).await;
     let code = a.create_room().await;
     b.send(json!({"type": "join-room", "code": code})).await;
     b.recv_type("room-joined").await;
@@ -94,6 +95,13 @@ async fn redis_restart_mid_session() {
     a.send(signal(&b.id, 1)).await;
     let e = a.recv_type("error").await;
     assert!(e["message"].as_str().unwrap().contains("Redis"), "{e}");
+    // Between two peers of one instance sharing a room, signals still go through.
+    a.send(signal(&c.id, 3)).await;
+    let s = c.recv_type("signal").await;
+    assert_eq!(
+        (&s["from"], &s["signal"]["payload"]["n"]),
+        (&json!(a.id), &json!(3))
+    );
     assert!(i[0].log().contains("lost Redis"), "{}", i[0].log());
 
     // Back, empty: every instance re-asserts its peers and sends each a fresh welcome.

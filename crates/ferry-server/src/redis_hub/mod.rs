@@ -409,9 +409,13 @@ impl RedisHub {
         }
         .to_json();
         let conn = session.conn.to_string();
-        let reply = self
+        let reply = match self
             .call("signal", &[&session.peer_id, &conn, to, &msg])
-            .await?;
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => return self.forward_locally(session, to, msg).ok_or(e),
+        };
         match reply.as_slice() {
             [ok] if ok == "ok" => {
                 self.metrics.signals_forwarded.inc();
@@ -419,6 +423,32 @@ impl RedisHub {
             }
             other => Err(mate_error(other, to)),
         }
+    }
+
+    /// Without Redis, a signal between two peers of this instance that share a network or a
+    /// code room still goes through, so that a negotiation under way survives a Redis restart.
+    /// (The LAN shard is not known here: the network stands for it.)
+    fn forward_locally(&self, session: &Session, to: &str, msg: String) -> Option<()> {
+        let full = {
+            let local = self.local();
+            let from = local
+                .get(&session.peer_id)
+                .filter(|p| p.conn == session.conn)?;
+            let target = local.get(to).filter(|_| to != session.peer_id)?;
+            let shared = from.net == target.net || !from.codes.is_disjoint(&target.codes);
+            if !shared {
+                return None;
+            }
+            target.outbox.push(msg.into()) == Push::Full
+        };
+        self.metrics.signals_forwarded.inc();
+        if full {
+            let conn = self.local().get(to).map(|p| p.conn);
+            if let Some(conn) = conn {
+                self.drop_slow(vec![(to.to_string(), conn)]);
+            }
+        }
+        Some(())
     }
 
     /// `relay-open`: checks that `to` is a room mate, lets `authorize` make the relay session,
