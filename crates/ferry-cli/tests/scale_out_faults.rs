@@ -154,8 +154,9 @@ async fn graceful_stop_hands_peers_to_the_other_instances() {
     a.recv_type("peer-joined").await;
 
     let stopped = Instant::now();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &i[1].pid().to_string()])
+    // The shell's own `kill`: no procps needed.
+    let term = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", i[1].pid())])
         .status()
         .unwrap();
     assert!(term.success());
