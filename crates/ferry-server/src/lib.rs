@@ -461,24 +461,19 @@ fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         for round in 0u64.. {
             tick.tick().await;
-            match &state.cluster {
-                // Rooms in Redis expire with the instances' heartbeats (redis_hub/link.rs).
-                Some(cluster) => {
-                    cluster.announce_quiet(Instant::now()).await;
-                    if round % 20 == 0 {
-                        state.address_limits.sweep();
+            if let Some(cluster) = &state.cluster {
+                // Code rooms in Redis expire with the instances' heartbeats (redis_hub/link.rs).
+                cluster.announce_quiet(Instant::now()).await;
+            } else {
+                state.hub.announce_quiet(Instant::now());
+                if round % 20 == 0 {
+                    let n = state.hub.sweep_expired_rooms(Instant::now());
+                    if n > 0 {
+                        tracing::debug!(expired = n, "code rooms expired");
                     }
-                    continue;
-                }
-                None => {
-                    state.hub.announce_quiet(Instant::now());
                 }
             }
             if round % 20 == 0 {
-                let n = state.hub.sweep_expired_rooms(Instant::now());
-                if n > 0 {
-                    tracing::debug!(expired = n, "code rooms expired");
-                }
                 state.address_limits.sweep();
             }
         }
