@@ -42,8 +42,17 @@ impl RedisHub {
         };
         let mut slow = Vec::new();
         {
-            let local = self.local();
+            let mut local = self.local();
             for item in items {
+                if item.k == "welcome" {
+                    for id in &item.to {
+                        if let Some(p) = local.get_mut(id)
+                            && item.conn.as_deref() == Some(p.conn.to_string().as_str())
+                        {
+                            p.ready = true;
+                        }
+                    }
+                }
                 self.deliver(&local, item, &mut slow);
             }
         }
@@ -145,7 +154,7 @@ impl RedisHub {
                 if let Some(m) = item.m {
                     let m: Arc<str> = m.into();
                     for id in &item.to {
-                        if let Some(p) = local.get(id) {
+                        if let Some(p) = local.get(id).filter(|p| p.ready) {
                             push(p, id, m.clone());
                         }
                     }
@@ -163,7 +172,7 @@ impl RedisHub {
         if let Some(msg) = msg {
             let msg: Arc<str> = msg.to_json().into();
             for id in &item.to {
-                if let Some(p) = local.get(id) {
+                if let Some(p) = local.get(id).filter(|p| p.ready) {
                     push(p, id, msg.clone());
                 }
             }

@@ -57,6 +57,10 @@ struct LocalPeer {
     quiet: bool,
     /// Signalled when its `welcome` is in the outbox.
     welcomed: Arc<tokio::sync::Notify>,
+    /// Its `welcome` is queued: events reach it from then on. (Events published before it,
+    /// e.g. for a connection this one replaced, are already reflected in the welcome's listing,
+    /// and must not come before it.)
+    ready: bool,
 }
 
 pub struct RedisHub {
@@ -194,6 +198,7 @@ impl RedisHub {
             codes: BTreeSet::new(),
             quiet: quiet_for.is_some(),
             welcomed: welcomed.clone(),
+            ready: false,
         };
         if let Some(old) = self.local().insert(peer_id.clone(), peer) {
             old.outbox.close(CloseReason::Replaced);
@@ -434,7 +439,7 @@ impl RedisHub {
             let from = local
                 .get(&session.peer_id)
                 .filter(|p| p.conn == session.conn)?;
-            let target = local.get(to).filter(|_| to != session.peer_id)?;
+            let target = local.get(to).filter(|p| p.ready && to != session.peer_id)?;
             let shared = from.net == target.net || !from.codes.is_disjoint(&target.codes);
             if !shared {
                 return None;
