@@ -32,6 +32,14 @@ pub struct ServeArgs {
     /// Secret for peer tokens; set it to keep identities valid across restarts.
     #[arg(long, env = "FERRY_SECRET", hide_env_values = true)]
     secret: Option<String>,
+    /// Share presence, rooms and signaling with other instances through this Redis
+    /// (`redis://host:6379/0`); give all of them the same --secret. Docs: docs/deployment.md.
+    #[arg(long, env = "FERRY_REDIS_URL", hide_env_values = true)]
+    redis: Option<String>,
+    /// With --redis: `http://host:port` where the other instances reach this one (it carries
+    /// relays and pipes whose two ends reached different instances). Default: the listen address.
+    #[arg(long, env = "FERRY_CLUSTER_URL")]
+    cluster_url: Option<String>,
     /// UDP port of the embedded STUN/TURN server [default: 3478, or 0 (a free port) with --port 0].
     #[arg(long, env = "FERRY_TURN_PORT")]
     turn_port: Option<u16>,
@@ -328,6 +336,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         heartbeat_timeout: args.heartbeat * 3,
         ice_urls: args.ice_urls,
         secret: args.secret.map(String::into_bytes),
+        redis_url: args.redis,
+        cluster_url: args.cluster_url,
         turn: ferry_server::turn::TurnOptions {
             enabled: !args.no_turn,
             port: args

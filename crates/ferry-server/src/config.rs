@@ -28,6 +28,13 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Secret for peer tokens (and later TURN credentials); random per process if not given.
     pub secret: Option<Vec<u8>>,
+    /// `redis://…`: share presence, rooms and forwarding with other instances (docs/deployment.md).
+    /// `None`: the embedded hub.
+    pub redis_url: Option<String>,
+    /// With `redis_url`: the `http://host:port` other instances reach this one at (relays and
+    /// pipes whose ends are on different instances). Default: the listen address, unless it is
+    /// a wildcard.
+    pub cluster_url: Option<String>,
     /// STUN/TURN URLs handed to clients, e.g. `stun:stun.example.org:3478`.
     pub ice_urls: Vec<String>,
     /// Embedded STUN/TURN server and TURN credentials (off in `Default`, on in `ferry serve`).
@@ -59,6 +66,8 @@ impl Default for ServerConfig {
             metrics: MetricsEndpoint::Main,
             shutdown_grace: Duration::from_secs(30),
             secret: None,
+            redis_url: None,
+            cluster_url: None,
             ice_urls: Vec::new(),
             turn: crate::turn::TurnOptions::default(),
             relay: crate::relay_ws::RelayLimits::default(),

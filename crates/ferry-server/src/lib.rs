@@ -11,6 +11,7 @@ pub mod metrics;
 mod outbox;
 pub mod pipe;
 mod redirect;
+pub mod redis_hub;
 pub mod relay_ws;
 mod signaling_ws;
 pub mod tls;
@@ -44,6 +45,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub hub: Arc<Hub>,
+    /// With `--redis`: the hub shared with other instances, used instead of `hub`.
+    pub cluster: Option<Arc<redis_hub::RedisHub>>,
     pub tokens: TokenSigner,
     /// Authorized WebSocket relay sessions waiting for their two peers.
     pub relays: Arc<relay_ws::RelayRegistry>,
@@ -69,6 +72,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         AppState {
             hub: Arc::new(Hub::new(config.hub.clone(), metrics.clone())),
+            cluster: None,
             address_limits: Arc::new(AddressLimits::new(&config.address_quotas)),
             handshakes: Arc::new(http_server::Handshakes::new(
                 config.http.max_handshakes_per_address,
@@ -90,7 +94,12 @@ impl AppState {
     pub fn render_metrics(&self) -> String {
         let m = &self.metrics;
         let g = &m.gauges;
-        let hub = self.hub.stats();
+        let hub = match &self.cluster {
+            Some(cluster) => cluster.stats(),
+            None => self.hub.stats(),
+        };
+        g.redis_up
+            .set(self.cluster.as_ref().is_some_and(|c| c.is_up()) as i64);
         g.signaling_peers.set(hub.peers as i64);
         let kind = |kind| metrics::KindLabel { kind };
         g.rooms
@@ -258,7 +267,7 @@ fn metrics_router(state: AppState) -> Router {
 }
 
 pub fn router(state: AppState) -> Router {
-    let pipes = state.pipes.clone();
+    let fallback_state = state.clone();
     let metrics =
         (state.config.metrics == MetricsEndpoint::Main).then(|| metrics_router(state.clone()));
     let app = Router::new()
@@ -283,7 +292,7 @@ pub fn router(state: AppState) -> Router {
         // POST/PUT to an app route is refused like a send to a reserved path; every path
         // that is not the app's is a piping-server-compatible pipe (docs/relay.md).
         .method_not_allowed_fallback(pipe::reserved_path)
-        .fallback(move |request| pipe::handle(pipes.clone(), request))
+        .fallback(move |request| redis_hub::forward::pipe(fallback_state.clone(), request))
         .layer(TraceLayer::new_for_http())
         .with_state(state);
     match metrics {
@@ -325,6 +334,30 @@ impl BoundServer {
         };
         let tls = config.tls.as_ref().map(tls::Tls::start).transpose()?;
         let mut state = AppState::new(config);
+        if let Some(url) = &state.config.redis_url {
+            // Where the other instances reach this one, for relays and pipes that span them.
+            let bound = listener.local_addr()?;
+            let advertised = state
+                .config
+                .cluster_url
+                .clone()
+                .or_else(|| (!bound.ip().is_unspecified()).then(|| format!("http://{bound}")));
+            if advertised.is_none() {
+                tracing::warn!(
+                    "--redis without --cluster-url on a wildcard address: relays and pipes \
+                     whose two ends reach different instances will not meet"
+                );
+            }
+            let cluster = redis_hub::RedisHub::new(
+                url,
+                advertised,
+                state.config.hub.clone(),
+                state.metrics.clone(),
+            )
+            .map_err(|e| std::io::Error::other(format!("--redis {url}: {e}")))?;
+            cluster.set_pipes(state.pipes.clone());
+            state.cluster = Some(Arc::new(cluster));
+        }
         let turn = if state.config.turn.enabled {
             let credentials = state.ice.credentials().clone();
             let server =
@@ -401,6 +434,7 @@ impl BoundServer {
         let tls = self.tls;
         let state = self.state;
         let background = spawn_housekeeping(&state);
+        let link = state.cluster.as_ref().map(|c| c.start());
         let stop = CancellationToken::new();
         let serving = http_server::Serving {
             limits: state.config.http.clone(),
@@ -443,7 +477,10 @@ impl BoundServer {
         }
         tracing::info!("shutting down: closing signaling, letting transfers finish");
         stop.cancel();
-        state.hub.close_all(CloseReason::ShuttingDown);
+        match &state.cluster {
+            Some(cluster) => cluster.close_all(CloseReason::ShuttingDown).await,
+            None => state.hub.close_all(CloseReason::ShuttingDown),
+        }
         serving.connections.close();
         state.sockets.close();
         let grace = state.config.shutdown_grace;
@@ -460,6 +497,9 @@ impl BoundServer {
             );
         }
         background.abort();
+        if let Some(link) = link {
+            link.abort();
+        }
         Ok(())
     }
 }
@@ -471,12 +511,19 @@ fn spawn_housekeeping(state: &AppState) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         for round in 0u64.. {
             tick.tick().await;
-            state.hub.announce_quiet(Instant::now());
-            if round % 20 == 0 {
-                let n = state.hub.sweep_expired_rooms(Instant::now());
-                if n > 0 {
-                    tracing::debug!(expired = n, "code rooms expired");
+            if let Some(cluster) = &state.cluster {
+                // Code rooms in Redis expire with the instances' heartbeats (redis_hub/link.rs).
+                cluster.announce_quiet(Instant::now()).await;
+            } else {
+                state.hub.announce_quiet(Instant::now());
+                if round % 20 == 0 {
+                    let n = state.hub.sweep_expired_rooms(Instant::now());
+                    if n > 0 {
+                        tracing::debug!(expired = n, "code rooms expired");
+                    }
                 }
+            }
+            if round % 20 == 0 {
                 state.address_limits.sweep();
             }
         }

@@ -29,6 +29,7 @@ pub struct Gauges {
     pub http_handshakes: IntGauge,
     pub open_fds: IntGauge,
     pub max_fds: IntGauge,
+    pub redis_up: IntGauge,
 }
 
 #[derive(Default)]
@@ -38,6 +39,9 @@ pub struct Metrics {
     pub slow_peer_drops: Counter<u64, AtomicU64>,
     pub send_timeouts: Counter<u64, AtomicU64>,
     pub limit_hits: Family<KindLabel, Counter<u64, AtomicU64>>,
+    pub redis_errors: Counter<u64, AtomicU64>,
+    pub redis_disconnects: Counter<u64, AtomicU64>,
+    pub redis_resyncs: Counter<u64, AtomicU64>,
     pub gauges: Gauges,
 }
 
@@ -119,6 +123,26 @@ impl Metrics {
             "max_fds",
             "Soft limit on open file descriptors",
             g.max_fds.clone(),
+        );
+        r.register(
+            "redis_up",
+            "1 while this instance is subscribed to Redis (--redis); 0 when not, or without --redis",
+            g.redis_up.clone(),
+        );
+        r.register(
+            "redis_errors",
+            "Hub operations that failed because Redis did not answer",
+            self.redis_errors.clone(),
+        );
+        r.register(
+            "redis_disconnects",
+            "Times this instance lost its Redis link",
+            self.redis_disconnects.clone(),
+        );
+        r.register(
+            "redis_resyncs",
+            "Times this instance re-asserted its peers in Redis after losing it",
+            self.redis_resyncs.clone(),
         );
         r
     }

@@ -310,7 +310,14 @@ pub async fn upgrade(
             .into_response();
     };
     let side = match state.relays.check(&relay_id, &peer_id) {
-        Ok(side) => side,
+        Ok(side) => Some(side),
+        // With --redis, the session may live on another instance: the socket is carried there.
+        Err((StatusCode::NOT_FOUND, _))
+            if state.cluster.is_some()
+                && !headers.contains_key(crate::redis_hub::forward::CARRIED) =>
+        {
+            None
+        }
         Err(e) => return e.into_response(),
     };
     let ip: IpAddr = client_ip(remote.ip(), &headers, &state.config.trusted_proxies);
@@ -325,12 +332,64 @@ pub async fn upgrade(
         )
             .into_response();
     };
+    let Some(side) = side else {
+        return carry(ws, state, relay_id, params, headers, remote, quota).await;
+    };
     ws.max_message_size(MAX_RELAY_FRAME)
         .max_frame_size(MAX_RELAY_FRAME)
         .on_upgrade(move |socket| {
             // Tracked so that a graceful shutdown lets running relays finish.
             let sockets = state.sockets.clone();
             sockets.track_future(run(socket, state, relay_id, side, quota))
+        })
+}
+
+/// A relay socket for a session another instance holds (`--redis`): carried there.
+async fn carry(
+    ws: WebSocketUpgrade,
+    state: AppState,
+    relay_id: String,
+    params: RelayParams,
+    headers: HeaderMap,
+    remote: SocketAddr,
+    quota: QuotaGuard,
+) -> Response {
+    use crate::redis_hub::forward;
+    let unknown = || {
+        (
+            StatusCode::NOT_FOUND,
+            "[ERROR] unknown or expired relay session; ask the peer again\n",
+        )
+            .into_response()
+    };
+    let Some(cluster) = state.cluster.clone() else {
+        return unknown();
+    };
+    let forward::Owner::There(url) = cluster.relay_owner(&relay_id).await else {
+        return unknown();
+    };
+    let token = params.token.unwrap_or_default();
+    let upstream = match forward::open_relay_upstream(
+        &url,
+        &relay_id,
+        &token,
+        &headers,
+        remote,
+        MAX_RELAY_FRAME,
+    )
+    .await
+    {
+        Ok(up) => up,
+        Err(refused) => return refused,
+    };
+    ws.max_message_size(MAX_RELAY_FRAME)
+        .max_frame_size(MAX_RELAY_FRAME)
+        .on_upgrade(move |socket| {
+            let sockets = state.sockets.clone();
+            sockets.track_future(async move {
+                let _quota = quota;
+                forward::carry_relay(socket, upstream).await;
+            })
         })
 }
 

@@ -13,15 +13,16 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferry_protocol::signaling::{
-    ClientMessage, ErrorCode, MAX_SIGNAL_MESSAGE_BYTES, ServerMessage,
+    ClientMessage, ErrorCode, MAX_SIGNAL_MESSAGE_BYTES, ServerMessage, Signal,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::address_limits::Budget;
-use crate::hub::{CloseReason, HubError, Session};
+use crate::hub::{CloseReason, Hub, HubError, Session};
 use crate::lan_room::{client_addr, lan_room_key};
+use crate::redis_hub::RedisHub;
 use crate::token::new_peer_id;
 
 /// Frames above this size are refused by the WebSocket layer itself (connection closed with 1009);
@@ -88,14 +89,34 @@ async fn run(
     let ice_servers = state.ice_servers_for_host(&peer_id, host.as_deref());
     let limits = &state.address_limits;
     let quiet = (!limits.announcements.take(addr)).then_some(limits.quiet_delay);
-    let (session, outbox) = state.hub.connect_with(
-        peer_id,
-        client,
-        lan_room_key(addr),
-        token,
-        ice_servers,
-        quiet,
-    );
+    let hub = HubRef::of(&state);
+    let (session, outbox) = match hub
+        .connect_with(
+            peer_id,
+            client,
+            lan_room_key(addr),
+            token,
+            ice_servers,
+            quiet,
+        )
+        .await
+    {
+        Ok(connected) => connected,
+        Err(e) => {
+            // Only with --redis: the shared hub is unreachable. The client retries later.
+            let mut socket = socket;
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                socket
+                    .send(Message::Text(ServerMessage::from(e).to_json().into()))
+                    .await?;
+                socket
+                    .send(Message::Close(Some(close_frame(1013, "try again later"))))
+                    .await
+            })
+            .await;
+            return;
+        }
+    };
     state.metrics.signaling_connections.inc();
     tracing::debug!(peer = %session.peer_id, %addr, "signaling connected");
 
@@ -111,6 +132,7 @@ async fn run(
     let mut batch = Vec::new();
     let conn = Conn {
         state: &state,
+        hub,
         session: &session,
         addr,
     };
@@ -163,7 +185,7 @@ async fn run(
                     Verdict::Drop { warn } => {
                         state.metrics.limit_hit("ws-messages");
                         if warn {
-                            state.hub.reply(&session, &ServerMessage::error(
+                            hub.reply(&session, &ServerMessage::error(
                                 ErrorCode::RateLimited,
                                 "too many messages; slow down (messages are being dropped)",
                             ));
@@ -173,8 +195,8 @@ async fn run(
                     Verdict::Close => break Some(close_frame(1008, "flooding: too many messages")),
                 }
                 match frame {
-                    Message::Text(text) => conn.handle_text(text.as_str()),
-                    Message::Binary(_) => state.hub.reply(&session, &ServerMessage::error(
+                    Message::Text(text) => conn.handle_text(text.as_str()).await,
+                    Message::Binary(_) => hub.reply(&session, &ServerMessage::error(
                         ErrorCode::Unsupported,
                         "binary frames are not part of the signaling protocol",
                     )),
@@ -198,7 +220,7 @@ async fn run(
             }
         }
     };
-    state.hub.disconnect(&session);
+    hub.disconnect(&session).await;
     drop(batch);
     if let Some(frame) = close {
         if frame.code == 1008 {
@@ -248,13 +270,14 @@ fn frame_error_close(e: axum::Error) -> Option<CloseFrame> {
 /// One signaling connection's view of the server, for handling its messages.
 struct Conn<'a> {
     state: &'a AppState,
+    hub: HubRef<'a>,
     session: &'a Session,
     addr: IpAddr,
 }
 
 impl Conn<'_> {
-    fn handle_text(&self, text: &str) {
-        let hub = &self.state.hub;
+    async fn handle_text(&self, text: &str) {
+        let hub = &self.hub;
         let session = self.session;
         let msg = match ClientMessage::parse(text) {
             Ok(m) => m,
@@ -264,16 +287,22 @@ impl Conn<'_> {
             }
         };
         let result = match msg {
-            ClientMessage::CreateRoom => self
-                .budget(&self.state.address_limits.room_creates, "room-creates")
-                .and_then(|()| hub.create_room(session).map(drop)),
-            ClientMessage::JoinRoom { code } => self
-                .budget(&self.state.address_limits.room_joins, "room-joins")
-                .and_then(|()| hub.join_room(session, &code)),
-            ClientMessage::LeaveRoom { room } => hub.leave_room(session, &room),
-            ClientMessage::SetName { name } => hub.set_name(session, &name),
-            ClientMessage::Signal { to, signal } => hub.forward(session, &to, signal),
-            ClientMessage::RelayOpen { to } => self.open_relay(&to),
+            ClientMessage::CreateRoom => {
+                match self.budget(&self.state.address_limits.room_creates, "room-creates") {
+                    Ok(()) => hub.create_room(session).await.map(drop),
+                    Err(e) => Err(e),
+                }
+            }
+            ClientMessage::JoinRoom { code } => {
+                match self.budget(&self.state.address_limits.room_joins, "room-joins") {
+                    Ok(()) => hub.join_room(session, &code).await,
+                    Err(e) => Err(e),
+                }
+            }
+            ClientMessage::LeaveRoom { room } => hub.leave_room(session, &room).await,
+            ClientMessage::SetName { name } => hub.set_name(session, &name).await,
+            ClientMessage::Signal { to, signal } => hub.forward(session, &to, signal).await,
+            ClientMessage::RelayOpen { to } => self.open_relay(&to).await,
             ClientMessage::Ping => {
                 hub.reply(session, &ServerMessage::Pong);
                 Ok(())
@@ -297,16 +326,107 @@ impl Conn<'_> {
     }
 
     /// Authorizes a relay session for the pair and tells both peers where to connect.
-    fn open_relay(&self, to: &str) -> Result<(), HubError> {
+    async fn open_relay(&self, to: &str) -> Result<(), HubError> {
         let expires_in_ms = crate::relay_ws::RELAY_JOIN_TIMEOUT.as_millis() as u64;
-        self.state
-            .hub
-            .open_relay(self.session, to, expires_in_ms, |from, to| {
-                self.state
-                    .relays
-                    .authorize(from, to)
-                    .map_err(|_| HubError::new(ErrorCode::Limit, "too many pending relay sessions"))
-            })
+        let authorize = |from: &str, to: &str| {
+            self.state
+                .relays
+                .authorize(from, to)
+                .map_err(|_| HubError::new(ErrorCode::Limit, "too many pending relay sessions"))
+        };
+        match self.hub {
+            HubRef::Embedded(hub) => hub.open_relay(self.session, to, expires_in_ms, authorize),
+            HubRef::Redis(hub) => {
+                hub.open_relay(self.session, to, expires_in_ms, authorize)
+                    .await
+            }
+        }
+    }
+}
+
+/// The hub this server uses: the embedded one, or the one shared through Redis (`--redis`).
+/// The embedded hub's operations complete at once; the shared one's await Redis.
+#[derive(Clone, Copy)]
+enum HubRef<'a> {
+    Embedded(&'a Hub),
+    Redis(&'a RedisHub),
+}
+
+impl<'a> HubRef<'a> {
+    fn of(state: &'a AppState) -> Self {
+        match &state.cluster {
+            Some(c) => HubRef::Redis(c),
+            None => HubRef::Embedded(&state.hub),
+        }
+    }
+
+    async fn connect_with(
+        self,
+        peer_id: String,
+        client: String,
+        lan_key: String,
+        token: String,
+        ice_servers: Vec<ferry_protocol::signaling::IceServer>,
+        quiet_for: Option<Duration>,
+    ) -> Result<(Session, std::sync::Arc<crate::outbox::Outbox>), HubError> {
+        match self {
+            HubRef::Embedded(h) => {
+                Ok(h.connect_with(peer_id, client, lan_key, token, ice_servers, quiet_for))
+            }
+            HubRef::Redis(h) => {
+                h.connect_with(peer_id, client, lan_key, token, ice_servers, quiet_for)
+                    .await
+            }
+        }
+    }
+
+    fn reply(self, session: &Session, msg: &ServerMessage) {
+        match self {
+            HubRef::Embedded(h) => h.reply(session, msg),
+            HubRef::Redis(h) => h.reply(session, msg),
+        }
+    }
+
+    async fn disconnect(self, session: &Session) {
+        match self {
+            HubRef::Embedded(h) => h.disconnect(session),
+            HubRef::Redis(h) => h.disconnect(session).await,
+        }
+    }
+
+    async fn create_room(self, session: &Session) -> Result<String, HubError> {
+        match self {
+            HubRef::Embedded(h) => h.create_room(session),
+            HubRef::Redis(h) => h.create_room(session).await,
+        }
+    }
+
+    async fn join_room(self, session: &Session, code: &str) -> Result<(), HubError> {
+        match self {
+            HubRef::Embedded(h) => h.join_room(session, code),
+            HubRef::Redis(h) => h.join_room(session, code).await,
+        }
+    }
+
+    async fn leave_room(self, session: &Session, code: &str) -> Result<(), HubError> {
+        match self {
+            HubRef::Embedded(h) => h.leave_room(session, code),
+            HubRef::Redis(h) => h.leave_room(session, code).await,
+        }
+    }
+
+    async fn set_name(self, session: &Session, name: &str) -> Result<(), HubError> {
+        match self {
+            HubRef::Embedded(h) => h.set_name(session, name),
+            HubRef::Redis(h) => h.set_name(session, name).await,
+        }
+    }
+
+    async fn forward(self, session: &Session, to: &str, signal: Signal) -> Result<(), HubError> {
+        match self {
+            HubRef::Embedded(h) => h.forward(session, to, signal),
+            HubRef::Redis(h) => h.forward(session, to, signal).await,
+        }
     }
 }
 

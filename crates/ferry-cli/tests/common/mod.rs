@@ -393,3 +393,65 @@ pub fn json_events(stdout: &str, event: &str) -> Vec<serde_json::Value> {
         .filter(|v| v["event"] == event)
         .collect()
 }
+
+// --- The relay must not see plaintext: a marked file and a recording proxy (cli_relay.rs,
+// scale_out_streams.rs). ---
+
+pub const MARKER: &[u8] = b"FERRY-CLI-PLAINTEXT-MARKER-91c2";
+
+/// A TCP proxy in front of the server recording every byte the server sends to the client
+/// (server-to-client WebSocket frames are unmasked: this is what the relay forwards).
+pub fn recording_proxy(server_url: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    let target = server_url.trim_start_matches("http://").to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for down in listener.incoming() {
+            let Ok(down) = down else { break };
+            let Ok(up) = std::net::TcpStream::connect(&target) else {
+                continue;
+            };
+            let (mut down_r, mut up_w) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut down_r, &mut up_w);
+                let _ = up_w.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut up_r, mut down_w) = (up, down);
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match up_r.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if std::io::Write::write_all(&mut down_w, &buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = down_w.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (url, seen)
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A file that is mostly the marker, plus random bytes.
+pub fn marked_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("secret notes.txt");
+    let mut data = Vec::new();
+    for i in 0..20_000u32 {
+        data.extend_from_slice(MARKER);
+        data.extend_from_slice(format!(" line {i}\n").as_bytes());
+    }
+    data.extend_from_slice(&random_bytes(3 * 1024 * 1024 + 11, 5));
+    std::fs::write(&p, data).unwrap();
+    p
+}

@@ -9,8 +9,8 @@
 //!   before any event of that room that the listing does not already include.
 //! - No operation's cost grows with a room: LAN rooms are split into shards, code rooms are capped.
 //!
-//! The in-memory [`Hub`] is the only implementation today. Its public methods are the seam a
-//! Redis-backed hub (rooms and forwarding over pub/sub) would implement to scale out.
+//! The in-memory [`Hub`] is the default. Its public methods are the seam that
+//! [`crate::redis_hub::RedisHub`] implements over Redis to scale out (`--redis`).
 
 mod room_code;
 mod state;
@@ -23,7 +23,9 @@ use ferry_protocol::signaling::{
     ErrorCode, IceServer, PeerInfo, SIGNALING_VERSION, ServerMessage, Signal, validate_display_name,
 };
 
-pub use room_code::{DEFAULT_CODE_LEN, MAX_CODE_LEN, MIN_CODE_LEN, normalize_room_code};
+pub use room_code::{
+    DEFAULT_CODE_LEN, MAX_CODE_LEN, MIN_CODE_LEN, new_room_code, normalize_room_code,
+};
 use state::{Peer, RoomKey, State};
 
 use crate::display_name::display_name_for;

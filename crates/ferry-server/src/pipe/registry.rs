@@ -402,6 +402,12 @@ impl Registry {
         matches!(self.lock().get(path), Some(Slot::Established))
     }
 
+    /// The paths with a waiting party or a running transfer (with `--redis`, this instance
+    /// holds their claim: redis_hub/forward.rs).
+    pub fn path_names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     /// Number of paths with a waiting party or a running transfer.
     pub fn active_paths(&self) -> usize {
         self.lock().len()
