@@ -13,12 +13,13 @@ use std::time::Duration;
 use cluster::*;
 use sha2::{Digest, Sha256};
 
-/// Bytes in the large pipe transfer (`FERRY_TEST_PIPE_MIB` to change; 1 GiB is in the benchmark).
+/// Bytes in the large pipe transfer: 1 GiB, as issue 10 asks (`FERRY_TEST_PIPE_MIB` to change;
+/// about 15 s in a debug build on an idle machine).
 fn pipe_bytes() -> u64 {
     std::env::var("FERRY_TEST_PIPE_MIB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
+        .unwrap_or(1024)
         * 1024
         * 1024
 }
