@@ -37,17 +37,44 @@ async fn sigterm_closes_signaling_lets_a_pipe_finish_and_exits_zero() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let receiver = tokio::process::Command::new("curl")
+    let mut receiver = tokio::process::Command::new("curl")
         .args(["-sS", "--fail", &url])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // The receiver's bytes, and word of the first: SIGTERM must come while the transfer runs.
+    // (Without this wait a loaded machine once started the receiver's curl only after the
+    // server had stopped accepting, and the sender waited out the whole grace for it.)
+    let (flowing_tx, flowing) = tokio::sync::oneshot::channel();
+    let mut out = receiver.stdout.take().unwrap();
+    let received = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut flowing_tx = Some(flowing_tx);
+        loop {
+            match out.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    all.extend_from_slice(&buf[..n]);
+                    if let Some(tx) = flowing_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        }
+        all
+    });
     let mut input = sender.stdin.take().unwrap();
     let chunk = vec![7u8; 64 * 1024];
     for _ in 0..16 {
         input.write_all(&chunk).await.unwrap();
     }
     input.flush().await.unwrap();
+    tokio::time::timeout(HANG, flowing)
+        .await
+        .expect("the receiver got nothing")
+        .expect("the receiver got nothing");
 
     let kill = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -80,13 +107,14 @@ async fn sigterm_closes_signaling_lets_a_pipe_finish_and_exits_zero() {
         .unwrap()
         .unwrap();
     assert!(sent.success(), "sender: {sent}");
-    let received = tokio::time::timeout(HANG, receiver.wait_with_output())
+    let status = tokio::time::timeout(HANG, receiver.wait())
         .await
         .unwrap()
         .unwrap();
-    assert!(received.status.success(), "receiver: {}", received.status);
-    assert_eq!(received.stdout.len(), 32 * 64 * 1024);
-    assert!(received.stdout.iter().all(|b| *b == 7));
+    assert!(status.success(), "receiver: {status}");
+    let received = tokio::time::timeout(HANG, received).await.unwrap().unwrap();
+    assert_eq!(received.len(), 32 * 64 * 1024);
+    assert!(received.iter().all(|b| *b == 7));
 
     let status = tokio::time::timeout(HANG, tokio::task::spawn_blocking(move || server.wait()))
         .await
