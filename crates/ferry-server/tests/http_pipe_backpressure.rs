@@ -110,6 +110,35 @@ impl Sender {
     }
 }
 
+/// Runs `run(rate, attempt)` (a transfer of `total` bytes with the slow side limited to `rate`
+/// bytes/s, returning the largest gap seen) until it proves pacing: the `fast` side got more
+/// than the window ahead. If it did not, the fast side was not faster on this machine, and the
+/// run is repeated with the slow side at a quarter of the rate the transfer managed; at most
+/// three runs, the last one asserted whatever happened.
+async fn paced_with_slower_reruns<F, Fut>(mut rate: u64, total: u64, fast: &str, mut run: F)
+where
+    F: FnMut(u64, u32) -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    for attempt in 1..=3 {
+        let started = std::time::Instant::now();
+        let max_gap = run(rate, attempt).await;
+        let managed = total as f64 / started.elapsed().as_secs_f64();
+        eprintln!(
+            "run {attempt}: {fast} at most {:.1} MiB ahead of the {:.1} MB/s receiver (the \
+             transfer managed {:.1} MB/s)",
+            mib(max_gap),
+            rate as f64 / 1e6,
+            managed / 1e6
+        );
+        if max_gap > WINDOW || attempt == 3 {
+            assert_paced(max_gap);
+            return;
+        }
+        rate = ((managed / 4.0) as u64).clamp(1 << 20, rate / 2);
+    }
+}
+
 fn assert_paced(max_gap: u64) {
     assert!(
         max_gap > WINDOW,
@@ -229,24 +258,10 @@ async fn a_rate_limited_curl_receiver_paces_the_sender() {
     // debug-built sender, server and proxy in this process can fall below 32 MB/s (soak run on
     // 4691842, load average 11): then the run is repeated with the receiver limited to a quarter
     // of the rate the sender managed, at most three runs in all.
-    let mut rate: u64 = 32 << 20;
-    for attempt in 1..=3 {
-        let started = std::time::Instant::now();
-        let max_gap = rate_limited_run(TOTAL, rate, attempt).await;
-        let sender_rate = TOTAL as f64 / started.elapsed().as_secs_f64();
-        eprintln!(
-            "run {attempt}: sender at most {:.1} MiB ahead of the {:.1} MB/s receiver (sender \
-             managed {:.1} MB/s)",
-            mib(max_gap),
-            rate as f64 / 1e6,
-            sender_rate / 1e6
-        );
-        if max_gap > WINDOW || attempt == 3 {
-            assert_paced(max_gap);
-            return;
-        }
-        rate = ((sender_rate / 4.0) as u64).clamp(1 << 20, rate / 2);
-    }
+    paced_with_slower_reruns(32 << 20, TOTAL, "sender", |rate, attempt| {
+        rate_limited_run(TOTAL, rate, attempt)
+    })
+    .await;
 }
 
 /// One transfer of `total` bytes to a curl receiver limited to `rate` bytes/s, through the
@@ -303,24 +318,13 @@ async fn the_slowest_of_n_receivers_sets_the_pace() {
     // As in the rate-limited test: proof needs the fast receiver to outrun the slow one, which a
     // loaded machine may not allow at 16 MB/s; then again with the slow one at a quarter of what
     // the fast one managed, at most three runs.
-    let mut rate: u64 = 16 << 20;
-    for attempt in 1..=3 {
-        let started = std::time::Instant::now();
-        let max_gap = slowest_of_two_run(rate, attempt).await;
-        let fast_rate = SLOWEST_TOTAL as f64 / started.elapsed().as_secs_f64();
-        eprintln!(
-            "run {attempt}: fast receiver at most {:.1} MiB ahead of the {:.1} MB/s one (the \
-             transfer managed {:.1} MB/s)",
-            mib(max_gap),
-            rate as f64 / 1e6,
-            fast_rate / 1e6
-        );
-        if max_gap > WINDOW || attempt == 3 {
-            assert_paced(max_gap);
-            return;
-        }
-        rate = ((fast_rate / 4.0) as u64).clamp(1 << 20, rate / 2);
-    }
+    paced_with_slower_reruns(
+        16 << 20,
+        SLOWEST_TOTAL as u64,
+        "fast receiver",
+        slowest_of_two_run,
+    )
+    .await;
 }
 
 const SLOWEST_TOTAL: usize = 40 * 1024 * 1024;
