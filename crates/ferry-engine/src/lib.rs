@@ -132,8 +132,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::transfer::{
-    ControlMessage, DataFrame, FRAME_HEADER_BYTES, HELLO_RETRIES, HELLO_RETRY_MS, MAX_FRAME_BYTES,
-    MAX_TEXT_BYTES, Role, TRANSFER_VERSION, TransferErrorCode,
+    CALL_DECLINE_UNSUPPORTED, ControlMessage, DataFrame, FRAME_HEADER_BYTES, HELLO_RETRIES,
+    HELLO_RETRY_MS, MAX_FRAME_BYTES, MAX_TEXT_BYTES, Role, TRANSFER_VERSION, TransferErrorCode,
 };
 
 pub use ferry_protocol::transfer::MAX_HELLO_ECHOES;
@@ -256,9 +256,11 @@ impl Engine {
     }
 
     fn send_hello(&mut self) {
+        // No `features`: this engine does transfers only (it declines calls, below).
         self.send(ControlMessage::Hello {
             version: TRANSFER_VERSION,
             app: self.app.clone(),
+            features: Vec::new(),
         });
     }
 
@@ -406,7 +408,7 @@ impl Engine {
             self.heard_without_hello();
         }
         match msg {
-            ControlMessage::Hello { version, app } => {
+            ControlMessage::Hello { version, app, .. } => {
                 if version != TRANSFER_VERSION {
                     self.refuse(
                         TransferErrorCode::VersionMismatch,
@@ -480,6 +482,18 @@ impl Engine {
             ControlMessage::Error { code, message } => {
                 self.event(Event::PeerError { code, message })
             }
+            // This engine does not do calls (its hello lists no `call` feature), so a peer
+            // should not invite it; one that does is told so cleanly, not with an error.
+            ControlMessage::CallInvite { call_id, .. } => self.send(ControlMessage::CallDecline {
+                call_id,
+                reason: CALL_DECLINE_UNSUPPORTED.to_string(),
+            }),
+            // The rest of a call that never started here (e.g. a caller's `call-end` that
+            // crossed our decline): nothing to do.
+            ControlMessage::CallAccept { .. }
+            | ControlMessage::CallDecline { .. }
+            | ControlMessage::CallEnd { .. }
+            | ControlMessage::CallMedia { .. } => {}
         }
     }
 

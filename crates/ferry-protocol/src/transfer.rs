@@ -48,6 +48,17 @@ pub const HELLO_RETRIES: u32 = 15;
 /// can never ping-pong).
 pub const MAX_HELLO_ECHOES: u32 = 3;
 
+/// The `hello.features` entry of a peer that takes audio/video calls (`call-*` messages). A peer
+/// whose `hello` does not list it does not do calls: it is never sent a `call-invite`.
+pub const FEATURE_CALL: &str = "call";
+
+/// Longest `callId`, in bytes: the caller picks it, every `call-*` message of the call carries it.
+pub const MAX_CALL_ID_BYTES: usize = 64;
+
+/// The `call-decline.reason` of a peer that does not do calls (the native engine's answer to
+/// every `call-invite`).
+pub const CALL_DECLINE_UNSUPPORTED: &str = "unsupported";
+
 /// One file as listed in an offer, exactly as it arrives from the network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,6 +114,11 @@ pub enum ControlMessage {
         /// Free-form name and version of the peer's software, e.g. `"ferry-web/0.1.0"` or
         /// `"ferry-cli/0.1.0"`; for display and logs only.
         app: String,
+        /// What the peer does beyond transfers, e.g. [`FEATURE_CALL`]; absent on the wire when
+        /// empty (a version-1 peer without it is taken as doing nothing extra). Unknown entries
+        /// are kept and ignored: features are additive within a protocol version.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
     },
     /// `offer`: the sender proposes files. The receiver writes nothing before it sends `accept`.
     #[serde(rename_all = "camelCase")]
@@ -184,6 +200,57 @@ pub enum ControlMessage {
         /// The message, at most [`MAX_TEXT_BYTES`] of UTF-8.
         text: String,
     },
+    /// `call-invite`: the caller asks for an audio/video call (sent only to a peer whose `hello`
+    /// lists [`FEATURE_CALL`]). Nothing from a camera or microphone is sent before `call-accept`.
+    #[serde(rename = "call-invite", rename_all = "camelCase")]
+    CallInvite {
+        /// Chosen by the caller, at most [`MAX_CALL_ID_BYTES`]; every message of the call has it.
+        call_id: String,
+        /// The caller will send audio.
+        audio: bool,
+        /// The caller will send camera video.
+        video: bool,
+        /// The caller will share a screen (instead of, or besides, its camera). Absent: false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        screen: bool,
+    },
+    /// `call-accept`: the callee takes the call; both sides then add their tracks to the peer
+    /// connection (renegotiated through perfect negotiation).
+    #[serde(rename = "call-accept", rename_all = "camelCase")]
+    CallAccept {
+        /// The invite's call id.
+        call_id: String,
+    },
+    /// `call-decline`: the callee refuses (`declined`, `busy`, `unsupported`, `no-media`, or a
+    /// newer reason); the call is over and nothing was sent.
+    #[serde(rename = "call-decline", rename_all = "camelCase")]
+    CallDecline {
+        /// The invite's call id.
+        call_id: String,
+        /// Why, as a code; [`CALL_DECLINE_UNSUPPORTED`] from a peer that does not do calls.
+        reason: String,
+    },
+    /// `call-end`: either side hangs up (or the caller gives up before an answer).
+    #[serde(rename = "call-end", rename_all = "camelCase")]
+    CallEnd {
+        /// The call's id.
+        call_id: String,
+        /// Why, for humans and logs (e.g. `"hung up"`); may be empty or absent.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
+    },
+    /// `call-media`: what the sender of the message now sends in the call.
+    #[serde(rename = "call-media", rename_all = "camelCase")]
+    CallMedia {
+        /// The call's id.
+        call_id: String,
+        /// The microphone is muted (silence is sent).
+        muted: bool,
+        /// The camera is off (no video frames are sent, unless a screen is shared).
+        camera_off: bool,
+        /// A screen is shared on the video track.
+        screen: bool,
+    },
     /// `error`: the peer refused something we sent; the message is otherwise ignored and the
     /// connection stays usable (except `version-mismatch`, after which the sender closes it).
     Error {
@@ -219,7 +286,26 @@ impl ControlMessage {
         {
             return Err(TransferError::TooLarge(text.len()));
         }
+        if let Some(id) = msg.call_id()
+            && (id.is_empty() || id.len() > MAX_CALL_ID_BYTES)
+        {
+            return Err(TransferError::Malformed(format!(
+                "callId must be 1 to {MAX_CALL_ID_BYTES} bytes"
+            )));
+        }
         Ok(msg)
+    }
+
+    /// The call id of a `call-*` message, `None` for every other message.
+    pub fn call_id(&self) -> Option<&str> {
+        match self {
+            ControlMessage::CallInvite { call_id, .. }
+            | ControlMessage::CallAccept { call_id }
+            | ControlMessage::CallDecline { call_id, .. }
+            | ControlMessage::CallEnd { call_id, .. }
+            | ControlMessage::CallMedia { call_id, .. } => Some(call_id),
+            _ => None,
+        }
     }
 }
 
@@ -234,6 +320,11 @@ const KNOWN_TYPES: &[&str] = &[
     "done",
     "text",
     "error",
+    "call-invite",
+    "call-accept",
+    "call-decline",
+    "call-end",
+    "call-media",
 ];
 
 /// The `code` of an `error` control message (docs/protocol.md §2, "Error codes"). What a peer
@@ -594,12 +685,15 @@ mod vector_tests {
         assert_eq!(n("HELLO_RETRY_MS"), HELLO_RETRY_MS);
         assert_eq!(n("HELLO_RETRIES"), u64::from(HELLO_RETRIES));
         assert_eq!(n("MAX_HELLO_ECHOES"), u64::from(MAX_HELLO_ECHOES));
+        assert_eq!(v["FEATURE_CALL"], FEATURE_CALL);
+        assert_eq!(n("MAX_CALL_ID_BYTES"), MAX_CALL_ID_BYTES as u64);
+        assert_eq!(v["CALL_DECLINE_UNSUPPORTED"], CALL_DECLINE_UNSUPPORTED);
         let keys = v
             .as_object()
             .unwrap()
             .keys()
             .filter(|k| !k.starts_with('_'))
             .count();
-        assert_eq!(keys, 11, "every limit in limits.json is checked here");
+        assert_eq!(keys, 14, "every limit in limits.json is checked here");
     }
 }

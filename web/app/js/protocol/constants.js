@@ -18,6 +18,12 @@ export const HELLO_RETRY_MS = 1000;
 export const HELLO_RETRIES = 15;
 export const MAX_HELLO_ECHOES = 3;
 
+// Calls (docs/protocol.md §2 "Calls"): a peer whose hello lists FEATURE_CALL takes call-* messages;
+// one that does not is never invited, and answers an invite with CALL_DECLINE_UNSUPPORTED.
+export const FEATURE_CALL = 'call';
+export const MAX_CALL_ID_BYTES = 64;
+export const CALL_DECLINE_UNSUPPORTED = 'unsupported';
+
 /**
  * Codes of the transfer protocol's `error` message (docs/protocol.md §2); mirror of
  * TransferErrorCode in transfer.rs, both checked against vectors/error_codes.json. What a peer

@@ -2,14 +2,14 @@
 // with the same acceptance rules as serde in crates/ferry-protocol/src/transfer.rs (tested against
 // vectors/control.json). The rest of the web app never reads raw JSON from a peer.
 
-import { MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_FILE_SIZE, MAX_TEXT_BYTES, TransferErrorCode } from './constants.js';
+import { MAX_CALL_ID_BYTES, MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_FILE_SIZE, MAX_TEXT_BYTES, TransferErrorCode } from './constants.js';
 import { sanitizePath } from './names.js';
 
 /**
  * @typedef {{path: string, size: number, type: string, mtime?: number}} OfferedFile
  * @typedef {{index: number, offset: number}} ResumePoint
  * @typedef {'sender' | 'receiver'} Role
- * @typedef {{type: 'hello', version: number, app: string}
+ * @typedef {{type: 'hello', version: number, app: string, features?: string[]}
  *  | {type: 'offer', transferId: number, files: OfferedFile[], totalSize: number}
  *  | {type: 'accept', transferId: number, resume?: ResumePoint[]}
  *  | {type: 'decline', transferId: number}
@@ -18,7 +18,13 @@ import { sanitizePath } from './names.js';
  *  | {type: 'file-verified', transferId: number, index: number, ok: boolean}
  *  | {type: 'done', transferId: number}
  *  | {type: 'text', id: string, text: string}
- *  | {type: 'error', code: string, message: string}} ControlMessage
+ *  | {type: 'error', code: string, message: string}
+ *  | {type: 'call-invite', callId: string, audio: boolean, video: boolean, screen?: boolean}
+ *  | {type: 'call-accept', callId: string}
+ *  | {type: 'call-decline', callId: string, reason: string}
+ *  | {type: 'call-end', callId: string, reason?: string}
+ *  | {type: 'call-media', callId: string, muted: boolean, cameraOff: boolean, screen: boolean}} ControlMessage
+ * @typedef {Extract<ControlMessage, {callId: string}>} CallMessage
  */
 
 export class ControlError extends Error {
@@ -67,6 +73,17 @@ function obj(v, k) {
   return v;
 }
 /** @param {any} o @param {string} k */
+function bool(o, k) {
+  if (typeof o[k] !== 'boolean') throw bad(`${k} must be a boolean`);
+  return /** @type {boolean} */ (o[k]);
+}
+/** A call id: 1 to MAX_CALL_ID_BYTES bytes, as ControlMessage::parse checks it. @param {any} o */
+function callId(o) {
+  const v = str(o, 'callId');
+  if (v.length === 0 || encoder.encode(v).length > MAX_CALL_ID_BYTES) throw bad(`callId must be 1 to ${MAX_CALL_ID_BYTES} bytes`);
+  return v;
+}
+/** @param {any} o @param {string} k */
 function arr(o, k) {
   if (!Array.isArray(o[k])) throw bad(`${k} must be an array`);
   return /** @type {any[]} */ (o[k]);
@@ -74,7 +91,18 @@ function arr(o, k) {
 
 /** @type {Record<string, (o: any) => ControlMessage>} */
 const PARSERS = {
-  hello: (o) => ({ type: 'hello', version: u32(o, 'version'), app: str(o, 'app') }),
+  hello: (o) => {
+    /** @type {ControlMessage} */
+    const msg = { type: 'hello', version: u32(o, 'version'), app: str(o, 'app') };
+    // Optional and additive: a peer without it does nothing beyond transfers.
+    if (o.features !== undefined) {
+      msg.features = arr(o, 'features').map((f, i) => {
+        if (typeof f !== 'string') throw bad(`features[${i}] must be a string`);
+        return f;
+      });
+    }
+    return msg;
+  },
   offer: (o) => ({
     type: 'offer',
     transferId: u32(o, 'transferId'),
@@ -109,6 +137,22 @@ const PARSERS = {
   done: (o) => ({ type: 'done', transferId: u32(o, 'transferId') }),
   text: (o) => ({ type: 'text', id: str(o, 'id'), text: str(o, 'text') }),
   error: (o) => ({ type: 'error', code: str(o, 'code'), message: str(o, 'message') }),
+  'call-invite': (o) => {
+    /** @type {ControlMessage} */
+    const msg = { type: 'call-invite', callId: callId(o), audio: bool(o, 'audio'), video: bool(o, 'video') };
+    if (o.screen !== undefined && bool(o, 'screen')) msg.screen = true;
+    return msg;
+  },
+  'call-accept': (o) => ({ type: 'call-accept', callId: callId(o) }),
+  'call-decline': (o) => ({ type: 'call-decline', callId: callId(o), reason: str(o, 'reason') }),
+  'call-end': (o) => {
+    /** @type {ControlMessage} */
+    const msg = { type: 'call-end', callId: callId(o) };
+    const reason = optStr(o, 'reason', '');
+    if (reason) msg.reason = reason;
+    return msg;
+  },
+  'call-media': (o) => ({ type: 'call-media', callId: callId(o), muted: bool(o, 'muted'), cameraOff: bool(o, 'cameraOff'), screen: bool(o, 'screen') }),
 };
 
 /**

@@ -9,6 +9,8 @@
 
 import {
   APP_NAME,
+  CALL_DECLINE_UNSUPPORTED,
+  FEATURE_CALL,
   HELLO_RETRIES,
   HELLO_RETRY_MS,
   MAX_CONTROL_BYTES,
@@ -84,17 +86,20 @@ export const HIGH_WATER_MARK = 4 * 1024 * 1024;
  * Events: `offer` (detail: a waiting incoming Transfer — call accept(sinkFactory) or decline()),
  * `transfer` (detail: any new Transfer, either direction), `text` (detail: {id, text, mine}),
  * `peer-error` (detail: {code, message}: an `error` from the peer), `offer-refused` (detail:
- * {transferId, reason}: the peer's offer was invalid and refused here), `hello` (detail: {app}),
- * `closed` (detail: {reason}).
+ * {transferId, reason}: the peer's offer was invalid and refused here), `hello` (detail: {app,
+ * features}), `call` (detail: a parsed call-* message; only with the `call` feature, see
+ * call/call-controller.js), `closed` (detail: {reason}).
  */
 export class TransferSession extends EventTarget {
   /**
    * @param {MessagePipe} pipe
    * @param {{hasherFactory: HasherFactory, highWaterMark?: number, progressEveryMs?: number,
    *   tamperFrame?: (frame: Uint8Array, transferId: number, index: number, offset: number) => void,
-   *   now?: () => number, timers?: boolean}} opts
+   *   now?: () => number, timers?: boolean, features?: string[]}} opts
    *   `now` is the clock (ms) handed to handleTimeout(); with `timers: false` the session arms no
    *   timers of its own and the caller drives time with pollTimeout() / handleTimeout(now).
+   *   `features` go out in our hello (e.g. ['call'] where a peer connection can carry media);
+   *   without 'call' a call-invite is declined as unsupported, as the native engine does.
    */
   constructor(pipe, opts) {
     super();
@@ -120,6 +125,10 @@ export class TransferSession extends EventTarget {
      * @type {{transferId: number | null, msg: ControlMessage}[]} */
     this.held = [];
     this.peerApp = '';
+    /** @type {string[]} */
+    this.features = opts.features ?? [];
+    /** What the peer's hello listed (empty until it arrives, and for peers that list nothing). @type {string[]} */
+    this.peerFeatures = [];
     this.peerHeard = false;
     /** The peer counts as heard from a message other than hello; its hello is still owed. */
     this.helloImplied = false;
@@ -179,7 +188,25 @@ export class TransferSession extends EventTarget {
   }
 
   sendHello() {
-    this.sendControl({ type: 'hello', version: TRANSFER_VERSION, app: APP_NAME });
+    /** @type {ControlMessage} */
+    const hello = { type: 'hello', version: TRANSFER_VERSION, app: APP_NAME };
+    if (this.features.length > 0) hello.features = this.features;
+    this.sendControl(hello);
+  }
+
+  /** Whether the peer's hello said it takes calls. */
+  peerTakesCalls() {
+    return this.peerFeatures.includes(FEATURE_CALL);
+  }
+
+  /**
+   * Sends a call-* message. Calls start only with a peer whose hello listed `call`, so the hello
+   * has arrived: nothing is held.
+   * @param {import('../protocol/control.js').CallMessage} msg
+   */
+  sendCall(msg) {
+    if (this.closed) throw new Error('not connected');
+    this.sendControl(msg);
   }
 
   /** @param {ControlMessage} msg */
@@ -338,7 +365,8 @@ export class TransferSession extends EventTarget {
           // The hello taken as said arrives after all: nothing to answer.
           this.helloImplied = false;
           this.peerApp = msg.app;
-          return this.emit('hello', { app: msg.app });
+          this.peerFeatures = msg.features ?? [];
+          return this.emit('hello', { app: msg.app, features: this.peerFeatures });
         }
         if (this.peerHeard) {
           // A repeated hello: the peer has not heard ours (a first message can be lost when it
@@ -351,15 +379,25 @@ export class TransferSession extends EventTarget {
         }
         this.peerHeard = true;
         this.peerApp = msg.app;
+        this.peerFeatures = msg.features ?? [];
         this.armTimer();
         for (const { msg: held } of this.held.splice(0)) this.sendControl(held);
-        return this.emit('hello', { app: msg.app });
+        return this.emit('hello', { app: msg.app, features: this.peerFeatures });
       case 'text':
         return this.emit('text', { id: msg.id, text: msg.text, mine: false });
       case 'error':
         return this.emit('peer-error', { code: msg.code, message: msg.message });
       case 'offer':
         return this.onOffer(msg);
+      case 'call-invite':
+      case 'call-accept':
+      case 'call-decline':
+      case 'call-end':
+      case 'call-media':
+        if (this.features.includes(FEATURE_CALL)) return this.emit('call', msg);
+        // Without calls here: say so to an invite; the rest of a call that never started is noise.
+        if (msg.type === 'call-invite') this.sendControl({ type: 'call-decline', callId: msg.callId, reason: CALL_DECLINE_UNSUPPORTED });
+        return;
     }
     if (msg.type === 'cancel') {
       // The canceller's role tells which of our transfers it means: a cancelling sender means
