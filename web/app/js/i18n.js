@@ -3,6 +3,8 @@
 // `data-i18n-placeholder="key"` are filled by `applyTranslations`; code that builds text itself
 // calls `t()` and re-renders on the `ferry-lang` event.
 
+import { CALL_STRINGS } from './call/call-strings.js';
+
 /** @typedef {'en' | 'zh-CN'} Lang */
 
 /** @type {Record<Lang, Record<string, string>>} */
@@ -127,6 +129,9 @@ const STRINGS = {
 let current = pickInitial();
 
 /** @returns {Lang} */
+// Feature modules keep their strings in their own files.
+for (const l of /** @type {Lang[]} */ (['en', 'zh-CN'])) Object.assign(STRINGS[l], CALL_STRINGS[l]);
+
 function pickInitial() {
   const stored = globalThis.localStorage?.getItem('ferry-lang');
   if (stored === 'en' || stored === 'zh-CN') return stored;

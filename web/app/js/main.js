@@ -34,6 +34,8 @@ if (testHooks) /** @type {any} */ (window).__ferryTest = testHooks;
 /** @type {ConstructorParameters<typeof PeerLink>[0]['sessionOptions']} */
 const sessionOptions = {
   hasherFactory: hashes.create,
+  // This page can carry calls on its peer connections (PeerLink drops it for relay sessions).
+  features: ['call'],
   tamperFrame: testHooks
     ? (frame) => {
         if (!testHooks.corruptNextFrame || frame.length <= 16) return;

@@ -9,8 +9,12 @@
 // sides switch to the WebSocket relay (relay/relay-link.js): same transfer protocol, encrypted
 // end to end; the path is then 'websocket' and `securityCode` is set.
 //
+// Calls (call/call-controller.js) add their tracks to this same connection: renegotiation goes
+// through the same perfect negotiation, and remote tracks come out as `track` events.
+//
 // Events: `session` (detail: TransferSession), `state` (detail: {state, error}), `path`
-// (detail: 'direct' | 'stun' | 'relay' | 'websocket' | ''), `closed`.
+// (detail: 'direct' | 'stun' | 'relay' | 'websocket' | ''), `track` (detail: RTCTrackEvent),
+// `closed`.
 
 import { CHANNEL_ID, CHANNEL_LABEL } from '../protocol/constants.js';
 import { DataChannelPipe } from './datachannel-pipe.js';
@@ -92,6 +96,9 @@ export class PeerLink extends EventTarget {
       });
       this.opening.catch(() => {});
     }
+    pc.ontrack = (ev) => {
+      if (pc === this.pc) this.dispatchEvent(new CustomEvent('track', { detail: ev }));
+    };
     pc.onicecandidate = ({ candidate }) => {
       this.opts.sendSignal({ kind: 'candidate', candidate: candidate ? candidate.toJSON() : null });
     };
@@ -119,7 +126,7 @@ export class PeerLink extends EventTarget {
       // ICE may switch to a better pair after the channel opened; keep the shown path true.
       const ice = pc.sctp?.transport?.iceTransport;
       if (ice) ice.onselectedcandidatepairchange = () => void this.updatePath();
-      this.runSession(new DataChannelPipe(dc, pc.sctp?.maxMessageSize ?? 0));
+      this.runSession(new DataChannelPipe(dc, pc.sctp?.maxMessageSize ?? 0), false);
       void this.updatePath();
     };
     const relay = this.opts.relay;
@@ -133,9 +140,14 @@ export class PeerLink extends EventTarget {
     );
   }
 
-  /** Runs a TransferSession over `pipe` (a DataChannel or the relay). @param {import('../transfer/pipe.js').MessagePipe} pipe */
-  runSession(pipe) {
-    const session = new TransferSession(pipe, this.opts.sessionOptions);
+  /**
+   * Runs a TransferSession over `pipe` (a DataChannel or the relay).
+   * @param {import('../transfer/pipe.js').MessagePipe} pipe
+   * @param {boolean} viaRelay the relay carries no media, so its session offers no calls
+   */
+  runSession(pipe, viaRelay) {
+    const opts = this.opts.sessionOptions;
+    const session = new TransferSession(pipe, viaRelay ? { ...opts, features: [] } : opts);
     this.session = session;
     session.addEventListener('closed', () => {
       if (this.session !== session) return;
@@ -188,7 +200,7 @@ export class PeerLink extends EventTarget {
         this.relaySetup = null;
         this.securityCode = securityCode;
         this.path = 'websocket';
-        this.runSession(pipe);
+        this.runSession(pipe, true);
         this.dispatchEvent(new CustomEvent('path', { detail: 'websocket' }));
       },
       (/** @type {Error} */ e) => {
@@ -312,6 +324,7 @@ export class PeerLink extends EventTarget {
       this.pc.onicecandidate = null;
       this.pc.onnegotiationneeded = null;
       this.pc.onconnectionstatechange = null;
+      this.pc.ontrack = null;
       this.pc.close();
     }
     this.pc = null;

@@ -8,6 +8,7 @@ import { transferView } from './transfer-view.js';
 import { showOfferDialog } from './offer-dialog.js';
 import { itemsFromDrop, itemsFromFileList } from './file-picking.js';
 import { splitOffer } from '../transfer/engine.js';
+import { CallView } from './call-view.js';
 
 /**
  * @typedef {{id: string, name: string, client: string}} PeerInfo
@@ -43,6 +44,7 @@ export class PeerCard {
     this.chatInput = /** @type {HTMLTextAreaElement} */ (h('textarea', { testid: 'chat-input', rows: '1' }));
     this.chatSend = h('button', { type: 'submit', testid: 'chat-send' });
     this.chatTitle = h('span', { class: 'hint' });
+    this.callView = new CallView(info, this.link, { connect: () => this.connect() });
 
     this.el = h(
       'li',
@@ -54,7 +56,9 @@ export class PeerCard {
         { class: 'peer-actions' },
         h('label', { class: 'pick' }, this.filesLabel, this.filesInput),
         h('label', { class: 'pick' }, this.folderLabel, this.folderInput),
+        this.callView.actions,
       ),
+      this.callView.el,
       this.transfersEl,
       h(
         'div',
@@ -108,12 +112,14 @@ export class PeerCard {
   /** @param {PeerInfo} info */
   update(info) {
     this.info = info;
+    this.callView.update(info);
     this.renderStatic();
   }
 
   /** The peer is gone from every room we share. @returns {boolean} keep the card */
   left() {
     const hadActivity = this.transfersEl.childElementCount > 0 || this.chatLog.childElementCount > 0;
+    this.callView.peerGone();
     this.link.close();
     if (hadActivity) this.showError(t('peerLeft', { name: this.info.name }));
     return hadActivity;
