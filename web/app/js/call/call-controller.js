@@ -407,6 +407,18 @@ export class CallController extends EventTarget {
   /** @param {CallMessage} msg */
   onMessage(msg) {
     if (msg.type === 'call-invite') {
+      if (this.state === 'outgoing' && this.role === 'caller') {
+        // Both called at once: each wanted the call, so it runs — as the call whose id sorts
+        // lower, on both sides. The side whose invite lost answers the other one.
+        if (msg.callId > this.callId) return;
+        clearTimeout(this.ringTimer);
+        this.callId = msg.callId;
+        this.role = 'callee';
+        this.state = 'active';
+        this.send({ type: 'call-accept', callId: msg.callId });
+        this.startSending();
+        return;
+      }
       if (this.state !== 'idle') {
         this.send({ type: 'call-decline', callId: msg.callId, reason: 'busy' });
         return;

@@ -1,0 +1,187 @@
+// Audio/video calls and screen sharing between two Chromium tabs, on the same peer connection as
+// files (issue 12). Chromium's fake devices are real media pipelines: what one side sends, the
+// other decodes, and getStats() says so. Every wait is on an element or a polled stat, bounded
+// only to catch hangs.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openPair, inState, useServerAndBrowser } from '../lib/browser.js';
+import { sendAndCheck } from '../lib/transfer.js';
+import {
+  FAKE_MEDIA_ARGS,
+  audioEnergy,
+  framesGrowing,
+  framesStopped,
+  keepCallTracks,
+  keptTrackStates,
+  pollUntil,
+  rtpStats,
+} from '../lib/call.js';
+
+const env = useServerAndBrowser({ chromiumArgs: FAKE_MEDIA_ARGS });
+
+/** @param {import('playwright-core').Locator} card */
+const callState = (card) => card.getByTestId('call-state');
+
+/** A pair of tabs (test hooks on, for stats), A calling B and B answering. */
+async function inCall() {
+  const p = await openPair(env.browser, env.server.url, { queryA: '/?test=1', queryB: '/?test=1' });
+  await p.cardAB.getByTestId('call-start').click();
+  await p.cardBA.getByTestId('call-incoming').waitFor({ timeout: 30_000 });
+  await p.cardBA.getByTestId('call-accept').click();
+  await inState(callState(p.cardAB), 'active').waitFor({ timeout: 30_000 });
+  await inState(callState(p.cardBA), 'active').waitFor({ timeout: 30_000 });
+  return p;
+}
+
+/** @param {import('playwright-core').Locator} card */
+const remoteVideoShape = (card) =>
+  card.getByTestId('call-remote-video').evaluate((v) => /** @type {HTMLVideoElement} */ (v).videoWidth / (/** @type {HTMLVideoElement} */ (v).videoHeight || 1));
+/** @param {any} v inbound-rtp video stats */
+const isWide = (v) => Boolean(v?.frameHeight) && Math.abs(v.frameWidth / v.frameHeight - 16 / 9) < 0.05;
+/** @param {any} v */
+const isCamera = (v) => Boolean(v?.frameHeight) && Math.abs(v.frameWidth / v.frameHeight - 4 / 3) < 0.05;
+
+/** @param {import('playwright-core').Locator} card */
+const remoteVideoWidth = (card) => card.getByTestId('call-remote-video').evaluate((v) => /** @type {HTMLVideoElement} */ (v).videoWidth);
+
+test('call: A calls B, B answers: video and audio both ways, quality shown, hang up ends every track', { timeout: 90_000 }, async () => {
+  const p = await inCall();
+  try {
+    for (const [page, card, other] of [
+      [p.b.page, p.cardBA, p.nameA],
+      [p.a.page, p.cardAB, p.nameB],
+    ]) {
+      const s = await framesGrowing(/** @type {any} */ (page), /** @type {string} */ (other));
+      // The fake camera is 640×480; the encoder may scale it down, never off 4:3.
+      assert.ok(Math.abs(s.inVideo.frameWidth / s.inVideo.frameHeight - 4 / 3) < 0.05, `${s.inVideo.frameWidth}×${s.inVideo.frameHeight}`);
+      await pollUntil(() => remoteVideoWidth(/** @type {any} */ (card)), (w) => w > 0, 'the remote video element to show frames');
+      await pollUntil(() => rtpStats(/** @type {any} */ (page), /** @type {string} */ (other)), (x) => (x.inAudio?.packetsReceived ?? 0) > 0, 'audio packets');
+      // The quality line: resolution, and the path of the candidate pair (loopback: host).
+      const q = /** @type {any} */ (card).getByTestId('call-quality');
+      await q.and(/** @type {any} */ (page).locator('[data-path="host"]:not([data-width="0"])')).waitFor({ timeout: 15_000 });
+    }
+    const kindsA = await keepCallTracks(p.a.page, p.nameB);
+    const kindsB = await keepCallTracks(p.b.page, p.nameA);
+    assert.deepEqual(kindsA.sort(), ['audio', 'audio', 'video', 'video'], 'A: own mic and camera, B\'s audio and video');
+    assert.deepEqual(kindsB.sort(), ['audio', 'audio', 'video', 'video']);
+
+    await p.cardAB.getByTestId('call-hangup').click();
+    await p.cardBA.getByTestId('call-panel').waitFor({ state: 'hidden', timeout: 15_000 });
+    await p.cardAB.getByTestId('call-panel').waitFor({ state: 'hidden' });
+    assert.match((await p.cardBA.getByTestId('call-note').textContent()) ?? '', /Call ended/);
+    assert.deepEqual(await keptTrackStates(p.a.page), ['ended', 'ended', 'ended', 'ended']);
+    assert.deepEqual(await keptTrackStates(p.b.page), ['ended', 'ended', 'ended', 'ended']);
+    // Nothing is sent any more: the senders lost their tracks with their transceivers.
+    const live = await p.a.page.evaluate(async () => {
+      const link = [.../** @type {any} */ (window).__ferryTest.links.values()][0];
+      return link.pc.getTransceivers().filter((/** @type {any} */ t) => t.currentDirection !== 'stopped' && t.sender.track).length;
+    });
+    assert.equal(live, 0);
+  } finally {
+    await p.close();
+  }
+});
+
+test('call: declined, nothing of A\'s camera or microphone was sent', { timeout: 60_000 }, async () => {
+  const p = await openPair(env.browser, env.server.url, { queryA: '/?test=1', queryB: '/?test=1' });
+  try {
+    await p.cardAB.getByTestId('call-start').click();
+    await p.cardBA.getByTestId('call-incoming').waitFor({ timeout: 30_000 });
+    // Ringing: A sees its own preview, and has no outbound RTP at all.
+    await pollUntil(() => p.cardAB.getByTestId('call-local-video').evaluate((v) => /** @type {HTMLVideoElement} */ (v).videoWidth), (w) => w > 0, 'A\'s preview');
+    assert.deepEqual((await rtpStats(p.a.page, p.nameB)).outbound, []);
+    await p.cardBA.getByTestId('call-decline').click();
+    await p.cardAB.getByTestId('call-note').getByText('Call declined.').waitFor({ timeout: 15_000 });
+    await p.cardAB.getByTestId('call-panel').waitFor({ state: 'hidden' });
+    assert.deepEqual((await rtpStats(p.a.page, p.nameB)).outbound, [], 'no outbound-rtp on A');
+    assert.deepEqual((await rtpStats(p.b.page, p.nameA)).outbound, [], 'nor on B');
+    // The preview's camera is released (its light goes off).
+    assert.equal(await p.cardAB.getByTestId('call-local-video').evaluate((v) => /** @type {HTMLVideoElement} */ (v).srcObject), null);
+  } finally {
+    await p.close();
+  }
+});
+
+test('call: mute and camera off show in the other side\'s stats, and undo', { timeout: 90_000 }, async () => {
+  const p = await inCall();
+  try {
+    await framesGrowing(p.b.page, p.nameA);
+    await pollUntil(() => audioEnergy(p.b.page, p.nameA), (e) => e > 0, 'A\'s microphone heard');
+
+    await p.cardAB.getByTestId('call-mute').click();
+    await p.cardBA.getByTestId('call-remote-media').and(p.b.page.locator('[data-muted="true"]')).waitFor({ state: 'attached', timeout: 15_000 });
+    await pollUntil(() => audioEnergy(p.b.page, p.nameA), (e) => e < 1e-6, 'silence from a muted microphone');
+    await p.cardAB.getByTestId('call-mute').click();
+    await pollUntil(() => audioEnergy(p.b.page, p.nameA), (e) => e > 0, 'sound again after unmute');
+
+    await p.cardAB.getByTestId('call-camera').click();
+    await p.cardBA.getByTestId('call-remote-media').and(p.b.page.locator('[data-camera-off="true"]')).waitFor({ state: 'attached', timeout: 15_000 });
+    await framesStopped(p.b.page, p.nameA);
+    await p.cardAB.getByTestId('call-camera').click();
+    await p.cardBA.getByTestId('call-remote-media').and(p.b.page.locator('[data-camera-off="false"]')).waitFor({ state: 'attached', timeout: 15_000 });
+    await framesGrowing(p.b.page, p.nameA);
+  } finally {
+    await p.close();
+  }
+});
+
+test('call: screen sharing replaces the video track and back', { timeout: 90_000 }, async () => {
+  const p = await inCall();
+  try {
+    await framesGrowing(p.b.page, p.nameA);
+    await p.cardAB.getByTestId('call-screen').click();
+    await p.cardBA.getByTestId('call-remote-media').and(p.b.page.locator('[data-screen="true"]')).waitFor({ state: 'attached', timeout: 15_000 });
+    // The fake screen is 1280×720 (16:9), the fake camera 640×480 (4:3); the encoder may scale
+    // either down, but not change its shape: B decodes the new source.
+    await pollUntil(() => rtpStats(p.b.page, p.nameA), (s) => isWide(s.inVideo), 'B to decode the screen');
+    await pollUntil(() => remoteVideoShape(p.cardBA), (r) => Math.abs(r - 16 / 9) < 0.05, 'B\'s video element at the screen\'s shape');
+    await framesGrowing(p.b.page, p.nameA);
+
+    await p.cardAB.getByTestId('call-screen').click();
+    await p.cardBA.getByTestId('call-remote-media').and(p.b.page.locator('[data-screen="false"]')).waitFor({ state: 'attached', timeout: 15_000 });
+    await pollUntil(() => rtpStats(p.b.page, p.nameA), (s) => isCamera(s.inVideo), 'B to decode the camera again');
+
+    // The browser's own "stop sharing" ends the track: the call goes back to the camera.
+    await p.cardAB.getByTestId('call-screen').click();
+    await p.cardBA.getByTestId('call-remote-media').and(p.b.page.locator('[data-screen="true"]')).waitFor({ state: 'attached', timeout: 15_000 });
+    await p.a.page.evaluate(() => {
+      const link = [.../** @type {any} */ (window).__ferryTest.links.values()][0];
+      const sender = link.pc.getSenders().find((/** @type {any} */ s) => s.track?.kind === 'video');
+      // What the browser does when the user stops sharing from its own UI.
+      sender.track.stop();
+      sender.track.dispatchEvent(new Event('ended'));
+    });
+    await p.cardBA.getByTestId('call-remote-media').and(p.b.page.locator('[data-screen="false"]')).waitFor({ state: 'attached', timeout: 15_000 });
+    await pollUntil(() => rtpStats(p.b.page, p.nameA), (s) => isCamera(s.inVideo), 'the camera after the browser stopped the share');
+  } finally {
+    await p.close();
+  }
+});
+
+test('call: both call at once, one call runs; a 64 MiB transfer during it completes verified', { timeout: 150_000 }, async () => {
+  const p = await openPair(env.browser, env.server.url, { queryA: '/?test=1', queryB: '/?test=1' });
+  try {
+    // Connected first, so both invites cross on the channel rather than one opening it.
+    await p.cardAB.locator('.peer-head').click();
+    await inState(p.cardAB.getByTestId('peer-link-state'), 'open').waitFor({ state: 'attached', timeout: 30_000 });
+    await inState(p.cardBA.getByTestId('peer-link-state'), 'open').waitFor({ state: 'attached', timeout: 30_000 });
+    await p.cardAB.getByTestId('call-start').waitFor({ timeout: 15_000 });
+    await p.cardBA.getByTestId('call-start').waitFor({ timeout: 15_000 });
+    await Promise.all([p.cardAB.getByTestId('call-start').click(), p.cardBA.getByTestId('call-start').click()]);
+    await inState(callState(p.cardAB), 'active').waitFor({ timeout: 30_000 });
+    await inState(callState(p.cardBA), 'active').waitFor({ timeout: 30_000 });
+    // Both added their tracks at the same moment: perfect negotiation settled the glare.
+    await framesGrowing(p.a.page, p.nameB);
+    await framesGrowing(p.b.page, p.nameA);
+
+    await sendAndCheck(p, 'a', { 'during-call.bin': 64 * 1024 * 1024 });
+    await framesGrowing(p.b.page, p.nameA);
+
+    // The peer goes away: the call ends on this side too.
+    await p.b.context.close();
+    await p.cardAB.getByTestId('call-panel').waitFor({ state: 'hidden', timeout: 45_000 });
+  } finally {
+    await p.close();
+  }
+});
