@@ -126,6 +126,32 @@ test('call: mute and camera off show in the other side\'s stats, and undo', { ti
   }
 });
 
+test('call: choosing another microphone and camera replaces the tracks, the peer still gets both', { timeout: 60_000 }, async () => {
+  const p = await inCall();
+  try {
+    const mics = p.cardAB.getByTestId('call-mic-select');
+    await pollUntil(() => mics.locator('option').count(), (n) => n >= 2, 'the microphone list');
+    const other = await mics.locator('option').nth(1).getAttribute('value');
+    await mics.selectOption(/** @type {string} */ (other));
+    const label = await mics.locator('option').nth(1).textContent();
+    await pollUntil(
+      () => p.a.page.evaluate(() => {
+        const link = [.../** @type {any} */ (window).__ferryTest.links.values()][0];
+        return link.pc.getSenders().find((/** @type {any} */ s) => s.track?.kind === 'audio')?.track.label ?? '';
+      }),
+      (l) => l === label,
+      'the chosen microphone on the audio sender',
+    );
+    await pollUntil(() => audioEnergy(p.b.page, p.nameA), (e) => e > 0, 'B to hear the new microphone');
+    // One fake camera: choosing it again still swaps in a new track, and frames keep coming.
+    const cams = p.cardAB.getByTestId('call-camera-select');
+    await cams.selectOption(/** @type {string} */ (await cams.locator('option').first().getAttribute('value')));
+    await framesGrowing(p.b.page, p.nameA);
+  } finally {
+    await p.close();
+  }
+});
+
 test('call: screen sharing replaces the video track and back', { timeout: 90_000 }, async () => {
   const p = await inCall();
   try {
