@@ -5,8 +5,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPair, inState, useServerAndBrowser } from '../lib/browser.js';
-import { sendAndCheck } from '../lib/transfer.js';
+import { openApp, openPair, inState, peerCard, useServerAndBrowser } from '../lib/browser.js';
+import { readdirSync, rmSync } from 'node:fs';
+import { makeFiles, sendAndCheck, tempDir } from '../lib/transfer.js';
+import { runFerry } from '../lib/cli.js';
 import {
   FAKE_MEDIA_ARGS,
   audioEnergy,
@@ -209,5 +211,42 @@ test('call: both call at once, one call runs; a 64 MiB transfer during it comple
     await p.cardAB.getByTestId('call-panel').waitFor({ state: 'hidden', timeout: 45_000 });
   } finally {
     await p.close();
+  }
+});
+
+test('call: a CLI peer shows no call button; invited anyway, it declines as unsupported and still takes files', { timeout: 90_000 }, async () => {
+  const a = await openApp(env.browser, `${env.server.url}/?test=1`);
+  const out = tempDir('ferry-e2e-call-cli-');
+  const files = makeFiles({ 'after-invite.bin': 1000 });
+  try {
+    await a.page.getByTestId('create-room').click();
+    const code = (await a.page.getByTestId('room-code').textContent())?.trim() ?? '';
+    const receiver = runFerry(['receive', code, '--out', out, '--yes'], env.server.url);
+    const welcome = await receiver.event('welcome');
+    const card = peerCard(a.page, welcome.name);
+    await card.waitFor({ timeout: 30_000 });
+    assert.equal(await card.getByTestId('call-actions').isVisible(), false, 'no call button for a cli peer');
+    // Connected, the peer's hello (no `call` feature) keeps it so.
+    await card.locator('.peer-head').click();
+    const peerId = await card.getAttribute('data-peer-id');
+    const decline = await a.page.evaluate(async (id) => {
+      const link = /** @type {any} */ (window).__ferryTest.links.get(id);
+      const session = await link.connect();
+      if (!session.peerHeard || session.helloImplied) await new Promise((r) => session.addEventListener('hello', r, { once: true }));
+      const features = session.peerFeatures;
+      // What a broken or older web app might do: invite a peer that never said it takes calls.
+      const answer = new Promise((r) => session.addEventListener('call', (/** @type {any} */ e) => r(e.detail), { once: true }));
+      session.sendCall({ type: 'call-invite', callId: 'c-test-1', audio: true, video: true });
+      return { features, answer: await answer };
+    }, peerId);
+    assert.deepEqual(decline, { features: [], answer: { type: 'call-decline', callId: 'c-test-1', reason: 'unsupported' } });
+    assert.equal(await card.getByTestId('call-actions').isVisible(), false);
+    await card.getByTestId('peer-send-files').setInputFiles(files.paths);
+    assert.equal(await receiver.exit(), 0, receiver.stderr());
+    assert.deepEqual(readdirSync(out), ['after-invite.bin']);
+  } finally {
+    await a.context.close();
+    rmSync(out, { recursive: true, force: true });
+    rmSync(files.dir, { recursive: true, force: true });
   }
 });
