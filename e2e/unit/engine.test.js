@@ -419,3 +419,35 @@ test('a selection too long for one offer is split; each part fits one message an
   assert.ok(parts.every((p) => p.length <= MAX_FILES_PER_OFFER));
   for (const it of items) assert.equal(store.files.get(it.path)?.state, 'complete', it.path);
 });
+
+test('calls: features go out in hello; with `call` the call-* messages are events, without it an invite is declined', async () => {
+  const [pa, pb] = memoryPipePair();
+  const a = new TransferSession(pa, { hasherFactory: inlineHasher, features: ['call'] });
+  const b = new TransferSession(pb, { hasherFactory: inlineHasher, features: ['call'] });
+  const helloA = next(a, 'hello');
+  const helloB = next(b, 'hello');
+  a.start();
+  b.start();
+  assert.deepEqual((await helloA).features, ['call']);
+  assert.deepEqual((await helloB).features, ['call']);
+  assert.ok(a.peerTakesCalls() && b.peerTakesCalls());
+  const invite = next(b, 'call');
+  a.sendCall({ type: 'call-invite', callId: 'c-1', audio: true, video: false });
+  assert.deepEqual(await invite, { type: 'call-invite', callId: 'c-1', audio: true, video: false });
+  const media = next(a, 'call');
+  b.sendCall({ type: 'call-media', callId: 'c-1', muted: true, cameraOff: true, screen: false });
+  assert.deepEqual(await media, { type: 'call-media', callId: 'c-1', muted: true, cameraOff: true, screen: false });
+
+  // A session without the feature (as PeerLink makes on the relay) lists none and declines.
+  const [pc, pd] = memoryPipePair();
+  const c = new TransferSession(pc, { hasherFactory: inlineHasher, features: ['call'] });
+  const d = new TransferSession(pd, { hasherFactory: inlineHasher });
+  const helloD = next(c, 'hello');
+  c.start();
+  d.start();
+  assert.deepEqual((await helloD).features, []);
+  assert.equal(c.peerTakesCalls(), false);
+  const declined = next(c, 'call');
+  c.sendCall({ type: 'call-invite', callId: 'c-2', audio: true, video: true });
+  assert.deepEqual(await declined, { type: 'call-decline', callId: 'c-2', reason: 'unsupported' });
+});
