@@ -80,6 +80,15 @@ test('call: A calls B, B answers: video and audio both ways, quality shown, hang
       return link.pc.getTransceivers().filter((/** @type {any} */ t) => t.currentDirection !== 'stopped' && t.sender.track).length;
     });
     assert.equal(live, 0);
+
+    // A second call on the same connection, the other way round: new transceivers, same result.
+    await p.cardBA.getByTestId('call-start').click();
+    await p.cardAB.getByTestId('call-accept').click();
+    await inState(callState(p.cardBA), 'active').waitFor({ timeout: 30_000 });
+    await framesGrowing(p.a.page, p.nameB);
+    await framesGrowing(p.b.page, p.nameA);
+    await p.cardAB.getByTestId('call-hangup').click();
+    await p.cardBA.getByTestId('call-panel').waitFor({ state: 'hidden', timeout: 15_000 });
   } finally {
     await p.close();
   }
@@ -149,6 +158,22 @@ test('call: choosing another microphone and camera replaces the tracks, the peer
     const cams = p.cardAB.getByTestId('call-camera-select');
     await cams.selectOption(/** @type {string} */ (await cams.locator('option').first().getAttribute('value')));
     await framesGrowing(p.b.page, p.nameA);
+  } finally {
+    await p.close();
+  }
+});
+
+test('call: a screen shared alone: B sees it, sends nothing of its own', { timeout: 60_000 }, async () => {
+  const p = await openPair(env.browser, env.server.url, { queryA: '/?test=1', queryB: '/?test=1' });
+  try {
+    await p.cardAB.getByTestId('call-share-screen').click();
+    await p.cardBA.getByTestId('call-incoming-text').getByText('screen share', { exact: false }).waitFor({ timeout: 30_000 });
+    await p.cardBA.getByTestId('call-accept').click();
+    await pollUntil(() => rtpStats(p.b.page, p.nameA), (s) => isWide(s.inVideo), 'B to decode the screen');
+    await framesGrowing(p.b.page, p.nameA);
+    assert.deepEqual((await rtpStats(p.b.page, p.nameA)).outbound, [], 'B opened no device and sends nothing');
+    await p.cardBA.getByTestId('call-hangup').click();
+    await p.cardAB.getByTestId('call-panel').waitFor({ state: 'hidden', timeout: 15_000 });
   } finally {
     await p.close();
   }

@@ -72,6 +72,8 @@ export class CallController extends EventTarget {
     this.videoSender = null;
     /** Our tracks are on the connection (after the callee's accept). */
     this.sending = false;
+    /** Our devices are open (or failed to open): tracks can go on the connection once agreed. */
+    this.devicesReady = false;
     this.muted = false;
     this.cameraOff = false;
     /** What the peer says it sends. @type {MediaFlags} */
@@ -150,6 +152,8 @@ export class CallController extends EventTarget {
       this.finish('no-media', 'me');
       throw new CallError('callNoMedia', /** @type {Error} */ (e).message);
     }
+    // The peer's crossing invite may have been taken while the devices opened (both called).
+    if (this.state === /** @type {CallState} */ ('active')) return this.startSending();
     let session;
     try {
       session = await this.connect();
@@ -191,6 +195,7 @@ export class CallController extends EventTarget {
       this.muted = true;
       this.cameraOff = true;
     }
+    this.devicesReady = true;
     if (this.state !== 'active') return;
     this.startSending();
   }
@@ -358,13 +363,15 @@ export class CallController extends EventTarget {
     }
     // The call may have ended while the devices opened.
     if (this.isIdle()) this.stopLocalTracks();
+    else this.devicesReady = true;
     this.changed();
   }
 
   /** Both sides consented: our tracks go on the connection (PeerLink renegotiates). */
   startSending() {
     const pc = this.link.pc;
-    if (!pc || this.sending) return;
+    // Devices still opening (a crossing invite taken early): start() sends once they are.
+    if (!pc || this.sending || !this.devicesReady) return;
     this.sending = true;
     const stream = new MediaStream();
     if (this.micTrack) {
@@ -508,6 +515,7 @@ export class CallController extends EventTarget {
     this.audioSender = null;
     this.videoSender = null;
     this.sending = false;
+    this.devicesReady = false;
     this.state = 'idle';
     this.role = '';
     this.muted = false;

@@ -53,6 +53,7 @@ export class PeerLink extends EventTarget {
     this.path = '';
     this.makingOffer = false;
     this.ignoreOffer = false;
+    this.settingRemoteAnswer = false;
     /** @type {RTCIceCandidateInit[]} */
     this.pendingCandidates = [];
     /** @type {Promise<TransferSession> | null} */
@@ -242,10 +243,18 @@ export class PeerLink extends EventTarget {
           this.createPeerConnection();
         }
         const pc = /** @type {RTCPeerConnection} */ (this.pc);
-        const collision = isOffer && (this.makingOffer || pc.signalingState !== 'stable');
+        // An offer while our answer is being applied is no collision: the state is about to be
+        // stable (the W3C pattern; calls renegotiate often, so this race is no longer rare).
+        const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.settingRemoteAnswer);
+        const collision = isOffer && !readyForOffer;
         this.ignoreOffer = !this.polite && collision;
         if (this.ignoreOffer) return;
-        await pc.setRemoteDescription({ type: signal.sdpType, sdp: signal.sdp });
+        this.settingRemoteAnswer = signal.sdpType === 'answer';
+        try {
+          await pc.setRemoteDescription({ type: signal.sdpType, sdp: signal.sdp });
+        } finally {
+          this.settingRemoteAnswer = false;
+        }
         for (const c of this.pendingCandidates.splice(0)) await this.addCandidate(c);
         if (isOffer) {
           await pc.setLocalDescription();
