@@ -73,6 +73,8 @@ function linkFor(peerId) {
         signaling.send({ type: 'signal', to: peerId, signal });
       },
       sessionOptions,
+      // Test switch (?test=1&iceRelay=1): TURN candidates only, so the media must go through TURN.
+      iceTransportPolicy: testHooks && params.get('iceRelay') === '1' ? 'relay' : 'all',
       relay: {
         get force() {
           return relayForced();

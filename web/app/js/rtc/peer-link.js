@@ -36,6 +36,7 @@ export class PeerLink extends EventTarget {
    * @param {{selfId: string, peerId: string, iceServers: RTCIceServer[],
    *   sendSignal: (signal: Signal) => void,
    *   sessionOptions: ConstructorParameters<typeof TransferSession>[1],
+   *   iceTransportPolicy?: RTCIceTransportPolicy,
    *   relay?: {force: boolean, afterMs: number, requestRelay: () => void,
    *     relayUrl: (relayId: string) => string}}} opts
    */
@@ -88,7 +89,7 @@ export class PeerLink extends EventTarget {
   createPeerConnection() {
     this.teardown();
     this.setState('connecting', '');
-    const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers, iceTransportPolicy: this.opts.iceTransportPolicy ?? 'all' });
     this.pc = pc;
     if (!this.opening) {
       this.opening = new Promise((resolve, reject) => {
