@@ -50,7 +50,7 @@ async function firefoxStats(page, cardSel) {
   }, id);
 }
 
-test('call: Chromium calls Firefox, video and audio both ways, Firefox hangs up', { timeout: 90_000 }, async () => {
+test('call: Chromium calls Firefox, video and audio both ways, Firefox hangs up', { timeout: 180_000 }, async () => {
   const c = await openApp(chromium, `${server.url}/?test=1`);
   const f = await openFirefoxApp(firefox, `${server.url}/?test=1`);
   try {

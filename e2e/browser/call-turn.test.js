@@ -22,7 +22,7 @@ after(async () => {
   await server?.stop();
 });
 
-test('call: over TURN, video and audio both ways, the quality line says relay', { timeout: 90_000 }, async () => {
+test('call: over TURN, video and audio both ways, the quality line says relay', { timeout: 180_000 }, async () => {
   const q = '/?test=1&iceRelay=1';
   const p = await openPair(browser, server.url, { queryA: q, queryB: q });
   try {

@@ -47,7 +47,7 @@ const isCamera = (v) => Boolean(v?.frameHeight) && Math.abs(v.frameWidth / v.fra
 /** @param {import('playwright-core').Locator} card */
 const remoteVideoWidth = (card) => card.getByTestId('call-remote-video').evaluate((v) => /** @type {HTMLVideoElement} */ (v).videoWidth);
 
-test('call: A calls B, B answers: video and audio both ways, quality shown, hang up ends every track', { timeout: 90_000 }, async () => {
+test('call: A calls B, B answers: video and audio both ways, quality shown, hang up ends every track', { timeout: 180_000 }, async () => {
   const p = await inCall();
   try {
     for (const [page, card, other] of [
@@ -94,7 +94,7 @@ test('call: A calls B, B answers: video and audio both ways, quality shown, hang
   }
 });
 
-test('call: declined, nothing of A\'s camera or microphone was sent', { timeout: 60_000 }, async () => {
+test('call: declined, nothing of A\'s camera or microphone was sent', { timeout: 120_000 }, async () => {
   const p = await openPair(env.browser, env.server.url, { queryA: '/?test=1', queryB: '/?test=1' });
   try {
     await p.cardAB.getByTestId('call-start').click();
@@ -114,7 +114,7 @@ test('call: declined, nothing of A\'s camera or microphone was sent', { timeout:
   }
 });
 
-test('call: mute and camera off show in the other side\'s stats, and undo', { timeout: 90_000 }, async () => {
+test('call: mute and camera off show in the other side\'s stats, and undo', { timeout: 180_000 }, async () => {
   const p = await inCall();
   try {
     await framesGrowing(p.b.page, p.nameA);
@@ -137,7 +137,7 @@ test('call: mute and camera off show in the other side\'s stats, and undo', { ti
   }
 });
 
-test('call: choosing another microphone and camera replaces the tracks, the peer still gets both', { timeout: 60_000 }, async () => {
+test('call: choosing another microphone and camera replaces the tracks, the peer still gets both', { timeout: 120_000 }, async () => {
   const p = await inCall();
   try {
     const mics = p.cardAB.getByTestId('call-mic-select');
@@ -163,7 +163,7 @@ test('call: choosing another microphone and camera replaces the tracks, the peer
   }
 });
 
-test('call: a screen shared alone: B sees it, sends nothing of its own', { timeout: 60_000 }, async () => {
+test('call: a screen shared alone: B sees it, sends nothing of its own', { timeout: 120_000 }, async () => {
   const p = await openPair(env.browser, env.server.url, { queryA: '/?test=1', queryB: '/?test=1' });
   try {
     await p.cardAB.getByTestId('call-share-screen').click();
@@ -179,7 +179,7 @@ test('call: a screen shared alone: B sees it, sends nothing of its own', { timeo
   }
 });
 
-test('call: screen sharing replaces the video track and back', { timeout: 90_000 }, async () => {
+test('call: screen sharing replaces the video track and back', { timeout: 180_000 }, async () => {
   const p = await inCall();
   try {
     await framesGrowing(p.b.page, p.nameA);
@@ -221,7 +221,18 @@ test('call: both call at once, one call runs; a 64 MiB transfer during it comple
     await inState(p.cardBA.getByTestId('peer-link-state'), 'open').waitFor({ state: 'attached', timeout: 30_000 });
     await p.cardAB.getByTestId('call-start').waitFor({ timeout: 15_000 });
     await p.cardBA.getByTestId('call-start').waitFor({ timeout: 15_000 });
+    // Both pages hold their invite (test hook) until both are ringing, so the invites cross for
+    // certain: whichever arrives first finds the other side calling too.
+    for (const page of [p.a.page, p.b.page]) {
+      await page.evaluate(() => {
+        const hooks = /** @type {any} */ (window).__ferryTest;
+        hooks.callInviteGate = new Promise((r) => (hooks.releaseInvite = r));
+      });
+    }
     await Promise.all([p.cardAB.getByTestId('call-start').click(), p.cardBA.getByTestId('call-start').click()]);
+    await inState(callState(p.cardAB), 'outgoing').waitFor({ timeout: 30_000 });
+    await inState(callState(p.cardBA), 'outgoing').waitFor({ timeout: 30_000 });
+    await Promise.all([p.a.page, p.b.page].map((page) => page.evaluate(() => /** @type {any} */ (window).__ferryTest.releaseInvite())));
     await inState(callState(p.cardAB), 'active').waitFor({ timeout: 30_000 });
     await inState(callState(p.cardBA), 'active').waitFor({ timeout: 30_000 });
     // Both added their tracks at the same moment: perfect negotiation settled the glare.
@@ -239,7 +250,7 @@ test('call: both call at once, one call runs; a 64 MiB transfer during it comple
   }
 });
 
-test('call: a CLI peer shows no call button; invited anyway, it declines as unsupported and still takes files', { timeout: 90_000 }, async () => {
+test('call: a CLI peer shows no call button; invited anyway, it declines as unsupported and still takes files', { timeout: 180_000 }, async () => {
   const a = await openApp(env.browser, `${env.server.url}/?test=1`);
   const out = tempDir('ferry-e2e-call-cli-');
   const files = makeFiles({ 'after-invite.bin': 1000 });

@@ -40,7 +40,7 @@ export async function rtpStats(page, peerName) {
  * @param {() => Promise<T>} read @param {(v: T) => boolean} ok @param {string} what
  * @param {number} [timeoutMs]
  */
-export async function pollUntil(read, ok, what, timeoutMs = 30_000) {
+export async function pollUntil(read, ok, what, timeoutMs = 60_000) {
   const t0 = Date.now();
   let v = await read();
   while (!ok(v)) {

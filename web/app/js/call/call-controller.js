@@ -165,6 +165,10 @@ export class CallController extends EventTarget {
       this.silentFinish();
       throw e;
     }
+    // Test hook (pages opened with ?test=1 only): a test holds the invites of two pages to make
+    // them cross for certain.
+    const gate = /** @type {any} */ (globalThis).__ferryTest?.callInviteGate;
+    if (gate) await gate;
     if (this.state !== /** @type {CallState} */ ('outgoing')) return;
     session.sendCall({ type: 'call-invite', callId: this.callId, audio: kinds.audio, video: kinds.video, ...(kinds.screen ? { screen: true } : {}) });
     this.ringTimer = setTimeout(() => {
