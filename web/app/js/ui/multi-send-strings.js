@@ -1,0 +1,53 @@
+// Strings of the send-to-several UI (peer-selection.js, multi-send.js), en and zh-CN.
+
+import { addStrings } from '../i18n.js';
+
+addStrings('en', {
+  multiTitle: 'Send to several',
+  multiHint: 'Tick the peers to send to, then pick or drop files here. Each one is asked on its own.',
+  multiEveryone: 'Everyone here',
+  multiSelected: '{count} selected',
+  multiNone: 'Nobody selected',
+  multiSendFiles: 'Send files to the selected',
+  multiSendFolder: 'Send a folder to the selected',
+  multiSelectPeer: 'Select {name} for sending to several',
+  multiRoomEveryone: 'Select everyone in this room',
+  multiBatch: '{count} file(s), {size} to {receivers} receiver(s)',
+  multiCancel: 'Cancel',
+  multiCancelFor: 'Cancel sending to {name}',
+  multiConnecting: 'Connecting…',
+  multiWaiting: 'Waiting for {name} to accept',
+  multiActive: 'Sending',
+  multiDone: 'Sent',
+  multiDeclined: 'Declined',
+  multiCancelled: 'Cancelled',
+  multiFailed: 'Failed',
+  multiVerified: '✓ {n} of {total} file(s) verified',
+  multiMismatch: '{n} file(s) failed verification',
+  multiProgressFor: 'Progress of the files sent to {name}',
+});
+
+addStrings('zh-CN', {
+  multiTitle: '同时发送给多人',
+  multiHint: '勾选要发送的对象，然后在这里选择或拖入文件。每个人都会单独确认。',
+  multiEveryone: '这里的所有人',
+  multiSelected: '已选 {count} 人',
+  multiNone: '尚未选择',
+  multiSendFiles: '发送文件给所选的人',
+  multiSendFolder: '发送文件夹给所选的人',
+  multiSelectPeer: '选择 {name}，同时发送给多人',
+  multiRoomEveryone: '选择这个房间里的所有人',
+  multiBatch: '{count} 个文件，{size}，发给 {receivers} 人',
+  multiCancel: '取消',
+  multiCancelFor: '取消发送给 {name}',
+  multiConnecting: '正在连接…',
+  multiWaiting: '等待 {name} 接受',
+  multiActive: '正在发送',
+  multiDone: '已发送',
+  multiDeclined: '已拒绝',
+  multiCancelled: '已取消',
+  multiFailed: '失败',
+  multiVerified: '✓ 已校验 {n}/{total} 个文件',
+  multiMismatch: '{n} 个文件校验失败',
+  multiProgressFor: '发送给 {name} 的文件进度',
+});
