@@ -201,7 +201,7 @@ function receiverRow(rs) {
     verified.dataset.files = String(v.total);
     verified.dataset.state = v.mismatch ? 'mismatch' : v.total && v.verified === v.total ? 'verified' : '';
     verified.textContent = v.mismatch ? t('multiMismatch', { n: v.mismatch }) : v.verified ? t('multiVerified', { n: v.verified, total: v.total }) : '';
-    const why = s === 'failed' || s === 'cancelled' || s === 'declined' ? rs.reason : '';
+    const why = s === 'declined' ? t('multiDeclinedBy', { name: rs.peer.name }) : s === 'failed' || s === 'cancelled' ? rs.reason : '';
     error.textContent = why;
     error.hidden = !why;
     cancel.textContent = t('multiCancel');
