@@ -45,10 +45,16 @@ pub fn parse_receivers(s: &str) -> Result<u16, String> {
 #[derive(Debug)]
 enum Result_ {
     /// Everything arrived and the receiver verified every file (or the text was delivered).
-    Sent { detail: String },
+    Sent {
+        detail: String,
+    },
     Declined,
-    Cancelled { reason: String },
-    Failed { reason: String },
+    Cancelled {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 struct ReceiverResult {
@@ -141,7 +147,10 @@ pub async fn run(
                 stopped = count != 0 && started >= count;
                 continue;
             }
-            let question = format!("Send {} to \"{}\" ({})?", offer.what, peer.name, peer.client);
+            let question = format!(
+                "Send {} to \"{}\" ({})?",
+                offer.what, peer.name, peer.client
+            );
             if json {
                 json_line(
                     serde_json::json!({"event":"prompt","peer":peer_json(&peer),"question":question}),
@@ -234,7 +243,9 @@ fn peer_json(p: &PeerInfo) -> serde_json::Value {
     serde_json::json!({"id":p.id,"name":p.name,"client":p.client})
 }
 
-async fn next_line(answers: &mut Option<tokio::sync::mpsc::UnboundedReceiver<String>>) -> Option<String> {
+async fn next_line(
+    answers: &mut Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+) -> Option<String> {
     match answers {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -305,7 +316,11 @@ async fn serve_receiver(
     let departed = link.departed(&mut psig, &peer.id);
     let outcome = session.run(&link, cancelled(cancel), departed).await;
     let result = match outcome {
-        Ok(Outcome::Done { bytes, files, failed: 0 }) => Result_::Sent {
+        Ok(Outcome::Done {
+            bytes,
+            files,
+            failed: 0,
+        }) => Result_::Sent {
             detail: format!(
                 "{} file{}, {}, path: {}",
                 files.len(),
@@ -321,10 +336,16 @@ async fn serve_receiver(
             detail: format!("text message, path: {}", link.path_label()),
         },
         Ok(Outcome::Declined) => Result_::Declined,
-        Ok(Outcome::Cancelled { by_peer: true, reason }) => Result_::Cancelled {
+        Ok(Outcome::Cancelled {
+            by_peer: true,
+            reason,
+        }) => Result_::Cancelled {
             reason: format!("by the receiver: {reason}"),
         },
-        Ok(Outcome::Cancelled { by_peer: false, reason }) => Result_::Cancelled { reason },
+        Ok(Outcome::Cancelled {
+            by_peer: false,
+            reason,
+        }) => Result_::Cancelled { reason },
         Err(e) => Result_::Failed {
             reason: match link.close_reason() {
                 Some(why) => format!("{e:#} ({why})"),
@@ -343,7 +364,9 @@ fn finish(ui: &Ui, json: bool, result: Result_) -> Result_ {
             Result_::Cancelled { reason } | Result_::Failed { reason } => Some(reason.clone()),
             _ => None,
         };
-        ui.json_event(serde_json::json!({"event":"receiver-done","result":result.word(),"reason":reason}));
+        ui.json_event(
+            serde_json::json!({"event":"receiver-done","result":result.word(),"reason":reason}),
+        );
     }
     result
 }
@@ -352,15 +375,28 @@ fn summarize(results: &[ReceiverResult], json: bool) -> anyhow::Result<()> {
     if results.is_empty() {
         anyhow::bail!("cancelled before any receiver was served");
     }
-    eprintln!("Summary ({} receiver{}):", results.len(), if results.len() == 1 { "" } else { "s" });
+    eprintln!(
+        "Summary ({} receiver{}):",
+        results.len(),
+        if results.len() == 1 { "" } else { "s" }
+    );
     for r in results {
-        eprintln!("  \"{}\" ({}, {}): {}", r.peer.name, r.peer.client, r.peer.id, r.result.line());
+        eprintln!(
+            "  \"{}\" ({}, {}): {}",
+            r.peer.name,
+            r.peer.client,
+            r.peer.id,
+            r.result.line()
+        );
     }
     let bad = results
         .iter()
         .filter(|r| matches!(r.result, Result_::Failed { .. } | Result_::Cancelled { .. }))
         .count();
-    let sent = results.iter().filter(|r| matches!(r.result, Result_::Sent { .. })).count();
+    let sent = results
+        .iter()
+        .filter(|r| matches!(r.result, Result_::Sent { .. }))
+        .count();
     if json {
         json_line(serde_json::json!({
             "event":"summary",
@@ -375,7 +411,10 @@ fn summarize(results: &[ReceiverResult], json: bool) -> anyhow::Result<()> {
         }));
     }
     if bad > 0 {
-        anyhow::bail!("{bad} of {} receivers did not get everything", results.len());
+        anyhow::bail!(
+            "{bad} of {} receivers did not get everything",
+            results.len()
+        );
     }
     if sent == 0 {
         anyhow::bail!("every receiver declined");

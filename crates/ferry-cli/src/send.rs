@@ -103,8 +103,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
             what,
         };
         let room_id = room.id.clone();
-        return crate::multi_send::run(sig, &room_id, room.peers, offer, count, args.yes, &args.peer)
-            .await;
+        return crate::multi_send::run(
+            sig, &room_id, room.peers, offer, count, args.yes, &args.peer,
+        )
+        .await;
     }
     let peer_id = choose_receiver(&mut sig, &room.id, room.peers, &what, args.yes, &ui).await?;
     let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;

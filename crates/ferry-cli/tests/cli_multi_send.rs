@@ -34,7 +34,12 @@ fn result_of<'a>(summary: &'a serde_json::Value, id: &str) -> &'a serde_json::Va
 }
 
 fn send_to(server: &Server, n: &str, files: &[&Path]) -> (Peer, String) {
-    let mut args = vec!["send".to_string(), "--yes".into(), "--receivers".into(), n.into()];
+    let mut args = vec![
+        "send".to_string(),
+        "--yes".into(),
+        "--receivers".into(),
+        n.into(),
+    ];
     args.extend(files.iter().map(|p| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut sender = Peer::spawn(server, &args, Stdio::null());
@@ -60,7 +65,11 @@ fn three_receivers_one_declines_the_other_two_get_every_byte_and_the_summary_lis
         "3",
         &[&files[0], &src.path().join("album"), &files[2]],
     );
-    let outs = [TempDir::new("multi-a"), TempDir::new("multi-b"), TempDir::new("multi-c")];
+    let outs = [
+        TempDir::new("multi-a"),
+        TempDir::new("multi-b"),
+        TempDir::new("multi-c"),
+    ];
     let mut a = receive(&server, &code, outs[0].path(), &["--yes"], Stdio::null());
     let mut b = receive(&server, &code, outs[1].path(), &["--yes"], Stdio::null());
     // The third answers "n" at its own prompt.
@@ -92,7 +101,10 @@ fn three_receivers_one_declines_the_other_two_get_every_byte_and_the_summary_lis
         assert!(same_file(&files[1], &out.path().join("album/two.bin")));
         assert!(same_file(&files[2], &out.path().join("empty.txt")));
     }
-    assert!(files_under(outs[2].path()).is_empty(), "the decliner got nothing");
+    assert!(
+        files_under(outs[2].path()).is_empty(),
+        "the decliner got nothing"
+    );
 
     let sum = summary(&s.stdout);
     assert_eq!(sum["ok"], true);
@@ -104,7 +116,10 @@ fn three_receivers_one_declines_the_other_two_get_every_byte_and_the_summary_lis
     let done: Vec<_> = json_events(&s.stdout, "receiver-done");
     assert_eq!(done.len(), 3, "{}", s.stdout);
     for id in &ids {
-        assert!(done.iter().any(|d| d["peer"] == id.as_str()), "{id}: {done:?}");
+        assert!(
+            done.iter().any(|d| d["peer"] == id.as_str()),
+            "{id}: {done:?}"
+        );
     }
     assert_eq!(json_events(&s.stdout, "connected").len(), 3);
     assert!(s.stderr.contains("Summary (3 receivers)"), "{}", s.stderr);
@@ -125,20 +140,32 @@ fn a_large_file_to_three_receivers_one_killed_mid_way_memory_stays_flat() {
     let (mut sender, code) = send_to(&server, "3", &[&file]);
     let pid = sender.child.id();
     let before = vm_hwm_kib(pid).expect("the sender's /proc status");
-    let outs = [TempDir::new("big-a"), TempDir::new("big-b"), TempDir::new("big-c")];
+    let outs = [
+        TempDir::new("big-a"),
+        TempDir::new("big-b"),
+        TempDir::new("big-c"),
+    ];
     let mut peers: Vec<Peer> = outs
         .iter()
         .map(|o| receive(&server, &code, o.path(), &["--yes"], Stdio::null()))
         .collect();
     let ids: Vec<String> = peers
         .iter_mut()
-        .map(|p| p.wait_event("welcome", Duration::from_secs(20))["id"].as_str().unwrap().to_string())
+        .map(|p| {
+            p.wait_event("welcome", Duration::from_secs(20))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     // Kill the third once its first bytes are on disk (64 MiB take seconds here).
     let part = outs[2].path().join("big.bin.ferry-part");
     let t0 = std::time::Instant::now();
     while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 256 * 1024 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no data reached the third receiver");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no data reached the third receiver"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let killed = peers.pop().unwrap();
@@ -148,7 +175,10 @@ fn a_large_file_to_three_receivers_one_killed_mid_way_memory_stays_flat() {
     let mut peak = before;
     let t0 = std::time::Instant::now();
     while sender.child.try_wait().unwrap().is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(150), "the sender did not finish");
+        assert!(
+            t0.elapsed() < Duration::from_secs(150),
+            "the sender did not finish"
+        );
         if let Some(k) = vm_hwm_kib(pid) {
             peak = peak.max(k);
         }
@@ -161,9 +191,17 @@ fn a_large_file_to_three_receivers_one_killed_mid_way_memory_stays_flat() {
         assert_eq!(r.code, Some(0), "{}", r.stderr);
     }
     for out in &outs[..2] {
-        assert!(same_file(&file, &out.path().join("big.bin")), "byte for byte");
+        assert!(
+            same_file(&file, &out.path().join("big.bin")),
+            "byte for byte"
+        );
     }
-    assert_ne!(s.code, Some(0), "a receiver failed: non-zero exit\n{}", s.stderr);
+    assert_ne!(
+        s.code,
+        Some(0),
+        "a receiver failed: non-zero exit\n{}",
+        s.stderr
+    );
     let sum = summary(&s.stdout);
     assert_eq!(sum["ok"], false);
     assert_eq!(result_of(&sum, &ids[0])["result"], "sent");
