@@ -116,6 +116,8 @@ pub async fn run(
     let mut started: u16 = 0;
     let mut stopped = false;
     let mut said_waiting = false;
+    // Ctrl-C is one future, polled until it fires once.
+    let mut interrupted = false;
     let mut interrupt = std::pin::pin!(ctrl_c());
     let target = if count == 0 {
         "until Ctrl-C".to_string()
@@ -172,7 +174,13 @@ pub async fn run(
         }
         tokio::select! {
             m = mux.recv() => match m {
-                Ok(ServerMessage::PeerJoined { room: r, peer }) if r == room => waiting.push_back(peer),
+                Ok(ServerMessage::PeerJoined { room: r, peer }) if r == room => {
+                    if stopped {
+                        eprintln!("\"{}\" joined the room; not offering to anyone new ({started} served or being served).", peer.name);
+                    } else {
+                        waiting.push_back(peer);
+                    }
+                }
                 Ok(ServerMessage::RoomPeers { room: r, peers }) if r == room => waiting.extend(peers),
                 Ok(ServerMessage::PeerLeft { room: r, peer_id }) if r == room => {
                     waiting.retain(|p| p.id != peer_id);
@@ -221,7 +229,8 @@ pub async fn run(
                 said_waiting = false;
                 results.push(r);
             }
-            _ = &mut interrupt, if !stopped || asking.is_some() || !tasks.is_empty() => {
+            _ = &mut interrupt, if !interrupted && (!stopped || asking.is_some() || !tasks.is_empty()) => {
+                interrupted = true;
                 if asking.take().is_some() {
                     eprintln!();
                 }

@@ -17,9 +17,14 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The `summary` event; parsed from the line's first `{` (on a terminal, output of the
+/// progress bars can share the line).
 fn summary(stdout: &str) -> serde_json::Value {
-    json_events(stdout, "summary")
-        .pop()
+    stdout
+        .lines()
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .rfind(|v| v["event"] == "summary")
         .unwrap_or_else(|| panic!("no summary event in {stdout}"))
 }
 
@@ -228,4 +233,106 @@ fn receivers_above_what_a_room_holds_is_a_clear_error() {
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at most 63"), "{err}");
+}
+
+/// `--keep-open`: receivers come one after another; each gets the file; Ctrl-C with nothing
+/// running ends the run normally, and the summary lists everyone served.
+#[test]
+fn keep_open_serves_receivers_until_ctrl_c() {
+    let server = Server::start();
+    let src = TempDir::new("keep-src");
+    let file = src.path().join("note.bin");
+    std::fs::write(&file, random_bytes(300_000, 4)).unwrap();
+    let file_arg = file.display().to_string();
+    let mut sender = Peer::spawn(
+        &server,
+        &["send", "--yes", "--keep-open", &file_arg],
+        Stdio::null(),
+    );
+    let code = sender.room_code();
+    let mut ids = Vec::new();
+    for tag in ["keep-a", "keep-b"] {
+        let out = TempDir::new(tag);
+        let mut r = receive(&server, &code, out.path(), &["--yes"], Stdio::null());
+        ids.push(
+            r.wait_event("welcome", Duration::from_secs(20))["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        let done = sender.wait_event("receiver-done", Duration::from_secs(60));
+        assert_eq!(done["peer"], ids.last().unwrap().as_str());
+        assert_eq!(done["result"], "sent");
+        let f = r.finish(Duration::from_secs(30));
+        assert_eq!(f.code, Some(0), "{}", f.stderr);
+        assert!(same_file(&file, &out.path().join("note.bin")));
+    }
+    sender.signal("INT");
+    let s = sender.finish(Duration::from_secs(20));
+    assert_eq!(s.code, Some(0), "{}", s.stderr);
+    let sum = summary(&s.stdout);
+    assert_eq!(sum["receivers"].as_array().unwrap().len(), 2, "{sum}");
+    for id in &ids {
+        assert_eq!(result_of(&sum, id)["result"], "sent");
+    }
+}
+
+/// Without `--yes`, each receiver that joins is asked about in turn, on the terminal; the one
+/// answered "n" is skipped and does not count, the next two are served.
+#[test]
+fn each_receiver_is_asked_about_on_the_terminal() {
+    let server = Server::start();
+    let src = TempDir::new("ask-src");
+    let file = src.path().join("f.bin");
+    std::fs::write(&file, random_bytes(100_000, 6)).unwrap();
+    let file_arg = file.display().to_string();
+    let mut sender =
+        Peer::spawn_in_terminal(&server, &["send", "--no-qr", "--receivers", "2", &file_arg]);
+    let code = sender.room_code();
+    let outs = [
+        TempDir::new("ask-a"),
+        TempDir::new("ask-b"),
+        TempDir::new("ask-c"),
+    ];
+    let mut receivers = Vec::new();
+    let mut answers = Vec::new();
+    for (i, (out, answer)) in outs.iter().zip(["n", "y", "y"]).enumerate() {
+        let mut r = receive(&server, &code, out.path(), &["--yes"], Stdio::null());
+        let id = r.wait_event("welcome", Duration::from_secs(20))["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let prompt = sender.wait_event("prompt", Duration::from_secs(30));
+        assert_eq!(
+            prompt["peer"]["id"],
+            id.as_str(),
+            "receiver {i} is asked about"
+        );
+        sender.type_line(answer);
+        let a = sender.wait_event("answer", Duration::from_secs(30));
+        assert_eq!(a["send"], answer == "y");
+        receivers.push((id, r));
+        answers.push(answer);
+    }
+    let s = sender.finish(Duration::from_secs(60));
+    assert_eq!(s.code, Some(0), "{}", s.stdout);
+    let sum = summary(&s.stdout);
+    assert_eq!(sum["receivers"].as_array().unwrap().len(), 2, "{sum}");
+    let mut it = receivers.into_iter();
+    let (skipped_id, skipped) = it.next().unwrap();
+    for ((id, r), out) in it.zip(&outs[1..]) {
+        assert_eq!(result_of(&sum, &id)["result"], "sent");
+        let f = r.finish(Duration::from_secs(30));
+        assert_eq!(f.code, Some(0), "{}", f.stderr);
+        assert!(same_file(&file, &out.path().join("f.bin")));
+    }
+    assert!(
+        !sum.to_string().contains(&skipped_id),
+        "the skipped one is not a receiver"
+    );
+    // The skipped receiver never got a connection; it is still waiting.
+    skipped.signal("KILL");
+    let k = skipped.finish(Duration::from_secs(10));
+    assert!(json_events(&k.stdout, "connected").is_empty());
+    assert!(files_under(outs[0].path()).is_empty());
 }
