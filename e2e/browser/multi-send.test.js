@@ -118,3 +118,29 @@ test('a receiver that vanishes mid-transfer fails alone; a cancelled one too; th
     for (const p of [a, ...peers]) await p.context.close().catch(() => {});
   }
 });
+
+test('ferry send --receivers 2 → two browsers opening the link', { timeout: 300_000 }, async () => {
+  const files = makeFiles({ 'c-one.bin': 3, 'c-2mib.bin': 2 * 1024 * 1024 + 1 });
+  const sender = runFerry(['send', '--yes', '--receivers', '2', ...files.paths], env.server.url);
+  const pages = [];
+  try {
+    const room = await sender.event('room');
+    for (let i = 0; i < 2; i++) pages.push(await openApp(env.browser, room.link));
+    const downloads = pages.map((p) => collectDownloads(p.page));
+    for (const p of pages) await p.page.getByTestId('offer-dialog').getByTestId('offer-accept').click({ timeout: 60_000 });
+    assert.equal(await sender.exit(), 0, sender.stderr());
+    const summary = await sender.event('summary');
+    assert.equal(summary.receivers.length, 2);
+    assert.ok(summary.receivers.every((/** @type {any} */ r) => r.result === 'sent' && r.peer.client === 'browser'), JSON.stringify(summary));
+    for (const d of downloads) {
+      for (const [rel, sha] of Object.entries(files.sha)) {
+        const got = await d.get(rel);
+        assert.equal(got.failure, null, `${rel} downloaded`);
+        assert.equal(got.sha, sha, `${rel} byte for byte`);
+      }
+    }
+  } finally {
+    rmSync(files.dir, { recursive: true, force: true });
+    for (const p of pages) await p.context.close().catch(() => {});
+  }
+});
