@@ -224,3 +224,124 @@ impl PeerSignaling for MuxPeer {
         self.rx.recv().await.ok_or(SignalingError::Closed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SignalingMux;
+    use crate::signaling::{PeerSignaling, SignalingClient};
+    use ferry_protocol::signaling::{ClientMessage, PeerInfo, ServerMessage, Signal};
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    fn peer(id: &str) -> PeerInfo {
+        PeerInfo {
+            id: id.into(),
+            name: format!("Peer {id}"),
+            client: "cli".into(),
+        }
+    }
+
+    fn signal(from: &str, n: u32) -> String {
+        ServerMessage::Signal {
+            from: from.into(),
+            signal: Signal::App {
+                payload: serde_json::json!({ "n": n }),
+            },
+        }
+        .to_json()
+    }
+
+    fn n_of(m: &ServerMessage) -> Option<u64> {
+        match m {
+            ServerMessage::Signal {
+                signal: Signal::App { payload },
+                ..
+            } => payload["n"].as_u64(),
+            _ => None,
+        }
+    }
+
+    /// A real WebSocket server on loopback plays the hub: signals of peers that have no handle
+    /// yet are held and handed over in order; later ones go straight to the handle; presence
+    /// reaches both the lobby and the handle; sends from a handle reach the server.
+    #[tokio::test]
+    async fn routes_by_peer_and_hands_over_held_signals_in_order() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let welcome = ServerMessage::Welcome {
+                version: 2,
+                peer: peer("me"),
+                token: "t".into(),
+                rooms: vec![],
+                ice_servers: vec![],
+            };
+            ws.send(Message::text(welcome.to_json())).await.unwrap();
+            for m in [signal("p1", 1), signal("p2", 1), signal("p1", 2)] {
+                ws.send(Message::text(m)).await.unwrap();
+            }
+            let joined = ServerMessage::PeerJoined {
+                room: "ROOM42".into(),
+                peer: peer("p2"),
+            };
+            ws.send(Message::text(joined.to_json())).await.unwrap();
+            // The handle for p1 exists once its first message arrives here.
+            let got = loop {
+                if let Some(Ok(Message::Text(t))) = ws.next().await {
+                    break t.to_string();
+                }
+            };
+            ws.send(Message::text(signal("p1", 3))).await.unwrap();
+            let left = ServerMessage::PeerLeft {
+                room: "ROOM42".into(),
+                peer_id: "p1".into(),
+            };
+            ws.send(Message::text(left.to_json())).await.unwrap();
+            // Keep the socket open until the client closes it.
+            while let Some(Ok(m)) = ws.next().await {
+                if m.is_close() {
+                    break;
+                }
+            }
+            got
+        });
+        let client = SignalingClient::connect(&url).await.unwrap();
+        let mut mux = SignalingMux::start(client);
+        assert_eq!(mux.me().id, "me");
+        // Signals are not lobby business: the first lobby message is the presence event.
+        assert!(matches!(
+            mux.recv().await.unwrap(),
+            ServerMessage::PeerJoined { .. }
+        ));
+        let mut p1 = mux.peer("p1");
+        assert_eq!(n_of(&p1.recv().await.unwrap()), Some(1));
+        assert_eq!(n_of(&p1.recv().await.unwrap()), Some(2));
+        p1.send(&ClientMessage::Signal {
+            to: "p1".into(),
+            signal: Signal::App {
+                payload: serde_json::json!({ "hello": true }),
+            },
+        })
+        .await
+        .unwrap();
+        assert_eq!(n_of(&p1.recv().await.unwrap()), Some(3));
+        assert!(matches!(
+            p1.recv().await.unwrap(),
+            ServerMessage::PeerLeft { ref peer_id, .. } if peer_id == "p1"
+        ));
+        assert!(matches!(
+            mux.recv().await.unwrap(),
+            ServerMessage::PeerLeft { ref peer_id, .. } if peer_id == "p1"
+        ));
+        // p2's early signal waited for its handle; the joined event went to the lobby only.
+        let mut p2 = mux.peer("p2");
+        assert_eq!(n_of(&p2.recv().await.unwrap()), Some(1));
+        drop(p1);
+        drop(p2);
+        mux.close().await;
+        let sent = server.await.unwrap();
+        assert!(sent.contains(r#""hello":true"#), "{sent}");
+    }
+}
