@@ -118,6 +118,7 @@ pub async fn run(
     let mut said_waiting = false;
     // Ctrl-C is one future, polled until it fires once.
     let mut interrupted = false;
+    let mut lobby_gone = false;
     let mut interrupt = std::pin::pin!(ctrl_c());
     let target = if count == 0 {
         "until Ctrl-C".to_string()
@@ -173,7 +174,7 @@ pub async fn run(
             said_waiting = true;
         }
         tokio::select! {
-            m = mux.recv() => match m {
+            m = mux.recv(), if !lobby_gone => match m {
                 Ok(ServerMessage::PeerJoined { room: r, peer }) if r == room => {
                     if stopped {
                         eprintln!("\"{}\" joined the room; not offering to anyone new ({started} served or being served).", peer.name);
@@ -202,11 +203,11 @@ pub async fn run(
                     if !stopped {
                         eprintln!("Lost the connection to the server ({e}); not offering to anyone new.");
                     }
-                    // Nothing more will come from the lobby: wait for the tasks alone.
-                    while let Some(r) = tasks.join_next().await {
-                        results.push(joined(r));
+                    lobby_gone = true;
+                    stopped = true;
+                    if asking.take().is_some() {
+                        eprintln!();
                     }
-                    break;
                 }
             },
             line = next_line(&mut answers), if asking.is_some() => {
