@@ -31,7 +31,11 @@ test('one browser sends 3 files to two browsers and ferry receive; one declines'
   const downloadsB = collectDownloads(b.page);
   const downloadsC = collectDownloads(c.page);
   try {
-    // Everyone here, chosen with the keyboard-reachable checkbox; three peers selected.
+    // "Everyone in this room" picks the CLI (the code room's only other member) ...
+    await a.page.getByTestId('room-select-all').click();
+    assert.equal(await a.page.getByTestId('multi-send-count').getAttribute('data-count'), '1');
+    assert.ok(await peerCard(a.page, cliName).getByTestId('peer-select').isChecked());
+    // ... and "everyone here" all three.
     await a.page.getByTestId('select-all-peers').check();
     assert.equal(await a.page.getByTestId('multi-send-count').getAttribute('data-count'), '3');
     for (const name of [nameB, nameC, cliName]) {
@@ -71,6 +75,11 @@ test('one browser sends 3 files to two browsers and ferry receive; one declines'
     assert.equal(downloadsC.all.size, 0, 'nothing downloaded on the receiver that declined');
     await inState(peerCard(a.page, nameC).getByTestId('transfer').first(), 'declined').waitFor();
     await inState(peerCard(a.page, nameB).getByTestId('transfer').first(), 'done').waitFor();
+    // The same rows in Simplified Chinese.
+    await a.page.getByTestId('lang-select').selectOption('zh-CN');
+    assert.equal(await a.page.locator('#multi-send-title').textContent(), '同时发送给多人');
+    assert.equal(await row(nameC).getByTestId('multi-send-error').textContent(), `${nameC} 拒绝了`);
+    assert.match((await row(nameB).getByTestId('multi-send-verified').textContent()) ?? '', /已校验 3\/3/);
   } finally {
     rmSync(files.dir, { recursive: true, force: true });
     rmSync(out, { recursive: true, force: true });
