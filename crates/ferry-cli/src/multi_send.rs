@@ -43,7 +43,7 @@ pub fn parse_receivers(s: &str) -> Result<u16, String> {
 
 /// What one receiver ended with.
 #[derive(Debug)]
-enum Result_ {
+enum Ending {
     /// Everything arrived and the receiver verified every file (or the text was delivered).
     Sent {
         detail: String,
@@ -59,25 +59,25 @@ enum Result_ {
 
 struct ReceiverResult {
     peer: PeerInfo,
-    result: Result_,
+    result: Ending,
 }
 
-impl Result_ {
+impl Ending {
     fn word(&self) -> &'static str {
         match self {
-            Result_::Sent { .. } => "sent",
-            Result_::Declined => "declined",
-            Result_::Cancelled { .. } => "cancelled",
-            Result_::Failed { .. } => "failed",
+            Ending::Sent { .. } => "sent",
+            Ending::Declined => "declined",
+            Ending::Cancelled { .. } => "cancelled",
+            Ending::Failed { .. } => "failed",
         }
     }
 
     fn line(&self) -> String {
         match self {
-            Result_::Sent { detail } => format!("sent and verified: {detail}"),
-            Result_::Declined => "declined".into(),
-            Result_::Cancelled { reason } => format!("cancelled: {reason}"),
-            Result_::Failed { reason } => format!("failed: {reason}"),
+            Ending::Sent { detail } => format!("sent and verified: {detail}"),
+            Ending::Declined => "declined".into(),
+            Ending::Cancelled { reason } => format!("cancelled: {reason}"),
+            Ending::Failed { reason } => format!("failed: {reason}"),
         }
     }
 }
@@ -269,7 +269,7 @@ fn joined(r: Result<ReceiverResult, tokio::task::JoinError>) -> ReceiverResult {
             name: "?".into(),
             client: String::new(),
         },
-        result: Result_::Failed {
+        result: Ending::Failed {
             reason: format!("the session ended abnormally: {e}"),
         },
     })
@@ -307,7 +307,7 @@ async fn serve_receiver(
     ui: Ui,
     args: &PeerArgs,
     cancel: tokio::sync::watch::Receiver<bool>,
-) -> Result_ {
+) -> Ending {
     let json = args.json;
     let cancelled = |mut c: tokio::sync::watch::Receiver<bool>| async move {
         let _ = c.wait_for(|c| *c).await;
@@ -315,11 +315,11 @@ async fn serve_receiver(
     let link = tokio::select! {
         l = link(&mut psig, &peer.id, args, &ui) => match l {
             Ok(l) => l,
-            Err(e) => return finish(&ui, json, Result_::Failed { reason: format!("{e:#}") }),
+            Err(e) => return finish(&ui, json, Ending::Failed { reason: format!("{e:#}") }),
         },
         _ = cancelled(cancel.clone()) => {
             let reason = "cancelled by the user (Ctrl-C) while connecting".to_string();
-            return finish(&ui, json, Result_::Cancelled { reason });
+            return finish(&ui, json, Ending::Cancelled { reason });
         }
     };
     let mut session = Session::new(mode, ui);
@@ -330,7 +330,7 @@ async fn serve_receiver(
             bytes,
             files,
             failed: 0,
-        }) => Result_::Sent {
+        }) => Ending::Sent {
             detail: format!(
                 "{} file{}, {}, path: {}",
                 files.len(),
@@ -339,24 +339,24 @@ async fn serve_receiver(
                 link.path_label()
             ),
         },
-        Ok(Outcome::Done { failed, .. }) => Result_::Failed {
+        Ok(Outcome::Done { failed, .. }) => Ending::Failed {
             reason: format!("{failed} file(s) failed verification on the receiver"),
         },
-        Ok(Outcome::TextOnly { .. }) => Result_::Sent {
+        Ok(Outcome::TextOnly { .. }) => Ending::Sent {
             detail: format!("text message, path: {}", link.path_label()),
         },
-        Ok(Outcome::Declined) => Result_::Declined,
+        Ok(Outcome::Declined) => Ending::Declined,
         Ok(Outcome::Cancelled {
             by_peer: true,
             reason,
-        }) => Result_::Cancelled {
+        }) => Ending::Cancelled {
             reason: format!("by the receiver: {reason}"),
         },
         Ok(Outcome::Cancelled {
             by_peer: false,
             reason,
-        }) => Result_::Cancelled { reason },
-        Err(e) => Result_::Failed {
+        }) => Ending::Cancelled { reason },
+        Err(e) => Ending::Failed {
             reason: match link.close_reason() {
                 Some(why) => format!("{e:#} ({why})"),
                 None => format!("{e:#}"),
@@ -367,11 +367,11 @@ async fn serve_receiver(
     finish(session.ui(), json, result)
 }
 
-fn finish(ui: &Ui, json: bool, result: Result_) -> Result_ {
+fn finish(ui: &Ui, json: bool, result: Ending) -> Ending {
     ui.note(&result.line());
     if json {
         let reason = match &result {
-            Result_::Cancelled { reason } | Result_::Failed { reason } => Some(reason.clone()),
+            Ending::Cancelled { reason } | Ending::Failed { reason } => Some(reason.clone()),
             _ => None,
         };
         ui.json_event(
@@ -401,11 +401,11 @@ fn summarize(results: &[ReceiverResult], json: bool) -> anyhow::Result<()> {
     }
     let bad = results
         .iter()
-        .filter(|r| matches!(r.result, Result_::Failed { .. } | Result_::Cancelled { .. }))
+        .filter(|r| matches!(r.result, Ending::Failed { .. } | Ending::Cancelled { .. }))
         .count();
     let sent = results
         .iter()
-        .filter(|r| matches!(r.result, Result_::Sent { .. }))
+        .filter(|r| matches!(r.result, Ending::Sent { .. }))
         .count();
     if json {
         json_line(serde_json::json!({
@@ -413,7 +413,7 @@ fn summarize(results: &[ReceiverResult], json: bool) -> anyhow::Result<()> {
             "ok": bad == 0 && sent > 0,
             "receivers": results.iter().map(|r| {
                 let reason = match &r.result {
-                    Result_::Cancelled { reason } | Result_::Failed { reason } => Some(reason.clone()),
+                    Ending::Cancelled { reason } | Ending::Failed { reason } => Some(reason.clone()),
                     _ => None,
                 };
                 serde_json::json!({"peer":peer_json(&r.peer),"result":r.result.word(),"reason":reason})

@@ -25,8 +25,9 @@ pub struct SendArgs {
     /// Do not print the QR code.
     #[arg(long)]
     no_qr: bool,
-    /// Send to the first peer that joins the room without asking. Needed when stdin is not a
-    /// terminal (scripts): anyone who guesses the room code could be that peer.
+    /// Send to the first peer that joins the room without asking (with --receivers: to each
+    /// that joins). Needed when stdin is not a terminal (scripts): anyone who guesses the room
+    /// code could be that peer.
     #[arg(long, short)]
     yes: bool,
     /// Send the same files to N receivers at once (1 to 63: a room holds 64 peers). Each one
