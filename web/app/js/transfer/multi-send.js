@@ -24,6 +24,8 @@ export class ReceiverSend extends EventTarget {
     /** Set when connecting or offering failed before any transfer existed. */
     this.error = '';
     this.cancelled = false;
+    /** The transfer that ended early first: its ending is the row's (the rest were cancelled because of it). @type {Transfer | null} */
+    this.cause = null;
     offer().then(
       (transfers) => {
         this.transfers = transfers;
@@ -43,8 +45,8 @@ export class ReceiverSend extends EventTarget {
   get state() {
     if (this.error) return 'failed';
     if (this.transfers.length === 0) return this.cancelled ? 'cancelled' : 'connecting';
+    if (this.cause) return /** @type {ReceiverState} */ (this.cause.state);
     const states = this.transfers.map((t) => t.state);
-    for (const s of /** @type {const} */ (['failed', 'cancelled', 'declined'])) if (states.includes(s)) return s;
     if (states.every((s) => s === 'done')) return 'done';
     return states.includes('active') || states.includes('done') ? 'active' : 'waiting';
   }
@@ -74,7 +76,7 @@ export class ReceiverSend extends EventTarget {
 
   /** The first reason a transfer of this receiver gave for ending early. */
   get reason() {
-    return this.error || (this.transfers.find((t) => t.error)?.error ?? '');
+    return this.error || this.cause?.error || (this.transfers.find((t) => t.error)?.error ?? '');
   }
 
   /** Stops every transfer of this receiver (the receiver is told); the others go on. */
@@ -89,8 +91,11 @@ export class ReceiverSend extends EventTarget {
    * early, the rest would arrive incomplete, so they are cancelled too (as the CLI does).
    */
   settle() {
-    const ended = this.transfers.find((t) => t.state === 'declined' || t.state === 'cancelled' || t.state === 'failed');
-    if (ended) for (const t of this.transfers) if (!t.finished) t.cancel(`part of the selection was ${ended.state}`);
+    const ended = this.cause ?? this.transfers.find((t) => t.state === 'declined' || t.state === 'cancelled' || t.state === 'failed');
+    if (ended) {
+      this.cause = ended;
+      for (const t of this.transfers) if (!t.finished) t.cancel(`part of the selection was ${ended.state}`);
+    }
     this.changed();
   }
 
