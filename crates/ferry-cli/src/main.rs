@@ -1,12 +1,14 @@
 //! `ferry`: one binary for the server and the command-line peer. Thin: it parses arguments and
 //! wires the library crates together.
 //!
-//! Modules depend downwards only: `send` / `receive` → `peer_common` (arguments, link setup,
+//! Modules depend downwards only: `send` → `multi_send` (several receivers at once); `send` /
+//! `receive` → `peer_common` (arguments, link setup,
 //! reports) → `session` (the engine driver) → `ui`, `disk`, `prefetch`, `sources`. `ui` (terminal
 //! and `--json` output) depends on nothing else here.
 #![warn(clippy::unwrap_used)]
 
 mod disk;
+mod multi_send;
 mod peer_common;
 mod prefetch;
 mod receive;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use ferry_transport::{Link, PeerOptions, RelayMode, SignalingClient};
+use ferry_transport::{Link, PeerOptions, PeerSignaling, RelayMode, SignalingClient};
 
 use crate::session::{Outcome, Session};
 use crate::ui::{Ui, json_line, rate_line};
@@ -86,12 +86,12 @@ pub fn announce_self(sig: &SignalingClient, ui: &Ui) {
 
 /// Connects to `peer_id` and reports the path taken.
 pub async fn link(
-    sig: &mut SignalingClient,
+    sig: &mut impl PeerSignaling,
     peer_id: &str,
     args: &PeerArgs,
     ui: &Ui,
 ) -> anyhow::Result<Link> {
-    eprintln!("Connecting to the peer…");
+    ui.note("Connecting to the peer…");
     let link = ferry_transport::connect_with_fallback(
         sig,
         peer_id,
@@ -100,19 +100,17 @@ pub async fn link(
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!("Connected, path: {}", link.path_label());
+    ui.note(&format!("Connected, path: {}", link.path_label()));
     if let Some(code) = link.security_code() {
-        eprintln!(
+        ui.note(&format!(
             "Security code: {code} (the peer shows the same code unless someone is in the middle)"
-        );
+        ));
     }
-    if ui.json {
-        json_line(path_json(&link));
-    }
+    ui.json_event(path_json(&link));
     Ok(link)
 }
 
-fn path_json(link: &Link) -> serde_json::Value {
+pub fn path_json(link: &Link) -> serde_json::Value {
     match link {
         Link::Ice(l) => {
             let p = &l.path;

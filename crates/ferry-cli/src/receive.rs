@@ -35,9 +35,36 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
         .join_room(&args.code)
         .await
         .map_err(|e| anyhow::anyhow!("cannot join room {:?}: {e}", args.code))?;
-    let peer_id = match room.peers.first() {
-        Some(p) => p.id.clone(),
-        None => {
+    let peer_id = match room.peers.as_slice() {
+        [only] => only.id.clone(),
+        [_, _, ..] => {
+            // Several peers: the sender's other receivers are here too (`ferry send
+            // --receivers`). The sender is whoever starts connecting to us.
+            eprintln!(
+                "{} peers are in room {}; waiting for the sender to connect…",
+                room.peers.len(),
+                room.id
+            );
+            loop {
+                tokio::select! {
+                    m = sig.recv() => {
+                        let m = m?;
+                        let from = match &m {
+                            ServerMessage::Signal { from, .. } => Some(from.clone()),
+                            ServerMessage::RelayReady { peer_id, .. } => Some(peer_id.clone()),
+                            _ => None,
+                        };
+                        if let Some(from) = from {
+                            // Its first signal is part of the connection: handed back for it.
+                            sig.unread([m]);
+                            break from;
+                        }
+                    }
+                    _ = ctrl_c() => anyhow::bail!("cancelled before the sender connected"),
+                }
+            }
+        }
+        [] => {
             eprintln!("Waiting for the sender to join room {}…", room.id);
             loop {
                 tokio::select! {

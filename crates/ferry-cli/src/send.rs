@@ -25,10 +25,22 @@ pub struct SendArgs {
     /// Do not print the QR code.
     #[arg(long)]
     no_qr: bool,
-    /// Send to the first peer that joins the room without asking. Needed when stdin is not a
-    /// terminal (scripts): anyone who guesses the room code could be that peer.
+    /// Send to the first peer that joins the room without asking (with --receivers: to each
+    /// that joins). Needed when stdin is not a terminal (scripts): anyone who guesses the room
+    /// code could be that peer.
     #[arg(long, short)]
     yes: bool,
+    /// Send the same files to N receivers at once (1 to 63: a room holds 64 peers). Each one
+    /// that joins is asked about (unless --yes) and gets its own connection and transfer; one
+    /// declining or failing does not stop the others. 0 keeps offering to whoever joins until
+    /// Ctrl-C. The summary lists every receiver and its result; the exit status is non-zero if
+    /// any receiver failed or was cancelled, or none got the files (a decline alone is not a
+    /// failure). Without this flag: one receiver, as before.
+    #[arg(long, value_name = "N", value_parser = crate::multi_send::parse_receivers)]
+    receivers: Option<u16>,
+    /// Keep offering to whoever joins until Ctrl-C (the same as --receivers 0).
+    #[arg(long, conflicts_with = "receivers")]
+    keep_open: bool,
     #[command(flatten)]
     peer: PeerArgs,
 }
@@ -85,6 +97,18 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         println!("On the other machine: ferry receive {}", room.id);
     }
     let what = what_to_send(sources.len(), total, args.text.is_some());
+    if let Some(count) = args.receivers.or(args.keep_open.then_some(0)) {
+        let offer = crate::multi_send::Offer {
+            sources,
+            text: args.text.clone(),
+            what,
+        };
+        let room_id = room.id.clone();
+        return crate::multi_send::run(
+            sig, &room_id, room.peers, offer, count, args.yes, &args.peer,
+        )
+        .await;
+    }
     let peer_id = choose_receiver(&mut sig, &room.id, room.peers, &what, args.yes, &ui).await?;
     let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
     let mut session = Session::new(
@@ -250,7 +274,7 @@ fn hold(held: &mut Vec<ServerMessage>, msg: ServerMessage) {
 
 /// Lines typed on stdin, read by one thread for the whole run (a prompt that ends because the
 /// peer left must not leave a second reader behind to swallow the next answer).
-fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
+pub(crate) fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         let mut line = String::new();

@@ -109,6 +109,10 @@ impl Session {
         }
     }
 
+    pub fn ui(&self) -> &Ui {
+        &self.ui
+    }
+
     pub fn elapsed(&self) -> std::time::Duration {
         self.started.map(|s| s.elapsed()).unwrap_or_default()
     }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use ferry_engine::LocalFile;
 
+#[derive(Clone)]
 pub struct Source {
     pub local: PathBuf,
     pub offered: LocalFile,

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use ferry_protocol::transfer::ValidatedFile;
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// One `--json` event line on stdout.
 pub fn json_line(v: serde_json::Value) {
@@ -16,11 +16,48 @@ pub fn json_line(v: serde_json::Value) {
 pub struct Ui {
     bar: Option<ProgressBar>,
     pub json: bool,
+    /// Sending to several receivers: whose session this is, shown before its notes and bar.
+    receiver: Option<Receiver>,
+}
+
+struct Receiver {
+    id: String,
+    name: String,
+    bars: MultiProgress,
 }
 
 impl Ui {
     pub fn new(json: bool) -> Self {
-        Ui { bar: None, json }
+        Ui {
+            bar: None,
+            json,
+            receiver: None,
+        }
+    }
+
+    /// The output of one of several concurrent sessions (`ferry send --receivers`): notes are
+    /// prefixed with the receiver's name, its bar is one of `bars`, JSON events carry its id.
+    pub fn for_receiver(json: bool, id: &str, name: &str, bars: MultiProgress) -> Self {
+        Ui {
+            bar: None,
+            json,
+            receiver: Some(Receiver {
+                id: id.to_string(),
+                name: name.to_string(),
+                bars,
+            }),
+        }
+    }
+
+    /// A `--json` event line, with `"peer": <receiver id>` when this is one of several sessions.
+    pub fn json_event(&self, mut v: serde_json::Value) {
+        if !self.json {
+            return;
+        }
+        if let (Some(r), Some(obj)) = (&self.receiver, v.as_object_mut()) {
+            obj.insert("peer".into(), serde_json::Value::String(r.id.clone()));
+        }
+        json_line(v);
     }
 
     /// A text message from the peer: the text itself on stdout (so `ferry receive CODE > note.txt`
@@ -38,8 +75,18 @@ impl Ui {
     }
 
     pub fn note(&self, msg: &str) {
-        match &self.bar {
-            Some(b) if !b.is_hidden() => b.println(msg),
+        let msg = match &self.receiver {
+            Some(r) => format!("[{}] {msg}", r.name),
+            None => msg.to_string(),
+        };
+        match (&self.bar, &self.receiver) {
+            (_, Some(r)) => {
+                let _ = r.bars.println(&msg);
+                if r.bars.is_hidden() {
+                    eprintln!("{msg}");
+                }
+            }
+            (Some(b), None) if !b.is_hidden() => b.println(msg),
             _ => eprintln!("{msg}"),
         }
     }
@@ -93,10 +140,17 @@ impl Ui {
         );
         bar.set_style(
             ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                "{prefix}{bar:40.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
             )
             .expect("valid template"),
         );
+        let bar = match &self.receiver {
+            Some(r) => {
+                bar.set_prefix(format!("{:<16.16} ", r.name));
+                r.bars.add(bar)
+            }
+            None => bar,
+        };
         bar.enable_steady_tick(Duration::from_millis(200));
         self.bar = Some(bar);
     }

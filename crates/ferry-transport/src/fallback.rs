@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::peer::{ConnectError, PeerLink, PeerOptions, connect};
 use crate::pipe::{Message, MessagePipe, PipeError};
 use crate::relay::{RELAY_PATH_LABEL, RelayError, RelayLink, open_relay};
-use crate::signaling::SignalingClient;
+use crate::signaling::PeerSignaling;
 
 /// When to use the WebSocket relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub enum Link {
 
 /// Connects to `peer_id`: ICE first, the relay as `mode` says.
 pub async fn connect_with_fallback(
-    sig: &mut SignalingClient,
+    sig: &mut impl PeerSignaling,
     peer_id: &str,
     opts: &PeerOptions,
     mode: RelayMode,
@@ -130,7 +130,7 @@ impl Link {
     /// Resolves when the peer is known to be gone ([`PeerLink::departed`]). The relay needs no
     /// watching (the server closes a session when either side's socket ends), but signaling is
     /// still read so the hub's heartbeats are answered.
-    pub async fn departed(&self, sig: &mut SignalingClient, peer_id: &str) {
+    pub async fn departed(&self, sig: &mut impl PeerSignaling, peer_id: &str) {
         match self {
             Link::Ice(l) => l.departed(sig, peer_id).await,
             Link::Relay(_) => {

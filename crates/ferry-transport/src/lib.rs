@@ -10,10 +10,12 @@ pub mod peer;
 pub mod pipe;
 pub mod relay;
 pub mod signaling;
+pub mod signaling_mux;
 pub mod socket_buffers;
 
 pub use fallback::{Link, LinkError, RelayMode, connect_with_fallback};
 pub use ice::IcePath;
 pub use peer::{ConnectError, PeerLink, PeerOptions, connect};
 pub use pipe::{Message, MessagePipe, PipeError, memory_pipe};
-pub use signaling::{SignalingClient, SignalingError};
+pub use signaling::{PeerSignaling, SignalingClient, SignalingError};
+pub use signaling_mux::{MuxPeer, SignalingMux};

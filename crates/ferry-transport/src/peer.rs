@@ -17,7 +17,7 @@ use webrtc::peer_connection::{
 
 use crate::datachannel::DataChannelPipe;
 use crate::ice::{IcePath, rtc_ice_servers};
-use crate::signaling::{SignalingClient, SignalingError};
+use crate::signaling::{PeerSignaling, SignalingError};
 
 /// Options for [`connect`].
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ impl PeerLink {
     ///
     /// Reading signaling here also answers the hub's heartbeats during long transfers. If the
     /// signaling connection itself ends, this stops watching and ICE alone decides.
-    pub async fn departed(&self, sig: &mut SignalingClient, peer_id: &str) {
+    pub async fn departed(&self, sig: &mut impl PeerSignaling, peer_id: &str) {
         let mut left = false;
         loop {
             let mut state = self.state.clone();
@@ -189,11 +189,11 @@ fn mdns_available() -> bool {
 
 /// Connects to `peer_id` (who must share a room with us) and opens the `ferry/1` channel.
 pub async fn connect(
-    sig: &mut SignalingClient,
+    sig: &mut impl PeerSignaling,
     peer_id: &str,
     opts: &PeerOptions,
 ) -> Result<PeerLink, ConnectError> {
-    let polite = sig.me.id.as_str() < peer_id;
+    let polite = sig.me().id.as_str() < peer_id;
     let (tx, mut events) = mpsc::unbounded_channel();
     let (state_tx, state_rx) = tokio::sync::watch::channel(RTCPeerConnectionState::New);
     let mut setting_engine = SettingEngineBuilder::new()
@@ -215,7 +215,7 @@ pub async fn connect(
     }
     let setting_engine = setting_engine.build();
     let config = RTCConfigurationBuilder::new()
-        .with_ice_servers(rtc_ice_servers(&sig.ice_servers))
+        .with_ice_servers(rtc_ice_servers(sig.ice_servers()))
         .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
@@ -265,7 +265,8 @@ pub async fn connect(
                 }
                 break;
             }
-            _ = state.wait_for(|s| *s == RTCPeerConnectionState::Failed) => {
+            // `.map(drop)`: the guard `wait_for` returns must not live in the future (not Send).
+            _ = async { state.wait_for(|s| *s == RTCPeerConnectionState::Failed).await.map(drop) } => {
                 return Err(ConnectError::Failed);
             }
             _ = &mut deadline => {
@@ -389,7 +390,7 @@ pub async fn connect(
 }
 
 async fn send_description(
-    sig: &mut SignalingClient,
+    sig: &mut impl PeerSignaling,
     peer_id: &str,
     sdp_type: SdpType,
     sdp: String,

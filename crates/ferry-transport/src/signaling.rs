@@ -25,6 +25,60 @@ pub enum SignalingError {
     Server { code: String, message: String },
 }
 
+/// What connecting to one peer needs from signaling: who we are, the ICE servers and relay
+/// token from `welcome`, sending, and the messages that concern that peer. A
+/// [`SignalingClient`] is one (it sees every message); a [`crate::signaling_mux::MuxPeer`] is
+/// another (one peer's share of a signaling connection that serves several links at once).
+pub trait PeerSignaling: Send {
+    /// This peer, as `welcome` named it.
+    fn me(&self) -> &PeerInfo;
+    /// The token from `welcome` (authorizes this peer on `/relay/<id>`).
+    fn token(&self) -> &str;
+    fn ice_servers(&self) -> &[IceServer];
+    /// The HTTP base URL of the server.
+    fn http_base(&self) -> &str;
+    fn send(
+        &mut self,
+        msg: &ClientMessage,
+    ) -> impl std::future::Future<Output = Result<(), SignalingError>> + Send;
+    /// The next message; cancel-safe.
+    fn recv(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<ServerMessage, SignalingError>> + Send;
+    fn send_signal(
+        &mut self,
+        to: &str,
+        signal: Signal,
+    ) -> impl std::future::Future<Output = Result<(), SignalingError>> + Send {
+        let msg = ClientMessage::Signal {
+            to: to.to_string(),
+            signal,
+        };
+        async move { self.send(&msg).await }
+    }
+}
+
+impl PeerSignaling for SignalingClient {
+    fn me(&self) -> &PeerInfo {
+        &self.me
+    }
+    fn token(&self) -> &str {
+        &self.token
+    }
+    fn ice_servers(&self) -> &[IceServer] {
+        &self.ice_servers
+    }
+    fn http_base(&self) -> &str {
+        &self.http_base
+    }
+    async fn send(&mut self, msg: &ClientMessage) -> Result<(), SignalingError> {
+        SignalingClient::send(self, msg).await
+    }
+    async fn recv(&mut self) -> Result<ServerMessage, SignalingError> {
+        SignalingClient::recv(self).await
+    }
+}
+
 /// A connected signaling session, after `welcome`.
 pub struct SignalingClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,

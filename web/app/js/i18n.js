@@ -171,3 +171,11 @@ export function applyTranslations(root) {
     /** @type {HTMLInputElement} */ (el).placeholder = t(/** @type {HTMLElement} */ (el).dataset.i18nPlaceholder ?? '');
   }
 }
+
+/**
+ * More strings for a feature's own module (kept there so features do not all edit this file).
+ * @param {Lang} language @param {Record<string, string>} strings
+ */
+export function addStrings(language, strings) {
+  Object.assign(STRINGS[language], strings);
+}

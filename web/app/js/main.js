@@ -11,6 +11,7 @@ import { WorkerHashPool } from './hash/hasher.js';
 import { makeSinkFactory, streamingSupport } from './storage/sinks.js';
 import { applyTranslations, lang, setLang, t } from './i18n.js';
 import { setUpInsecureNotice } from './ui/insecure-notice.js';
+import { PeerSelection } from './ui/peer-selection.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
@@ -89,6 +90,15 @@ function linkFor(peerId) {
   return link;
 }
 
+// Send to several: the selection asks the card of each chosen peer to offer the files.
+/** @type {Map<string, PeerCard>} */
+const cards = new Map();
+const selection = new PeerSelection((id) => {
+  const card = cards.get(id);
+  return card ? (items) => card.offer(items) : null;
+});
+byTestId('peer-list').before(selection.el);
+
 const roomsView = new RoomsView(
   byTestId('room-list'),
   (code) => {
@@ -96,13 +106,21 @@ const roomsView = new RoomsView(
     signaling.send({ type: 'leave-room', room: code });
   },
   (code) => [...(directory.rooms.get(code)?.values() ?? [])],
+  (code) => selection.selectMany([...(directory.rooms.get(code)?.keys() ?? [])]),
 );
-const peerList = new PeerListView(byTestId('peer-list'), byTestId('no-peers'), (info) => new PeerCard(info, { link: linkFor(info.id), sinks: makeSinkFactory }));
+const peerList = new PeerListView(byTestId('peer-list'), byTestId('no-peers'), (info) => {
+  const card = new PeerCard(info, { link: linkFor(info.id), sinks: makeSinkFactory, selectBox: selection.checkbox(info) });
+  cards.set(info.id, card);
+  return card;
+});
 
 function render() {
   byTestId('self-name').textContent = directory.self?.name ?? '…';
   roomsView.render(directory.codeRooms());
-  peerList.render(directory.peers());
+  const peers = directory.peers();
+  peerList.render(peers);
+  selection.render(peers);
+  for (const id of cards.keys()) if (!peerList.cards.has(id)) cards.delete(id);
 }
 
 /** @param {string} state @param {number} retryInMs */

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{MAX_INCOMING_FRAME, RelayError, RelayPipe};
-use crate::signaling::SignalingClient;
+use crate::signaling::PeerSignaling;
 
 /// Longest `publicKey` accepted in a `relay-key` signal (a raw P-256 point is 87 characters).
 const MAX_PUBLIC_KEY_CHARS: usize = 200;
@@ -51,7 +51,7 @@ pub struct RelayLink {
 /// attempt saw its `relay-ready`) the session is joined; without, it is requested.
 /// `timeout` bounds the whole setup.
 pub async fn open_relay(
-    sig: &mut SignalingClient,
+    sig: &mut impl PeerSignaling,
     peer_id: &str,
     invite: Option<RelayInvite>,
     timeout: Duration,
@@ -63,7 +63,7 @@ pub async fn open_relay(
 }
 
 async fn open_relay_inner(
-    sig: &mut SignalingClient,
+    sig: &mut impl PeerSignaling,
     peer_id: &str,
     invite: Option<RelayInvite>,
 ) -> Result<RelayLink, RelayError> {
@@ -95,7 +95,7 @@ async fn open_relay_inner(
     };
     sig.send_signal(peer_id, key_signal.clone()).await?;
 
-    let url = relay_url(&sig.http_base, &invite.relay_id, &sig.token);
+    let url = relay_url(sig.http_base(), &invite.relay_id, sig.token());
     let mut ws = connect_ws(&url).await?;
 
     let peer_key = loop {
@@ -114,7 +114,7 @@ async fn open_relay_inner(
         handle_other(&msg, peer_id, &mut early_key)?;
     };
     let session = keys
-        .agree(&invite.relay_id, &sig.me.id, peer_id, &peer_key)
+        .agree(&invite.relay_id, &sig.me().id, peer_id, &peer_key)
         .map_err(|e| RelayError::BadKey(e.to_string()))?;
 
     wait_paired(&mut ws).await?;

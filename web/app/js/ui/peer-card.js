@@ -14,7 +14,7 @@ import { CallView } from './call-view.js';
  * @typedef {{id: string, name: string, client: string}} PeerInfo
  * @typedef {import('../rtc/peer-link.js').PeerLink} PeerLink
  * @typedef {import('../transfer/engine.js').TransferSession} TransferSession
- * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>}} PeerCardDeps
+ * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>, selectBox?: HTMLInputElement}} PeerCardDeps
  */
 
 const PATH_KEYS = { direct: 'pathDirect', stun: 'pathStun', relay: 'pathRelay', websocket: 'pathWebsocket', '': 'pathNone' };
@@ -49,7 +49,7 @@ export class PeerCard {
     this.el = h(
       'li',
       { class: 'peer', testid: 'peer', dataset: { peerId: info.id } },
-      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, this.nameEl, this.kindEl, this.pathEl, this.relayCodeEl, this.linkStateEl),
+      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.nameEl, this.kindEl, this.pathEl, this.relayCodeEl, this.linkStateEl),
       this.errorEl,
       h(
         'div',
@@ -181,14 +181,22 @@ export class PeerCard {
     });
   }
 
+  /**
+   * Connects if needed and offers the files; rejects when the connection cannot be made.
+   * @param {import('./file-picking.js').SendItem[]} items
+   */
+  async offer(items) {
+    const session = await this.connect();
+    // An offer is one message of at most 256 KiB (a few thousand files); bigger selections
+    // go as several transfers, back to back.
+    return splitOffer(items).map((part) => session.sendFiles(part));
+  }
+
   /** @param {import('./file-picking.js').SendItem[]} items */
   async send(items) {
     if (items.length === 0) return;
     try {
-      const session = await this.connect();
-      // An offer is one message of at most 256 KiB (a few thousand files); bigger selections
-      // go as several transfers, back to back.
-      for (const part of splitOffer(items)) session.sendFiles(part);
+      await this.offer(items);
     } catch (e) {
       this.showError(t('connFailed', { name: this.info.name }) + ` (${/** @type {Error} */ (e).message})`);
     }

@@ -15,11 +15,13 @@ export class RoomsView {
    * @param {HTMLElement} list the room list element
    * @param {(roomId: string) => void} onLeave
    * @param {(roomId: string) => {name: string, client: string}[]} members who else is in a room
+   * @param {(roomId: string) => void} [onSelectAll] select everyone in the room for sending to several
    */
-  constructor(list, onLeave, members) {
+  constructor(list, onLeave, members, onSelectAll) {
     this.list = list;
     this.onLeave = onLeave;
     this.members = members;
+    this.onSelectAll = onSelectAll;
     /** @type {string[]} */
     this.codes = [];
   }
@@ -38,7 +40,10 @@ export class RoomsView {
           h('div', { class: 'room-head' },
             h('span', { class: 'room-title' }, t('roomCode', { code: '' })),
             h('strong', { class: 'code', testid: 'room-code' }, code),
-            h('button', { type: 'button', class: 'small', testid: 'room-leave', onclick: () => this.onLeave(code) }, t('leave'))),
+            h('button', { type: 'button', class: 'small', testid: 'room-leave', onclick: () => this.onLeave(code) }, t('leave')),
+            this.onSelectAll && this.members(code).length
+              ? h('button', { type: 'button', class: 'small', testid: 'room-select-all', onclick: () => this.onSelectAll?.(code) }, t('multiRoomEveryone'))
+              : null),
           h('a', { href: link, class: 'room-link', testid: 'room-link' }, link),
           this.membersLine(code),
           qr,
