@@ -75,7 +75,6 @@ pub struct Session {
     writers: HashMap<(u32, u32), OpenPart>,
     results: Vec<FileResult>,
     outcome: Option<Outcome>,
-    sender_failures: u32,
     texts_received: u32,
     /// Our offers (a selection too long for one message is several, docs/protocol.md): transfer
     /// id → index in `sources` of its first file.
@@ -100,7 +99,6 @@ impl Session {
             writers: HashMap::new(),
             results: Vec::new(),
             outcome: None,
-            sender_failures: 0,
             texts_received: 0,
             offers: BTreeMap::new(),
             progress: BTreeMap::new(),
@@ -481,7 +479,6 @@ impl Session {
                 sha256,
             } => {
                 if !ok {
-                    self.sender_failures += 1;
                     self.ui.note(&format!(
                         "receiver reports a hash mismatch for {}",
                         self.source_name(transfer_id, index)
@@ -508,7 +505,7 @@ impl Session {
                     Mode::Receive { .. } => !self.engine.is_busy(),
                 };
                 if all {
-                    let failed = self.failed.max(self.sender_failures);
+                    let failed = self.failed;
                     self.ui.finish_progress();
                     self.outcome = Some(Outcome::Done {
                         bytes: self.total,

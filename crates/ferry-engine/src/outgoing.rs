@@ -92,9 +92,25 @@ pub(crate) struct Outgoing {
     pub done_bytes: u64,
     /// The SHA-256 sent in each file's `file-end` (empty until then), for the sender's summary.
     pub hashes: Vec<String>,
+    /// Files the receiver reported `ok: false` for. Per file, so that a repeated verdict
+    /// replaces the earlier one instead of counting twice.
+    pub mismatched: Vec<bool>,
 }
 
 impl Outgoing {
+    pub fn new(files: Vec<LocalFile>, total: u64) -> Self {
+        let n = files.len();
+        Outgoing {
+            files,
+            total,
+            resume: vec![0; n],
+            phase: SendPhase::Offered,
+            done_bytes: 0,
+            hashes: vec![String::new(); n],
+            mismatched: vec![false; n],
+        }
+    }
+
     pub fn start_file(&mut self, index: usize) {
         let size = self.files[index].size;
         let send_from = self.resume[index].min(size);
@@ -154,18 +170,8 @@ impl Engine {
                 MAX_CONTROL_BYTES / 1024
             )));
         }
-        let n = files.len();
-        self.outgoing.insert(
-            transfer_id,
-            Outgoing {
-                files,
-                total,
-                resume: vec![0; n],
-                phase: SendPhase::Offered,
-                done_bytes: 0,
-                hashes: vec![String::new(); n],
-            },
-        );
+        self.outgoing
+            .insert(transfer_id, Outgoing::new(files, total));
         if self.peer_hello {
             self.send(msg);
         } else {
@@ -188,18 +194,8 @@ impl Engine {
                 mtime: f.mtime,
             })
             .collect::<Vec<_>>();
-        let n = local.len();
-        self.outgoing.insert(
-            transfer_id,
-            Outgoing {
-                files: local,
-                total: total_size,
-                resume: vec![0; n],
-                phase: SendPhase::Offered,
-                done_bytes: 0,
-                hashes: vec![String::new(); n],
-            },
-        );
+        self.outgoing
+            .insert(transfer_id, Outgoing::new(local, total_size));
         self.send(ControlMessage::Offer {
             transfer_id,
             files,
@@ -382,7 +378,7 @@ impl Engine {
 
     /// The receiver's verdict on a file; it needs the file's `file-end` first.
     pub(crate) fn on_file_verified(&mut self, transfer_id: u32, index: u32, ok: bool) {
-        match self.outgoing.get(&transfer_id) {
+        match self.outgoing.get_mut(&transfer_id) {
             // A verdict needs the file's `file-end` first (an empty hash: not sent yet).
             Some(t)
                 if (index as usize) < t.files.len()
@@ -390,6 +386,7 @@ impl Engine {
                     && !t.hashes[index as usize].is_empty() =>
             {
                 let sha256 = t.hashes[index as usize].clone();
+                t.mismatched[index as usize] = !ok;
                 self.event(Event::FileVerified {
                     transfer_id,
                     role: Role::Sender,
@@ -409,12 +406,13 @@ impl Engine {
     pub(crate) fn on_done(&mut self, transfer_id: u32) {
         match self.outgoing.get(&transfer_id) {
             Some(t) if matches!(t.phase, SendPhase::AwaitingDone) => {
+                let failed = t.mismatched.iter().filter(|m| **m).count() as u32;
                 self.outgoing.remove(&transfer_id);
                 self.closed_outgoing.insert(transfer_id);
                 self.event(Event::TransferDone {
                     transfer_id,
                     role: Role::Sender,
-                    failed: 0,
+                    failed,
                 });
             }
             Some(_) => self.refuse(

@@ -166,8 +166,8 @@ pub enum Event {
         transfer_id: u32,
         /// Our role in it.
         role: Role,
-        /// Receiving: files whose hash did not match. Sending: always 0 (the engine does not
-        /// count the peer's `ok: false` verdicts; count [`Event::FileVerified`] instead).
+        /// Files whose hash did not match: receiving, by our own check; sending, by the
+        /// receiver's `ok: false` verdicts (a repeated verdict for a file counts once).
         failed: u32,
     },
     /// The transfer ended before `done` and is over: cancelled by us (a command, a failed read
