@@ -96,7 +96,8 @@ export class PeerCard {
     this.link.addEventListener('path', () => this.renderStatic());
     this.link.addEventListener('state', (e) => {
       const { state, error } = /** @type {CustomEvent} */ (e).detail;
-      if (state === 'failed') this.showError(t('connFailed', { name: this.info.name }) + (error ? ` (${error})` : ''));
+      if (this.link.absent && (state === 'closed' || state === 'failed')) this.showError(t('peerLeft', { name: this.info.name }));
+      else if (state === 'failed') this.showError(t('connFailed', { name: this.info.name }) + (error ? ` (${error})` : ''));
       else if (state === 'open') this.showError('');
       this.renderStatic();
     });
@@ -108,13 +109,24 @@ export class PeerCard {
   /** @param {PeerInfo} info */
   update(info) {
     this.info = info;
+    if (this.link.absent) {
+      this.link.peerAbsent(false);
+      this.showError('');
+    }
     this.renderStatic();
   }
 
-  /** The peer is gone from every room we share. @returns {boolean} keep the card */
+  /**
+   * The peer is gone from every room we share. A healthy direct connection stays (the peer's
+   * signaling may be coming back); the card then says so, and says the peer left once the
+   * connection ends too. @returns {boolean} keep the card
+   */
   left() {
     const hadActivity = this.transfersEl.childElementCount > 0 || this.chatLog.childElementCount > 0;
-    this.link.close();
+    if (this.link.peerAbsent(true)) {
+      this.showError(t('peerOffline', { name: this.info.name }));
+      return true;
+    }
     if (hadActivity) this.showError(t('peerLeft', { name: this.info.name }));
     return hadActivity;
   }
