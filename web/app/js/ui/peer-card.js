@@ -7,7 +7,6 @@ import { t } from '../i18n.js';
 import { transferView } from './transfer-view.js';
 import { showOfferDialog } from './offer-dialog.js';
 import { itemsFromDrop, itemsFromFileList } from './file-picking.js';
-import { splitOffer } from '../transfer/engine.js';
 
 /**
  * @typedef {{id: string, name: string, client: string}} PeerInfo
@@ -165,10 +164,30 @@ export class PeerCard {
       const tr = /** @type {CustomEvent} */ (e).detail;
       this.transfersEl.prepend(transferView(tr, this.info.name));
     });
+    /** Parts of selections that came as several offers, by the transfer id of part 0. @type {Map<number, any[]>} */
+    const selections = new Map();
     session.addEventListener('offer', async (e) => {
       const tr = /** @type {CustomEvent} */ (e).detail;
+      /** @type {any[]} */
+      let parts = [tr];
+      if (tr.selection) {
+        // They arrive back to back before any data: ask once, when the last one is here.
+        const got = selections.get(tr.selection.first) ?? [];
+        got.push(tr);
+        if (got.length < tr.selection.parts) {
+          selections.set(tr.selection.first, got);
+          return;
+        }
+        selections.delete(tr.selection.first);
+        parts = got;
+      }
       const sinks = await this.sinks();
-      showOfferDialog(tr, this.info.name, { streaming: sinks.streaming, onAccept: () => tr.accept(sinks.factory) });
+      showOfferDialog(parts, this.info.name, {
+        streaming: sinks.streaming,
+        onAccept: () => {
+          for (const p of parts) p.accept(sinks.factory);
+        },
+      });
     });
     session.addEventListener('text', (e) => {
       const { text, mine } = /** @type {CustomEvent} */ (e).detail;
@@ -193,8 +212,8 @@ export class PeerCard {
     try {
       const session = await this.connect();
       // An offer is one message of at most 256 KiB (a few thousand files); bigger selections
-      // go as several transfers, back to back.
-      for (const part of splitOffer(items)) session.sendFiles(part);
+      // go as several transfers, back to back, which the receiver answers together.
+      session.sendSelection(items);
     } catch (e) {
       this.showError(t('connFailed', { name: this.info.name }) + ` (${/** @type {Error} */ (e).message})`);
     }
