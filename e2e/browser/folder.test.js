@@ -29,3 +29,30 @@ test('a folder with nested subfolders keeps its relative paths', { timeout: 120_
   }
   await p.close();
 });
+
+test('a folder too long for one offer is asked for once and arrives whole', { timeout: 240_000 }, async () => {
+  // Received into memory: each file saved through the service worker is its own download, which
+  // Chromium starts at ~10 per second, and the download path is not what this test is about.
+  const p = await openPair(env.browser, env.server.url, { queryB: '?sink=memory' });
+  // 1,200 names of ~250 characters: about 330 KB of listing, more than one 256 KiB offer.
+  /** @type {Record<string, Buffer>} */
+  const spec = {};
+  for (let i = 0; i < 1200; i++) spec[`many/${String(i).padStart(4, '0')}-${'n'.repeat(240)}.txt`] = Buffer.from([i & 0xff]);
+  const files = makeFiles(spec);
+  await p.cardAB.getByTestId('peer-send-folder').setInputFiles(path.join(files.dir, 'many'));
+  const dialog = p.b.page.getByTestId('offer-dialog');
+  await dialog.waitFor({ timeout: 60_000 });
+  assert.equal(await dialog.count(), 1, 'one dialog for the whole folder');
+  assert.ok(Number(await dialog.getAttribute('data-parts')) >= 2, 'it came as several offers');
+  assert.match((await dialog.getByTestId('offer-summary').textContent()) ?? '', /1200/);
+  await dialog.getByTestId('offer-accept').click();
+  const rows = p.cardBA.getByTestId('transfer');
+  const parts = Number(await rows.count());
+  assert.ok(parts >= 2, `${parts} transfer rows`);
+  for (let i = 0; i < parts; i++) await inState(rows.nth(i), 'done').waitFor({ timeout: 180_000 });
+  const states = await p.cardBA.getByTestId('transfer-file').evaluateAll((els) => els.map((e) => /** @type {HTMLElement} */ (e).dataset.state));
+  assert.equal(states.length, 1200);
+  assert.ok(states.every((s) => s === 'verified'), 'every file verified');
+  assert.equal(await dialog.count(), 0, 'no second question');
+  await p.close();
+});

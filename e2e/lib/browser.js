@@ -29,14 +29,16 @@ export async function launchBrowser(extraArgs = []) {
 
 /**
  * A fresh context (own storage, own downloads) with the permissions that make Chromium reveal
- * loopback ICE candidates, and a page opened at `url`.
+ * loopback ICE candidates (and hold a wake lock), and a page opened at `url`.
  * @param {import('playwright-core').Browser} browser
  * @param {string} url
  */
 export async function openApp(browser, url) {
   const context = await browser.newContext({
     acceptDownloads: true,
-    permissions: ['camera', 'microphone'],
+    // A permission list replaces the defaults: screen-wake-lock is what Chromium grants a
+    // visible page without asking (see browser/keep-awake.test.js).
+    permissions: ['camera', 'microphone', 'screen-wake-lock'],
     locale: 'en-US',
   });
   const page = await context.newPage();

@@ -451,3 +451,32 @@ test('calls: features go out in hello; with `call` the call-* messages are event
   c.sendCall({ type: 'call-invite', callId: 'c-2', audio: true, video: true });
   assert.deepEqual(await declined, { type: 'call-decline', callId: 'c-2', reason: 'unsupported' });
 });
+
+test('sendSelection marks the parts of a split selection; the receiver sees which selection each belongs to', async () => {
+  const items = Array.from({ length: 2500 }, (_, i) => ({ blob: new Blob([new Uint8Array(i % 3)]), path: `tree/${String(i).padStart(150, '0')}` }));
+  const { a, b } = pair();
+  // One that fits is one offer with no selection.
+  const store = memoryStore();
+  /** @type {any[]} */
+  const offers = [];
+  b.addEventListener('offer', (e) => {
+    const t = /** @type {CustomEvent} */ (e).detail;
+    offers.push(t);
+    t.accept(store.factory);
+  });
+  const [single] = a.sendSelection(items.slice(0, 2));
+  await until(single, (x) => x.state === 'done');
+  assert.equal(offers.length, 1);
+  assert.equal(offers[0].selection, null);
+
+  const outs = a.sendSelection(items);
+  assert.ok(outs.length >= 2, `${outs.length} parts`);
+  await Promise.all(outs.map((t) => until(t, (x) => x.state === 'done', 30_000)));
+  const parts = offers.slice(1);
+  assert.deepEqual(
+    parts.map((t) => t.selection),
+    outs.map((_, i) => ({ first: outs[0].id, part: i, parts: outs.length })),
+  );
+  assert.deepEqual(parts.map((t) => t.id), outs.map((t) => t.id));
+  for (const it of items) assert.equal(store.files.get(it.path)?.state, 'complete', it.path);
+});

@@ -60,7 +60,7 @@ class RecordingPipe {
 function track(s, out) {
   s.addEventListener('offer', (e) => {
     const t = /** @type {any} */ (e).detail;
-    out.push({ event: 'offer', transferId: t.id, files: t.files.map((/** @type {any} */ f) => f.path) });
+    out.push({ event: 'offer', transferId: t.id, files: t.files.map((/** @type {any} */ f) => f.path), ...(t.selection ? { selection: t.selection } : {}) });
   });
   s.addEventListener('offer-refused', (e) => out.push({ event: 'offer-refused', transferId: /** @type {any} */ (e).detail.transferId }));
   s.addEventListener('text', (e) => {

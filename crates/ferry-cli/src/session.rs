@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::anyhow;
 use ferry_engine::{Engine, Event, IoRequest, Output, ReadRequest, ResumeFrom};
 use ferry_protocol::names::SafeRelativePath;
-use ferry_protocol::transfer::Role;
+use ferry_protocol::transfer::{Role, ValidatedFile};
 use ferry_transport::{Message, MessagePipe};
 
 use crate::disk;
@@ -64,6 +64,13 @@ struct OpenPart {
     rel: SafeRelativePath,
 }
 
+/// An offer waiting for the user's answer.
+struct PendingOffer {
+    transfer_id: u32,
+    files: Vec<ValidatedFile>,
+    total_size: u64,
+}
+
 pub struct Session {
     engine: Engine,
     mode: Mode,
@@ -75,11 +82,13 @@ pub struct Session {
     writers: HashMap<(u32, u32), OpenPart>,
     results: Vec<FileResult>,
     outcome: Option<Outcome>,
-    sender_failures: u32,
     texts_received: u32,
     /// Our offers (a selection too long for one message is several, docs/protocol.md): transfer
     /// id → index in `sources` of its first file.
     offers: BTreeMap<u32, usize>,
+    /// Offers of a selection split into several, by the transfer id of its part 0, until every
+    /// part is here and the user is asked once.
+    selection_parts: BTreeMap<u32, Vec<PendingOffer>>,
     /// Bytes done per transfer, for one progress bar over all of them.
     progress: BTreeMap<u32, u64>,
     /// Transfers finished with `done` (either direction), and their files that failed.
@@ -100,9 +109,9 @@ impl Session {
             writers: HashMap::new(),
             results: Vec::new(),
             outcome: None,
-            sender_failures: 0,
             texts_received: 0,
             offers: BTreeMap::new(),
+            selection_parts: BTreeMap::new(),
             progress: BTreeMap::new(),
             transfers_done: 0,
             failed: 0,
@@ -146,12 +155,8 @@ impl Session {
             } else {
                 let files = sources.iter().map(|s| s.offered.clone()).collect();
                 self.total = sources.iter().map(|s| s.offered.size).sum();
-                let mut first = 0;
-                for part in ferry_engine::split_offer(files) {
-                    let n = part.len();
-                    let id = self.engine.send_offer(part)?;
+                for (id, first) in self.engine.send_selection(files)? {
                     self.offers.insert(id, first);
-                    first += n;
                 }
             }
         }
@@ -402,48 +407,82 @@ impl Session {
         }
     }
 
+    /// Asks once for offers that form one selection (or one offer alone) and answers each.
+    async fn answer(&mut self, offers: Vec<PendingOffer>) -> anyhow::Result<()> {
+        let Mode::Receive { out, yes } = &self.mode else {
+            // A send-only session refuses offers: it was started to send.
+            for o in &offers {
+                self.engine.decline(o.transfer_id).ok();
+            }
+            return Ok(());
+        };
+        let (out, yes) = (out.clone(), *yes);
+        let total: u64 = offers.iter().map(|o| o.total_size).sum();
+        if let [one] = offers.as_slice() {
+            self.ui.show_offer(&one.files, total);
+        } else {
+            let all: Vec<ValidatedFile> = offers.iter().flat_map(|o| o.files.clone()).collect();
+            self.ui.show_offer(&all, total);
+        }
+        let ok = yes || self.ui.confirm("Accept?").await;
+        if !ok {
+            for o in &offers {
+                self.engine.decline(o.transfer_id).ok();
+            }
+            // Offers accepted before go on; with none, we are done.
+            if !self.engine.is_busy() {
+                self.outcome = Some(Outcome::Declined);
+            }
+            return Ok(());
+        }
+        for o in offers {
+            let mut resume = Vec::new();
+            for (i, f) in o.files.iter().enumerate() {
+                let part = disk::part_path(&out, &f.path);
+                if let Some((offset, hasher)) = disk::resumable(&part, f.size).await {
+                    self.ui
+                        .note(&format!("resuming {} from {} bytes", f.path, offset));
+                    resume.push(ResumeFrom {
+                        index: i as u32,
+                        offset,
+                        hasher,
+                    });
+                }
+            }
+            // One progress bar and one summary for every offer of the session.
+            self.total += o.total_size;
+            self.started.get_or_insert_with(Instant::now);
+            self.ui.grow_progress(self.total);
+            self.engine.accept(o.transfer_id, resume)?;
+        }
+        Ok(())
+    }
+
     async fn event(&mut self, e: Event) -> anyhow::Result<()> {
         match e {
             Event::OfferReceived {
                 transfer_id,
                 files,
                 total_size,
+                selection,
             } => {
-                let Mode::Receive { out, yes } = &self.mode else {
-                    // A send-only session refuses offers: it was started to send.
-                    self.engine.decline(transfer_id).ok();
-                    return Ok(());
+                let offer = PendingOffer {
+                    transfer_id,
+                    files,
+                    total_size,
                 };
-                let (out, yes) = (out.clone(), *yes);
-                self.ui.show_offer(&files, total_size);
-                let ok = yes || self.ui.confirm("Accept?").await;
-                if !ok {
-                    self.engine.decline(transfer_id).ok();
-                    // Parts of the selection accepted before go on; with none, we are done.
-                    if !self.engine.is_busy() {
-                        self.outcome = Some(Outcome::Declined);
+                match selection {
+                    // Parts of one selection arrive back to back: ask once, for all of them.
+                    Some(part) => {
+                        let parts = self.selection_parts.entry(part.first).or_default();
+                        parts.push(offer);
+                        if parts.len() >= part.parts as usize {
+                            let all = self.selection_parts.remove(&part.first).unwrap_or_default();
+                            self.answer(all).await?;
+                        }
                     }
-                    return Ok(());
+                    None => self.answer(vec![offer]).await?,
                 }
-                let mut resume = Vec::new();
-                for (i, f) in files.iter().enumerate() {
-                    let part = disk::part_path(&out, &f.path);
-                    if let Some((offset, hasher)) = disk::resumable(&part, f.size).await {
-                        self.ui
-                            .note(&format!("resuming {} from {} bytes", f.path, offset));
-                        resume.push(ResumeFrom {
-                            index: i as u32,
-                            offset,
-                            hasher,
-                        });
-                    }
-                }
-                // A selection too long for one offer arrives as several, back to back: one
-                // progress bar and one summary for all of them.
-                self.total += total_size;
-                self.started.get_or_insert_with(Instant::now);
-                self.ui.grow_progress(self.total);
-                self.engine.accept(transfer_id, resume)?;
             }
             Event::Accepted { transfer_id } => {
                 if self.started.is_none() {
@@ -485,7 +524,6 @@ impl Session {
                 sha256,
             } => {
                 if !ok {
-                    self.sender_failures += 1;
                     self.ui.note(&format!(
                         "receiver reports a hash mismatch for {}",
                         self.source_name(transfer_id, index)
@@ -512,7 +550,7 @@ impl Session {
                     Mode::Receive { .. } => !self.engine.is_busy(),
                 };
                 if all {
-                    let failed = self.failed.max(self.sender_failures);
+                    let failed = self.failed;
                     self.ui.finish_progress();
                     self.outcome = Some(Outcome::Done {
                         bytes: self.total,

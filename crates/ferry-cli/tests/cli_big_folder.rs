@@ -1,7 +1,7 @@
 //! A folder of thousands of files: its listing is more than one control message may carry
 //! (256 KiB), so `ferry send` offers it in parts and `ferry receive` takes every part before it
-//! reports. Before, the one oversized offer was refused by the receiver and the sender waited
-//! for an answer forever.
+//! reports, asking once for all of them (`offer.selection`). Before, the one oversized offer was
+//! refused by the receiver and the sender waited for an answer forever.
 mod common;
 
 use std::process::Stdio;
@@ -47,4 +47,12 @@ fn a_folder_too_long_for_one_offer_arrives_whole_in_parts() {
         );
     }
     assert!(r.stderr.contains("all files verified"), "{}", r.stderr);
+    // One question for the whole folder: the parts say they are one selection.
+    assert_eq!(
+        r.stderr.matches("Offer: ").count(),
+        1,
+        "asked once:\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Offer: 3000 files"), "{}", r.stderr);
 }

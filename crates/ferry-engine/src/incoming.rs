@@ -2,8 +2,8 @@
 //! frames checked in order → `file-end` verified → `done`).
 
 use ferry_protocol::transfer::{
-    ControlMessage, DataFrame, OfferedFile, ResumePoint, Role, TransferErrorCode, ValidatedFile,
-    validate_offer,
+    ControlMessage, DataFrame, OfferedFile, ResumePoint, Role, SelectionPart, TransferErrorCode,
+    ValidatedFile, validate_offer,
 };
 use sha2::{Digest, Sha256};
 
@@ -95,7 +95,13 @@ impl Engine {
         }
     }
 
-    pub(crate) fn on_offer(&mut self, transfer_id: u32, files: Vec<OfferedFile>, total_size: u64) {
+    pub(crate) fn on_offer(
+        &mut self,
+        transfer_id: u32,
+        files: Vec<OfferedFile>,
+        total_size: u64,
+        selection: Option<SelectionPart>,
+    ) {
         if self.incoming.contains_key(&transfer_id) {
             self.refuse(
                 TransferErrorCode::ProtocolViolation,
@@ -103,7 +109,12 @@ impl Engine {
             );
             return;
         }
-        match validate_offer(&files, total_size) {
+        let checked = validate_offer(&files, total_size).and_then(|v| {
+            selection
+                .map_or(Ok(()), |p| p.validate(transfer_id))
+                .map(|()| v)
+        });
+        match checked {
             Ok(valid) => {
                 let n = valid.len();
                 self.closed_incoming.remove(&transfer_id);
@@ -122,6 +133,7 @@ impl Engine {
                     transfer_id,
                     files: valid,
                     total_size,
+                    selection,
                 });
             }
             Err(e) => {

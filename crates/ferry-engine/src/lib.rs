@@ -442,7 +442,8 @@ impl Engine {
                 transfer_id,
                 files,
                 total_size,
-            } => self.on_offer(transfer_id, files, total_size),
+                selection,
+            } => self.on_offer(transfer_id, files, total_size, selection),
             ControlMessage::Accept {
                 transfer_id,
                 resume,

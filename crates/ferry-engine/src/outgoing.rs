@@ -3,7 +3,8 @@
 
 use ferry_protocol::transfer::{
     ControlMessage, DataFrame, FRAME_HEADER_BYTES, MAX_CONTROL_BYTES, MAX_FILE_SIZE,
-    MAX_FILES_PER_OFFER, OfferedFile, ResumePoint, Role, TransferErrorCode,
+    MAX_FILES_PER_OFFER, MAX_SELECTION_PARTS, OfferedFile, ResumePoint, Role, SelectionPart,
+    TransferErrorCode,
 };
 use sha2::{Digest, Sha256};
 
@@ -64,6 +65,59 @@ pub fn split_offer(files: Vec<LocalFile>) -> Vec<Vec<LocalFile>> {
     parts
 }
 
+/// Transfer ids count up from 1 and skip 0 when they wrap.
+fn next_id(id: u32) -> u32 {
+    id.wrapping_add(1).max(1)
+}
+
+/// The `offer` for `files`, with the checks a peer would otherwise refuse it for; and its total.
+fn offer_message(
+    transfer_id: u32,
+    files: &[LocalFile],
+    selection: Option<SelectionPart>,
+) -> Result<(ControlMessage, u64), CommandError> {
+    if files.is_empty() {
+        return Err(CommandError::InvalidOffer("no files".into()));
+    }
+    if files.len() > MAX_FILES_PER_OFFER {
+        return Err(CommandError::InvalidOffer(format!(
+            "{} files; at most {MAX_FILES_PER_OFFER} per offer",
+            files.len()
+        )));
+    }
+    let mut total: u64 = 0;
+    for f in files {
+        if f.size > MAX_FILE_SIZE {
+            return Err(CommandError::InvalidOffer(format!(
+                "{} is too large",
+                f.path
+            )));
+        }
+        total = total
+            .checked_add(f.size)
+            .ok_or_else(|| CommandError::InvalidOffer("total size overflows".into()))?;
+    }
+    let msg = ControlMessage::Offer {
+        transfer_id,
+        files: files.iter().map(LocalFile::offered).collect(),
+        total_size: total,
+        selection,
+    };
+    let len = msg.to_json().len();
+    if len > MAX_CONTROL_BYTES {
+        // The peer would refuse it as too large, with no transfer id to say which: the
+        // offer would wait for an answer forever.
+        return Err(CommandError::InvalidOffer(format!(
+            "{} files make an offer of {} KiB, over the {} KiB of one message: split it \
+             into several offers",
+            files.len(),
+            len.div_ceil(1024),
+            MAX_CONTROL_BYTES / 1024
+        )));
+    }
+    Ok((msg, total))
+}
+
 #[derive(Debug)]
 pub(crate) enum SendPhase {
     /// Waiting for `accept` or `decline`.
@@ -92,9 +146,25 @@ pub(crate) struct Outgoing {
     pub done_bytes: u64,
     /// The SHA-256 sent in each file's `file-end` (empty until then), for the sender's summary.
     pub hashes: Vec<String>,
+    /// Files the receiver reported `ok: false` for. Per file, so that a repeated verdict
+    /// replaces the earlier one instead of counting twice.
+    pub mismatched: Vec<bool>,
 }
 
 impl Outgoing {
+    pub fn new(files: Vec<LocalFile>, total: u64) -> Self {
+        let n = files.len();
+        Outgoing {
+            files,
+            total,
+            resume: vec![0; n],
+            phase: SendPhase::Offered,
+            done_bytes: 0,
+            hashes: vec![String::new(); n],
+            mismatched: vec![false; n],
+        }
+    }
+
     pub fn start_file(&mut self, index: usize) {
         let size = self.files[index].size;
         let send_from = self.resume[index].min(size);
@@ -112,60 +182,62 @@ impl Engine {
     /// Offers files to the peer; returns the transfer id (ours, counting up from 1). Sent once
     /// the peer's `hello` arrived; held until then. Refused when empty, over
     /// `MAX_FILES_PER_OFFER` files, a file over `MAX_FILE_SIZE`, or a list too long for one
-    /// message ([`split_offer`] makes offers that fit).
+    /// message ([`Engine::send_selection`] splits a selection into offers that fit).
     pub fn send_offer(&mut self, files: Vec<LocalFile>) -> Result<u32, CommandError> {
-        if files.is_empty() {
-            return Err(CommandError::InvalidOffer("no files".into()));
+        self.send_offer_part(files, None)
+    }
+
+    /// Offers a selection of any length: one offer when it fits, else several back to back
+    /// ([`split_offer`]), each marked with its part of the selection so that the receiver can
+    /// ask once. Every part is checked before any is sent. Returns each offer's transfer id
+    /// with the position of its first file in `files`.
+    pub fn send_selection(
+        &mut self,
+        files: Vec<LocalFile>,
+    ) -> Result<Vec<(u32, usize)>, CommandError> {
+        let mut parts = split_offer(files);
+        if parts.len() <= 1 {
+            let id = self.send_offer(parts.pop().unwrap_or_default())?;
+            return Ok(vec![(id, 0)]);
         }
-        if files.len() > MAX_FILES_PER_OFFER {
+        if parts.len() > MAX_SELECTION_PARTS as usize {
             return Err(CommandError::InvalidOffer(format!(
-                "{} files; at most {MAX_FILES_PER_OFFER} per offer",
-                files.len()
+                "the selection needs {} offers; at most {MAX_SELECTION_PARTS}",
+                parts.len()
             )));
         }
-        let mut total: u64 = 0;
-        for f in &files {
-            if f.size > MAX_FILE_SIZE {
-                return Err(CommandError::InvalidOffer(format!(
-                    "{} is too large",
-                    f.path
-                )));
-            }
-            total = total
-                .checked_add(f.size)
-                .ok_or_else(|| CommandError::InvalidOffer("total size overflows".into()))?;
-        }
-        let transfer_id = self.next_transfer_id;
-        self.next_transfer_id = self.next_transfer_id.wrapping_add(1).max(1);
-        let msg = ControlMessage::Offer {
-            transfer_id,
-            files: files.iter().map(LocalFile::offered).collect(),
-            total_size: total,
+        let count = parts.len() as u32;
+        let first = self.next_transfer_id;
+        let part = |i: usize| SelectionPart {
+            first,
+            part: i as u32,
+            parts: count,
         };
-        let len = msg.to_json().len();
-        if len > MAX_CONTROL_BYTES {
-            // The peer would refuse it as too large, with no transfer id to say which: the
-            // offer would wait for an answer forever.
-            return Err(CommandError::InvalidOffer(format!(
-                "{} files make an offer of {} KiB, over the {} KiB of one message: split it \
-                 into several offers",
-                files.len(),
-                len.div_ceil(1024),
-                MAX_CONTROL_BYTES / 1024
-            )));
+        let mut id = first;
+        for (i, files) in parts.iter().enumerate() {
+            offer_message(id, files, Some(part(i)))?;
+            id = next_id(id);
         }
-        let n = files.len();
-        self.outgoing.insert(
-            transfer_id,
-            Outgoing {
-                files,
-                total,
-                resume: vec![0; n],
-                phase: SendPhase::Offered,
-                done_bytes: 0,
-                hashes: vec![String::new(); n],
-            },
-        );
+        let mut sent = Vec::with_capacity(parts.len());
+        let mut index = 0;
+        for (i, files) in parts.into_iter().enumerate() {
+            let n = files.len();
+            sent.push((self.send_offer_part(files, Some(part(i)))?, index));
+            index += n;
+        }
+        Ok(sent)
+    }
+
+    fn send_offer_part(
+        &mut self,
+        files: Vec<LocalFile>,
+        selection: Option<SelectionPart>,
+    ) -> Result<u32, CommandError> {
+        let transfer_id = self.next_transfer_id;
+        let (msg, total) = offer_message(transfer_id, &files, selection)?;
+        self.next_transfer_id = next_id(transfer_id);
+        self.outgoing
+            .insert(transfer_id, Outgoing::new(files, total));
         if self.peer_hello {
             self.send(msg);
         } else {
@@ -188,22 +260,13 @@ impl Engine {
                 mtime: f.mtime,
             })
             .collect::<Vec<_>>();
-        let n = local.len();
-        self.outgoing.insert(
-            transfer_id,
-            Outgoing {
-                files: local,
-                total: total_size,
-                resume: vec![0; n],
-                phase: SendPhase::Offered,
-                done_bytes: 0,
-                hashes: vec![String::new(); n],
-            },
-        );
+        self.outgoing
+            .insert(transfer_id, Outgoing::new(local, total_size));
         self.send(ControlMessage::Offer {
             transfer_id,
             files,
             total_size,
+            selection: None,
         });
     }
 
@@ -382,7 +445,7 @@ impl Engine {
 
     /// The receiver's verdict on a file; it needs the file's `file-end` first.
     pub(crate) fn on_file_verified(&mut self, transfer_id: u32, index: u32, ok: bool) {
-        match self.outgoing.get(&transfer_id) {
+        match self.outgoing.get_mut(&transfer_id) {
             // A verdict needs the file's `file-end` first (an empty hash: not sent yet).
             Some(t)
                 if (index as usize) < t.files.len()
@@ -390,6 +453,7 @@ impl Engine {
                     && !t.hashes[index as usize].is_empty() =>
             {
                 let sha256 = t.hashes[index as usize].clone();
+                t.mismatched[index as usize] = !ok;
                 self.event(Event::FileVerified {
                     transfer_id,
                     role: Role::Sender,
@@ -409,12 +473,13 @@ impl Engine {
     pub(crate) fn on_done(&mut self, transfer_id: u32) {
         match self.outgoing.get(&transfer_id) {
             Some(t) if matches!(t.phase, SendPhase::AwaitingDone) => {
+                let failed = t.mismatched.iter().filter(|m| **m).count() as u32;
                 self.outgoing.remove(&transfer_id);
                 self.closed_outgoing.insert(transfer_id);
                 self.event(Event::TransferDone {
                     transfer_id,
                     role: Role::Sender,
-                    failed: 0,
+                    failed,
                 });
             }
             Some(_) => self.refuse(

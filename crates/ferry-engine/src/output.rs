@@ -112,6 +112,10 @@ pub enum Event {
         files: Vec<ValidatedFile>,
         /// Sum of the files' sizes in bytes.
         total_size: u64,
+        /// Set when this offer is one part of a selection split into several (docs/protocol.md
+        /// "Selections larger than one offer"): a receiver can wait for every part and ask its
+        /// user once. Validated: `part < parts`, and part 0 is this transfer.
+        selection: Option<ferry_protocol::transfer::SelectionPart>,
     },
     /// An offer from the peer was refused because it was invalid (hostile or broken names,
     /// sizes, count); the engine already sent `decline` and `error` `invalid-offer`.
@@ -166,8 +170,8 @@ pub enum Event {
         transfer_id: u32,
         /// Our role in it.
         role: Role,
-        /// Receiving: files whose hash did not match. Sending: always 0 (the engine does not
-        /// count the peer's `ok: false` verdicts; count [`Event::FileVerified`] instead).
+        /// Files whose hash did not match: receiving, by our own check; sending, by the
+        /// receiver's `ok: false` verdicts (a repeated verdict for a file counts once).
         failed: u32,
     },
     /// The transfer ended before `done` and is over: cancelled by us (a command, a failed read

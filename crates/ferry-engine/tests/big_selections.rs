@@ -104,3 +104,81 @@ fn every_part_of_a_split_selection_arrives_verified() {
     assert!(!p.a.engine.is_busy() && !p.b.engine.is_busy());
     assert!(p.a.errors_sent().is_empty() && p.b.errors_sent().is_empty());
 }
+
+#[test]
+fn send_selection_marks_each_part_and_the_receiver_sees_which_selection_it_belongs_to() {
+    let mut a = Engine::new("a");
+    let mut b = Engine::new("b");
+    let now = std::time::Instant::now();
+    for e in [&mut a, &mut b] {
+        e.start(now);
+        e.handle_text(r#"{"type":"hello","version":1,"app":"peer"}"#);
+    }
+    // A selection that fits one offer goes as one, with no `selection` on the wire.
+    let one = a.send_selection(listing(3, 10)).unwrap();
+    assert_eq!(one.len(), 1);
+    assert!(!offer_json(&mut a).contains("selection"));
+
+    let files = listing(3_000, 120);
+    let sent = a.send_selection(files.clone()).unwrap();
+    assert!(sent.len() >= 2);
+    let first = sent[0].0;
+    let mut index = 0;
+    for (i, &(id, start)) in sent.iter().enumerate() {
+        assert_eq!(start, index, "part {i} starts where the one before ended");
+        let json = offer_json(&mut a);
+        let Ok(ControlMessage::Offer {
+            transfer_id,
+            files: listed,
+            selection: Some(sel),
+            ..
+        }) = ControlMessage::parse(&json)
+        else {
+            panic!("part {i} is an offer with its selection: {}", &json[..200]);
+        };
+        assert_eq!(transfer_id, id);
+        assert_eq!(
+            (sel.first, sel.part, sel.parts),
+            (first, i as u32, sent.len() as u32)
+        );
+        index += listed.len();
+        b.handle_text(&json);
+    }
+    assert_eq!(index, files.len());
+    let seen: Vec<_> = std::iter::from_fn(|| b.poll_output())
+        .filter_map(|o| match o {
+            ferry_engine::Output::Event(Event::OfferReceived { selection, .. }) => selection,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen.len(),
+        sent.len(),
+        "every part is an offer with its selection"
+    );
+    assert!(seen.iter().all(|s| s.first == first));
+}
+
+#[test]
+fn a_selection_over_max_selection_parts_is_refused_before_anything_is_sent() {
+    let mut e = Engine::new("t");
+    e.start(std::time::Instant::now());
+    e.handle_text(r#"{"type":"hello","version":1,"app":"peer"}"#);
+    while e.poll_output().is_some() {}
+    // Names over half a message long: one file per part, so 1,001 files are 1,001 parts.
+    let long = "x".repeat(130 * 1024);
+    let many: Vec<LocalFile> = (0..1_001)
+        .map(|i| LocalFile {
+            path: format!("{long}/{i}"),
+            size: 1,
+            mime: String::new(),
+            mtime: None,
+        })
+        .collect();
+    match e.send_selection(many) {
+        Err(CommandError::InvalidOffer(why)) => assert!(why.contains("at most 1000"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!e.is_busy(), "no part was sent");
+    assert!(e.poll_output().is_none());
+}

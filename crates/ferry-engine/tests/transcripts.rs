@@ -46,9 +46,18 @@ fn parse_role(v: &Value) -> Role {
 fn normalize(e: Event) -> Option<Value> {
     Some(match e {
         Event::OfferReceived {
-            transfer_id, files, ..
-        } => json!({"event":"offer","transferId":transfer_id,
-            "files": files.iter().map(|f| f.path.as_str().to_string()).collect::<Vec<_>>()}),
+            transfer_id,
+            files,
+            selection,
+            ..
+        } => {
+            let mut v = json!({"event":"offer","transferId":transfer_id,
+                "files": files.iter().map(|f| f.path.as_str().to_string()).collect::<Vec<_>>()});
+            if let Some(s) = selection {
+                v["selection"] = json!(s);
+            }
+            v
+        }
         Event::OfferRefused { transfer_id, .. } => {
             json!({"event":"offer-refused","transferId":transfer_id})
         }

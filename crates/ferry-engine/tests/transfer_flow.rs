@@ -194,6 +194,57 @@ fn corrupted_bytes_fail_verification_but_the_transfer_goes_on() {
         }
     )));
     assert!(p.b.has(|e| matches!(e, Event::TransferDone { failed: 1, .. })));
+    // The sender counts the receiver's verdicts too: its summary says one file failed.
+    assert!(p.a.has(|e| matches!(
+        e,
+        Event::TransferDone {
+            failed: 1,
+            role: Role::Sender,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_repeated_verdict_for_a_file_counts_once_on_the_sender() {
+    let mut p = Pair::new();
+    let id =
+        p.a.offer(&[("one", bytes(1000, 1)), ("two", bytes(1000, 2))]);
+    let is_done = |m: &Msg| matches!(m, Msg::Text(t) if t.contains("\"done\""));
+    // Run the transfer, holding back the receiver's `done`.
+    let mut done = None;
+    for _ in 0..1000 {
+        for m in p.collect_a() {
+            p.b.deliver(&m);
+        }
+        for m in p.collect_b() {
+            if is_done(&m) {
+                done = Some(m);
+            } else {
+                p.a.deliver(&m);
+            }
+        }
+        if done.is_some() {
+            break;
+        }
+    }
+    let done = done.expect("the receiver finished");
+    // Then a contradicting verdict for file 0, twice, before the `done`.
+    let mismatch = Msg::Text(format!(
+        r#"{{"type":"file-verified","transferId":{id},"index":0,"ok":false}}"#
+    ));
+    p.a.deliver(&mismatch);
+    p.a.deliver(&mismatch);
+    p.a.deliver(&done);
+    p.drive();
+    assert!(p.a.has(|e| matches!(
+        e,
+        Event::TransferDone {
+            failed: 1,
+            role: Role::Sender,
+            ..
+        }
+    )));
 }
 
 #[test]

@@ -88,6 +88,45 @@ pub struct ResumePoint {
     pub offset: u64,
 }
 
+/// Most offers one selection is split into: 1,000 parts of up to 10,000 files.
+pub const MAX_SELECTION_PARTS: u32 = 1000;
+
+/// `offer.selection`: this offer is part `part` (from 0) of `parts` offers that together carry one
+/// selection, sent back to back; `first` is the transfer id of part 0. Each part stays an ordinary
+/// transfer with its own answer; the receiver may ask its user once for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectionPart {
+    /// The transfer id of the selection's part 0.
+    pub first: u32,
+    /// This offer's position in the selection, from 0.
+    pub part: u32,
+    /// How many offers the selection is, 2 to [`MAX_SELECTION_PARTS`].
+    pub parts: u32,
+}
+
+impl SelectionPart {
+    /// Checks the part against the offer's own transfer id.
+    pub fn validate(&self, transfer_id: u32) -> Result<(), TransferError> {
+        let bad = |why: String| Err(TransferError::InvalidOffer(format!("selection: {why}")));
+        if self.parts < 2 || self.parts > MAX_SELECTION_PARTS {
+            return bad(format!(
+                "{} parts; a selection is 2 to {MAX_SELECTION_PARTS} offers",
+                self.parts
+            ));
+        }
+        if self.part >= self.parts {
+            return bad(format!("part {} of {}", self.part, self.parts));
+        }
+        if (self.part == 0) != (self.first == transfer_id) {
+            return bad(format!(
+                "part {} of transfer {transfer_id} names transfer {} as part 0",
+                self.part, self.first
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A side's role in one transfer (`"sender"` / `"receiver"` on the wire, in `cancel.role`).
 /// Both peers may run transfers with the same id in opposite directions; the role says which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +170,10 @@ pub enum ControlMessage {
         files: Vec<OfferedFile>,
         /// Sum of the files' sizes in bytes; an offer where it does not add up is refused.
         total_size: u64,
+        /// Which part this is of a selection too long for one offer, so that the receiver can
+        /// ask once for all of it. Absent on a selection that fits one offer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selection: Option<SelectionPart>,
     },
     /// `accept`: the receiver consents; the sender starts streaming file 0.
     #[serde(rename_all = "camelCase")]
@@ -688,12 +731,13 @@ mod vector_tests {
         assert_eq!(v["FEATURE_CALL"], FEATURE_CALL);
         assert_eq!(n("MAX_CALL_ID_BYTES"), MAX_CALL_ID_BYTES as u64);
         assert_eq!(v["CALL_DECLINE_UNSUPPORTED"], CALL_DECLINE_UNSUPPORTED);
+        assert_eq!(n("MAX_SELECTION_PARTS"), u64::from(MAX_SELECTION_PARTS));
         let keys = v
             .as_object()
             .unwrap()
             .keys()
             .filter(|k| !k.starts_with('_'))
             .count();
-        assert_eq!(keys, 14, "every limit in limits.json is checked here");
+        assert_eq!(keys, 15, "every limit in limits.json is checked here");
     }
 }

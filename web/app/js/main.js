@@ -12,6 +12,7 @@ import { makeSinkFactory, streamingSupport } from './storage/sinks.js';
 import { applyTranslations, lang, setLang, t } from './i18n.js';
 import { setUpInsecureNotice } from './ui/insecure-notice.js';
 import { PeerSelection } from './ui/peer-selection.js';
+import { KeepAwake } from './ui/keep-awake.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
@@ -26,6 +27,7 @@ const wantedRooms = new Set();
 let iceServers = [];
 /** @type {Map<string, PeerLink>} */
 const links = new Map();
+const keepAwake = new KeepAwake(byTestId('keep-awake-notice'));
 
 // Test hooks exist only on pages opened with ?test=1; normal pages never tamper with anything.
 /** @type {{corruptNextFrame: boolean, links: Map<string, PeerLink>} | undefined} */
@@ -85,6 +87,10 @@ function linkFor(peerId) {
         relayUrl,
       },
     });
+    link.addEventListener('session', (e) => {
+      const session = /** @type {CustomEvent} */ (e).detail;
+      session.addEventListener('transfer', (/** @type {Event} */ ev) => keepAwake.track(/** @type {CustomEvent} */ (ev).detail));
+    });
     links.set(peerId, link);
   }
   return link;
@@ -108,8 +114,34 @@ const roomsView = new RoomsView(
   (code) => [...(directory.rooms.get(code)?.values() ?? [])],
   (code) => selection.selectMany([...(directory.rooms.get(code)?.keys() ?? [])]),
 );
+// Test hook `?test=1&sinkRate=B`: every received file is written at most B bytes/s, a slow disk.
+const sinkRate = testHooks ? Number(params.get('sinkRate')) || 0 : 0;
+/** @type {typeof makeSinkFactory} */
+const sinks = sinkRate > 0 ? async () => throttledSinks(await makeSinkFactory(), sinkRate) : makeSinkFactory;
+
+/**
+ * @param {Awaited<ReturnType<typeof makeSinkFactory>>} made @param {number} rate bytes per second
+ * @returns {Awaited<ReturnType<typeof makeSinkFactory>>}
+ */
+function throttledSinks(made, rate) {
+  return {
+    streaming: made.streaming,
+    factory: async (file, index, transfer) => {
+      const sink = await made.factory(file, index, transfer);
+      return {
+        async write(bytes) {
+          await new Promise((r) => setTimeout(r, (bytes.length / rate) * 1000));
+          await sink.write(bytes);
+        },
+        close: () => sink.close(),
+        abort: (reason) => sink.abort(reason),
+      };
+    },
+  };
+}
+
 const peerList = new PeerListView(byTestId('peer-list'), byTestId('no-peers'), (info) => {
-  const card = new PeerCard(info, { link: linkFor(info.id), sinks: makeSinkFactory, selectBox: selection.checkbox(info) });
+  const card = new PeerCard(info, { link: linkFor(info.id), sinks, selectBox: selection.checkbox(info) });
   cards.set(info.id, card);
   return card;
 });

@@ -7,6 +7,8 @@ export const FRAME_HEADER_BYTES = 16;
 export const MAX_FRAME_BYTES = 256 * 1024;
 export const MAX_CONTROL_BYTES = 256 * 1024;
 export const MAX_FILES_PER_OFFER = 10_000;
+/** Most offers one selection is split into (`offer.selection.parts`). */
+export const MAX_SELECTION_PARTS = 1000;
 export const MAX_TEXT_BYTES = 64 * 1024;
 export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 export const APP_NAME = 'ferry-web/0.1.0';

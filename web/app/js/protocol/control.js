@@ -2,15 +2,16 @@
 // with the same acceptance rules as serde in crates/ferry-protocol/src/transfer.rs (tested against
 // vectors/control.json). The rest of the web app never reads raw JSON from a peer.
 
-import { MAX_CALL_ID_BYTES, MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_FILE_SIZE, MAX_TEXT_BYTES, TransferErrorCode } from './constants.js';
+import { MAX_CALL_ID_BYTES, MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_FILE_SIZE, MAX_SELECTION_PARTS, MAX_TEXT_BYTES, TransferErrorCode } from './constants.js';
 import { sanitizePath } from './names.js';
 
 /**
  * @typedef {{path: string, size: number, type: string, mtime?: number}} OfferedFile
  * @typedef {{index: number, offset: number}} ResumePoint
+ * @typedef {{first: number, part: number, parts: number}} SelectionPart
  * @typedef {'sender' | 'receiver'} Role
  * @typedef {{type: 'hello', version: number, app: string, features?: string[]}
- *  | {type: 'offer', transferId: number, files: OfferedFile[], totalSize: number}
+ *  | {type: 'offer', transferId: number, files: OfferedFile[], totalSize: number, selection?: SelectionPart}
  *  | {type: 'accept', transferId: number, resume?: ResumePoint[]}
  *  | {type: 'decline', transferId: number}
  *  | {type: 'cancel', transferId: number, role: Role, reason: string}
@@ -114,6 +115,9 @@ const PARSERS = {
       return out;
     }),
     totalSize: u64(o, 'totalSize'),
+    ...(o.selection === undefined || o.selection === null
+      ? {}
+      : { selection: { first: u32(obj(o.selection, 'selection'), 'first'), part: u32(o.selection, 'part'), parts: u32(o.selection, 'parts') } }),
   }),
   accept: (o) => ({
     type: 'accept',
@@ -216,4 +220,19 @@ export function validateOffer(files, totalSize) {
     });
   if (sum !== totalSize) throw new Error(`invalid offer: totalSize ${totalSize} does not match the sum of file sizes ${sum}`);
   return out;
+}
+
+/**
+ * Checks `offer.selection` against the offer's own transfer id (as SelectionPart::validate in Rust).
+ * @param {SelectionPart} sel @param {number} transferId
+ * @throws {Error} with a message for the `invalid-offer` error
+ */
+export function validateSelection(sel, transferId) {
+  if (sel.parts < 2 || sel.parts > MAX_SELECTION_PARTS) {
+    throw new Error(`invalid offer: selection: ${sel.parts} parts; a selection is 2 to ${MAX_SELECTION_PARTS} offers`);
+  }
+  if (sel.part >= sel.parts) throw new Error(`invalid offer: selection: part ${sel.part} of ${sel.parts}`);
+  if ((sel.part === 0) !== (sel.first === transferId)) {
+    throw new Error(`invalid offer: selection: part ${sel.part} of transfer ${transferId} names transfer ${sel.first} as part 0`);
+  }
 }

@@ -69,6 +69,25 @@ export class PeerLink extends EventTarget {
     this.relaySetup = null;
     /** The relay's security code ("123 456") while the path is 'websocket'. */
     this.securityCode = '';
+    /** The hub says the peer is in no room we share (see `peerAbsent`). */
+    this.absent = false;
+  }
+
+  /**
+   * The hub says the peer left every room we share (`true`) or is back (`false`). Gone for good
+   * needs both: gone from signaling and ICE no longer hearing it. A signaling socket drops and
+   * comes back (server restart, Wi-Fi hop, phone waking) while the DataChannel stays healthy, and
+   * a transfer on it must not die with the socket; the native peer applies the same rule
+   * (`departed` in crates/ferry-transport/src/peer.rs). The WebSocket relay runs through the
+   * server, so it does not outlive the peer's signaling. Returns whether the link stays open.
+   * @param {boolean} absent
+   */
+  peerAbsent(absent) {
+    this.absent = absent;
+    if (!absent) return true;
+    if (this.state === 'open' && this.pc?.connectionState === 'connected') return true;
+    this.close();
+    return false;
   }
 
   /** The transfer session, connecting first if needed. @returns {Promise<TransferSession>} */
@@ -120,6 +139,8 @@ export class PeerLink extends EventTarget {
       if (pc !== this.pc) return;
       if (pc.connectionState === 'failed') this.fail('connection failed');
       else if (pc.connectionState === 'connected') void this.updatePath();
+      // Gone from signaling and now silent on ICE as well: the peer is gone (see peerAbsent).
+      else if (this.absent && pc.connectionState !== 'connecting' && pc.connectionState !== 'new') this.close();
     };
     const dc = pc.createDataChannel(CHANNEL_LABEL, { negotiated: true, id: CHANNEL_ID, ordered: true });
     dc.onopen = () => {

@@ -16,11 +16,12 @@ import {
   MAX_CONTROL_BYTES,
   MAX_FILES_PER_OFFER,
   MAX_HELLO_ECHOES,
+  MAX_SELECTION_PARTS,
   MAX_TEXT_BYTES,
   TRANSFER_VERSION,
   TransferErrorCode,
 } from '../protocol/constants.js';
-import { parseControl, validateOffer } from '../protocol/control.js';
+import { parseControl, validateOffer, validateSelection } from '../protocol/control.js';
 import { parseFrame } from '../protocol/frames.js';
 import { IncomingTransfer } from './incoming.js';
 import { OutgoingTransfer } from './outgoing.js';
@@ -224,6 +225,40 @@ export class TransferSession extends EventTarget {
    * @param {{blob: Blob, path: string, mtime?: number}[]} items
    */
   sendFiles(items) {
+    return this.sendOffer(items, undefined);
+  }
+
+  /**
+   * Offers a selection of any length: one offer when it fits, else several back to back
+   * (splitOffer), each marked with its part of the selection so that the receiver can ask once.
+   * Every part is checked before any is sent (as Engine::send_selection in Rust).
+   * @param {{blob: Blob, path: string, mtime?: number}[]} items
+   * @returns {OutgoingTransfer[]}
+   */
+  sendSelection(items) {
+    const parts = splitOffer(items);
+    if (parts.length <= 1) return [this.sendFiles(items)];
+    if (parts.length > MAX_SELECTION_PARTS) {
+      throw new Error(`the selection needs ${parts.length} offers; at most ${MAX_SELECTION_PARTS}`);
+    }
+    const first = this.nextTransferId;
+    const selection = (/** @type {number} */ i) => ({ first, part: i, parts: parts.length });
+    parts.forEach((part, i) => {
+      const totalSize = part.reduce((sum, it) => sum + it.blob.size, 0);
+      const offer = { type: 'offer', transferId: first + i, totalSize, files: part.map(offeredFile), selection: selection(i) };
+      if (new TextEncoder().encode(JSON.stringify(offer)).length > MAX_CONTROL_BYTES) {
+        throw new Error(`part ${i + 1} of the selection is over the ${MAX_CONTROL_BYTES / 1024} KiB of one message`);
+      }
+    });
+    return parts.map((part, i) => this.sendOffer(part, selection(i)));
+  }
+
+  /**
+   * @param {{blob: Blob, path: string, mtime?: number}[]} items
+   * @param {import('../protocol/control.js').SelectionPart | undefined} selection
+   * @returns {OutgoingTransfer}
+   */
+  sendOffer(items, selection) {
     if (items.length === 0) throw new Error('nothing to send');
     const id = this.nextTransferId++;
     const t = new OutgoingTransfer(this, id, items);
@@ -234,7 +269,7 @@ export class TransferSession extends EventTarget {
       return t;
     }
     /** @type {ControlMessage} */
-    const offer = { type: 'offer', transferId: id, totalSize: t.totalSize, files: items.map(offeredFile) };
+    const offer = { type: 'offer', transferId: id, totalSize: t.totalSize, files: items.map(offeredFile), ...(selection ? { selection } : {}) };
     const len = new TextEncoder().encode(JSON.stringify(offer)).length;
     if (len > MAX_CONTROL_BYTES) {
       // The peer would refuse it as too large, with no transfer id to say which: the offer
@@ -455,6 +490,7 @@ export class TransferSession extends EventTarget {
     let files;
     try {
       files = validateOffer(msg.files, msg.totalSize);
+      if (msg.selection) validateSelection(msg.selection, msg.transferId);
     } catch (e) {
       // Refused counts as ended: frames the sender had in flight are dropped quietly.
       this.endedIncoming.add(msg.transferId);
@@ -465,6 +501,7 @@ export class TransferSession extends EventTarget {
     }
     this.endedIncoming.delete(msg.transferId);
     const t = new IncomingTransfer(this, msg.transferId, files);
+    t.selection = msg.selection ?? null;
     this.incoming.set(t.id, t);
     this.emit('transfer', t);
     this.emit('offer', t);

@@ -27,6 +27,8 @@ export class IncomingTransfer extends Transfer {
     this.hasher = null;
     /** The in-order queue of this transfer's frames and file-ends. */
     this.queue = Promise.resolve();
+    /** Set when the offer is one part of a selection split into several offers. @type {import('../protocol/control.js').SelectionPart | null} */
+    this.selection = null;
   }
 
   /** Consent: from now on frames are written through sinks from `sinkFactory`. @param {SinkFactory} sinkFactory */

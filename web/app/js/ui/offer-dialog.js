@@ -6,26 +6,35 @@ import { t } from '../i18n.js';
 import { memoryBudgetBytes } from '../storage/sinks.js';
 
 /**
- * @param {import('../transfer/engine.js').Transfer & {accept: Function, decline: Function}} tr
+ * One dialog for one offer, or for every part of a selection that came as several offers (each
+ * part keeps its own transfer; they are answered together).
+ * @param {(import('../transfer/engine.js').Transfer & {accept: Function, decline: Function})[]} parts
  * @param {string} peerName
  * @param {{streaming: boolean, onAccept: () => void}} opts
  */
-export function showOfferDialog(tr, peerName, opts) {
-  const warn = !opts.streaming && tr.totalSize > memoryBudgetBytes();
+export function showOfferDialog(parts, peerName, opts) {
+  const files = parts.flatMap((tr) => tr.files);
+  const totalSize = parts.reduce((sum, tr) => sum + tr.totalSize, 0);
+  const warn = !opts.streaming && totalSize > memoryBudgetBytes();
+  let answered = false;
+  const declineAll = () => {
+    answered = true;
+    for (const tr of parts) if (tr.state === 'waiting') tr.decline();
+  };
   /** @type {HTMLDialogElement} */
   const dialog = /** @type {any} */ (
     h(
       'dialog',
-      { testid: 'offer-dialog', dataset: { transferId: String(tr.id) } },
-      h('p', { testid: 'offer-summary' }, t('incomingOffer', { name: peerName, count: tr.files.length, size: formatBytes(tr.totalSize) })),
-      h('ul', {}, ...tr.files.slice(0, 500).map((f) => h('li', { testid: 'offer-file', dataset: { path: f.path } }, `${f.path} — ${formatBytes(f.size)}`))),
-      tr.files.length > 500 ? h('p', { class: 'hint' }, `… +${tr.files.length - 500}`) : null,
-      warn ? h('p', { class: 'warn', testid: 'offer-memory-warning' }, t('memoryWarning', { size: formatBytes(tr.totalSize) })) : null,
+      { testid: 'offer-dialog', dataset: { transferId: String(parts[0].id), parts: String(parts.length) } },
+      h('p', { testid: 'offer-summary' }, t('incomingOffer', { name: peerName, count: files.length, size: formatBytes(totalSize) })),
+      h('ul', {}, ...files.slice(0, 500).map((f) => h('li', { testid: 'offer-file', dataset: { path: f.path } }, `${f.path} — ${formatBytes(f.size)}`))),
+      files.length > 500 ? h('p', { class: 'hint' }, `… +${files.length - 500}`) : null,
+      warn ? h('p', { class: 'warn', testid: 'offer-memory-warning' }, t('memoryWarning', { size: formatBytes(totalSize) })) : null,
       h(
         'div',
         { class: 'dialog-actions' },
-        h('button', { type: 'button', class: 'secondary', testid: 'offer-decline', onclick: () => { tr.decline(); close(); } }, t('decline')),
-        h('button', { type: 'button', testid: 'offer-accept', onclick: () => { opts.onAccept(); close(); } }, t('accept')),
+        h('button', { type: 'button', class: 'secondary', testid: 'offer-decline', onclick: () => { declineAll(); close(); } }, t('decline')),
+        h('button', { type: 'button', testid: 'offer-accept', onclick: () => { answered = true; opts.onAccept(); close(); } }, t('accept')),
       ),
     )
   );
@@ -33,10 +42,15 @@ export function showOfferDialog(tr, peerName, opts) {
     dialog.close();
     dialog.remove();
   };
-  // The sender may cancel, or the connection drop, while we are still asking.
-  tr.addEventListener('update', () => {
-    if (tr.state !== 'waiting' && dialog.isConnected) close();
-  });
+  // The sender may cancel, or the connection drop, while we are still asking: a selection is
+  // all or nothing, so one part gone declines the rest.
+  for (const tr of parts) {
+    tr.addEventListener('update', () => {
+      if (answered || tr.state === 'waiting' || !dialog.isConnected) return;
+      declineAll();
+      close();
+    });
+  }
   document.getElementById('dialogs')?.append(dialog);
   dialog.showModal();
 }

@@ -7,7 +7,6 @@ import { t } from '../i18n.js';
 import { transferView } from './transfer-view.js';
 import { showOfferDialog } from './offer-dialog.js';
 import { itemsFromDrop, itemsFromFileList } from './file-picking.js';
-import { splitOffer } from '../transfer/engine.js';
 import { CallView } from './call-view.js';
 
 /**
@@ -100,7 +99,8 @@ export class PeerCard {
     this.link.addEventListener('path', () => this.renderStatic());
     this.link.addEventListener('state', (e) => {
       const { state, error } = /** @type {CustomEvent} */ (e).detail;
-      if (state === 'failed') this.showError(t('connFailed', { name: this.info.name }) + (error ? ` (${error})` : ''));
+      if (this.link.absent && (state === 'closed' || state === 'failed')) this.showError(t('peerLeft', { name: this.info.name }));
+      else if (state === 'failed') this.showError(t('connFailed', { name: this.info.name }) + (error ? ` (${error})` : ''));
       else if (state === 'open') this.showError('');
       this.renderStatic();
     });
@@ -113,14 +113,25 @@ export class PeerCard {
   update(info) {
     this.info = info;
     this.callView.update(info);
+    if (this.link.absent) {
+      this.link.peerAbsent(false);
+      this.showError('');
+    }
     this.renderStatic();
   }
 
-  /** The peer is gone from every room we share. @returns {boolean} keep the card */
+  /**
+   * The peer is gone from every room we share. A healthy direct connection stays (the peer's
+   * signaling may be coming back); the card then says so, and says the peer left once the
+   * connection ends too. @returns {boolean} keep the card
+   */
   left() {
     const hadActivity = this.transfersEl.childElementCount > 0 || this.chatLog.childElementCount > 0;
+    if (this.link.peerAbsent(true)) {
+      this.showError(t('peerOffline', { name: this.info.name }));
+      return true;
+    }
     this.callView.peerGone();
-    this.link.close();
     if (hadActivity) this.showError(t('peerLeft', { name: this.info.name }));
     return hadActivity;
   }
@@ -159,10 +170,30 @@ export class PeerCard {
       const tr = /** @type {CustomEvent} */ (e).detail;
       this.transfersEl.prepend(transferView(tr, this.info.name));
     });
+    /** Parts of selections that came as several offers, by the transfer id of part 0. @type {Map<number, any[]>} */
+    const selections = new Map();
     session.addEventListener('offer', async (e) => {
       const tr = /** @type {CustomEvent} */ (e).detail;
+      /** @type {any[]} */
+      let parts = [tr];
+      if (tr.selection) {
+        // They arrive back to back before any data: ask once, when the last one is here.
+        const got = selections.get(tr.selection.first) ?? [];
+        got.push(tr);
+        if (got.length < tr.selection.parts) {
+          selections.set(tr.selection.first, got);
+          return;
+        }
+        selections.delete(tr.selection.first);
+        parts = got;
+      }
       const sinks = await this.sinks();
-      showOfferDialog(tr, this.info.name, { streaming: sinks.streaming, onAccept: () => tr.accept(sinks.factory) });
+      showOfferDialog(parts, this.info.name, {
+        streaming: sinks.streaming,
+        onAccept: () => {
+          for (const p of parts) p.accept(sinks.factory);
+        },
+      });
     });
     session.addEventListener('text', (e) => {
       const { text, mine } = /** @type {CustomEvent} */ (e).detail;
@@ -188,8 +219,8 @@ export class PeerCard {
   async offer(items) {
     const session = await this.connect();
     // An offer is one message of at most 256 KiB (a few thousand files); bigger selections
-    // go as several transfers, back to back.
-    return splitOffer(items).map((part) => session.sendFiles(part));
+    // go as several transfers, back to back, which the receiver answers together.
+    return session.sendSelection(items);
   }
 
   /** @param {import('./file-picking.js').SendItem[]} items */

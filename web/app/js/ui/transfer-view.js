@@ -6,6 +6,8 @@ import { t } from '../i18n.js';
 
 /** @typedef {import('../transfer/engine.js').Transfer} Transfer */
 
+const RENDER_EVERY_MS = 100;
+
 const STATE_KEYS = {
   waiting: 'stateWaiting',
   active: 'stateActive',
@@ -26,7 +28,8 @@ export function transferView(tr, peerName) {
     const bar = /** @type {HTMLProgressElement} */ (h('progress', { testid: 'file-progress', max: String(Math.max(1, f.size)), value: '0' }));
     const st = h('span', { class: 'file-state', testid: 'file-state' });
     const row = h('li', { class: 'transfer-file', testid: 'transfer-file', dataset: { path: f.path } }, h('span', { text: `${f.path} (${formatBytes(f.size)})` }), st, bar);
-    return { f, bar, st, row };
+    // What the row shows now: only rows whose file changed are written again.
+    return { f, bar, st, row, shown: '' };
   });
   const el = h(
     'li',
@@ -55,15 +58,44 @@ export function transferView(tr, peerName) {
     if (tr.state === 'declined') err = tr.endedBy === 'peer' ? `${peerName}: ${t('stateDeclined')}` : '';
     error.textContent = err;
     error.hidden = !err;
-    for (const { f, bar, st, row } of files) {
+    for (const x of files) {
+      const { f, bar, st, row } = x;
+      const key = `${f.state}|${f.bytes}|${lang}`;
+      if (x.shown === key) continue;
+      x.shown = key;
       bar.value = f.bytes;
       row.dataset.state = f.state;
       st.dataset.state = f.state;
       st.textContent = f.state === 'verified' ? `✓ ${t('fileVerified')}` : f.state === 'mismatch' ? t('fileMismatch') : f.state === 'failed' ? t('stateFailed') : `${Math.floor((100 * f.bytes) / Math.max(1, f.size))}%`;
     }
   };
-  tr.addEventListener('update', render);
-  window.addEventListener('ferry-lang', render);
+  // A transfer of thousands of small files changes many times a millisecond: draw at most every
+  // RENDER_EVERY_MS (and at once when it ends), touching only the rows that changed, or the page
+  // spends its time redrawing a long list instead of moving files.
+  let lang = 0;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  let last = 0;
+  const update = () => {
+    if (tr.finished) {
+      clearTimeout(timer);
+      timer = undefined;
+      render();
+      return;
+    }
+    if (timer !== undefined) return;
+    const wait = Math.max(0, last + RENDER_EVERY_MS - performance.now());
+    timer = setTimeout(() => {
+      timer = undefined;
+      last = performance.now();
+      render();
+    }, wait);
+  };
+  tr.addEventListener('update', update);
+  window.addEventListener('ferry-lang', () => {
+    lang++;
+    render();
+  });
   render();
   return el;
 }
