@@ -275,17 +275,38 @@ impl Peer {
     }
 
     /// Waits for exit (killing the process after `timeout`).
-    pub fn finish(mut self, timeout: Duration) -> Finished {
-        let deadline = Instant::now() + timeout;
+    pub fn finish(self, timeout: Duration) -> Finished {
+        self.finish_unless_stalled(|| 0, timeout, timeout)
+    }
+
+    /// Waits for exit as long as `progress` keeps growing: killed (and the test failed as a
+    /// hang) only when it has not grown for `stall`, or at `cap`. For big transfers, whose time
+    /// depends on how loaded the machine is, not on whether they work.
+    pub fn finish_unless_stalled(
+        mut self,
+        progress: impl Fn() -> u64,
+        stall: Duration,
+        cap: Duration,
+    ) -> Finished {
+        let start = Instant::now();
+        let (mut last, mut last_change) = (progress(), Instant::now());
         let code = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s.code();
             }
-            if Instant::now() > deadline {
+            let now = progress();
+            if now != last {
+                (last, last_change) = (now, Instant::now());
+            }
+            if last_change.elapsed() > stall || start.elapsed() > cap {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 let stderr = self.stderr.join().unwrap_or_default();
-                panic!("ferry did not exit within {timeout:?}; stderr:\n{stderr}");
+                panic!(
+                    "ferry did not exit: no progress for {:?} (at {last}) or over {cap:?} in \
+                     all; stderr:\n{stderr}",
+                    last_change.elapsed()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -454,4 +475,20 @@ pub fn marked_file(dir: &std::path::Path) -> std::path::PathBuf {
     data.extend_from_slice(&random_bytes(3 * 1024 * 1024 + 11, 5));
     std::fs::write(&p, data).unwrap();
     p
+}
+
+/// Bytes of every file under `dir` (received files and `.ferry-part` files), for
+/// [`Peer::finish_unless_stalled`].
+pub fn bytes_under(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => bytes_under(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
