@@ -286,3 +286,47 @@ test('call: a CLI peer shows no call button; invited anyway, it declines as unsu
     rmSync(files.dir, { recursive: true, force: true });
   }
 });
+
+test('call: media a peer adds without a call is refused, not received', { timeout: 120_000 }, async () => {
+  const p = await openPair(env.browser, env.server.url, { queryA: '/?test=1', queryB: '/?test=1' });
+  try {
+    // Connect with a chat message, then A (a hostile page) adds its camera outside any call.
+    await p.cardAB.getByTestId('chat-input').fill('hi');
+    await p.cardAB.getByTestId('chat-send').click();
+    await p.cardBA.getByTestId('chat-message').waitFor({ timeout: 30_000 });
+    const added = await p.a.page.evaluate(async () => {
+      const link = [.../** @type {any} */ (window).__ferryTest.links.values()][0];
+      const media = await navigator.mediaDevices.getUserMedia({ video: true });
+      link.pc.addTrack(media.getVideoTracks()[0], media);
+      return link.pc.getTransceivers().length;
+    });
+    assert.equal(added, 1, 'A has a video transceiver');
+    // B stops the transceiver; once that is negotiated A's side of it is stopped too, and
+    // Chromium then drops it from getTransceivers().
+    await pollUntil(
+      () =>
+        p.a.page.evaluate(() => {
+          const link = [.../** @type {any} */ (window).__ferryTest.links.values()][0];
+          return link.pc.getTransceivers().map((/** @type {RTCRtpTransceiver} */ t) => t.currentDirection);
+        }),
+      (dirs) => dirs.every((d) => d === 'stopped'),
+      "A's unasked-for transceiver stopped by B",
+    );
+    const framesOnB = await p.b.page.evaluate(async () => {
+      const link = [.../** @type {any} */ (window).__ferryTest.links.values()][0];
+      let frames = 0;
+      (await link.pc.getStats()).forEach((/** @type {any} */ r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded ?? 0;
+      });
+      return frames;
+    });
+    assert.equal(framesOnB, 0, 'B decoded nothing');
+    assert.equal(await p.cardBA.getByTestId('call-panel').isVisible(), false, 'no call shown');
+    // The connection is still good for what B did agree to.
+    await p.cardBA.getByTestId('chat-input').fill('still here');
+    await p.cardBA.getByTestId('chat-send').click();
+    await p.cardAB.getByTestId('chat-message').filter({ hasText: 'still here' }).waitFor({ timeout: 30_000 });
+  } finally {
+    await p.close();
+  }
+});

@@ -467,8 +467,17 @@ export class CallController extends EventTarget {
 
   /** @param {RTCTrackEvent} ev */
   onTrack(ev) {
-    // Media arrives only in a call both sides agreed to; anything else is not shown.
-    if (this.state !== 'active' && this.state !== 'outgoing') return;
+    // Media arrives only in a call both sides agreed to. Anything else (a peer adding tracks
+    // without a call) is refused, not just hidden: stopping the transceiver renegotiates its
+    // section to stopped, so the peer cannot spend our bandwidth on it.
+    if (this.state !== 'active' && this.state !== 'outgoing') {
+      try {
+        ev.transceiver?.stop();
+      } catch {
+        // Already stopped, or the connection is closing.
+      }
+      return;
+    }
     const track = ev.track;
     for (const old of this.remoteStream.getTracks()) {
       if (old.kind === track.kind && old !== track) this.remoteStream.removeTrack(old);
