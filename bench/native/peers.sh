@@ -19,7 +19,8 @@
 # Figure per run: receiver wall time from its start to its exit (pairing, connection set-up,
 # transfer, verification, file written) -> MB/s of the file size; receiver peak RSS (VmHWM, via
 # /usr/bin/time). Every received file is compared with the original (cmp) outside the timing.
-# ferry-relay is ferry through its WebSocket relay (--relay), for the same table.
+# ferry-relay is ferry through its WebSocket relay (--relay), for the same table; ferry-rwnd8m and
+# ferry-mtu8k are tuning probes (below).
 set -euo pipefail
 
 MIB=${1:-1024}
@@ -122,6 +123,10 @@ run_ferry() {
   wait "$s"
 }
 run_ferry-relay() { run_ferry "$@" --relay; }
+# Tuning probes, both sides: an 8 MiB SCTP receive window (default 1 MiB); 8 KiB SCTP packets
+# (default 1191 B, which fits TURN over IPv6; loopback only: on the 1500-byte wire they fragment).
+run_ferry-rwnd8m() { FERRY_SCTP_RWND=8388608 run_ferry "$@"; }
+run_ferry-mtu8k() { FERRY_SCTP_MTU=8192 run_ferry "$@"; }
 run_wormhole() {
   local file=$1 out=$2 log=$3 code=7-ferry-bench-$RANDOM
   local w=("$venv/bin/wormhole" --relay-url "ws://$HOST:4000/v1" --transit-helper "tcp:$HOST:4001")
