@@ -1,5 +1,5 @@
 //! Odd environments: a network namespace with only `lo` and no multicast route (some containers,
-//! `unshare -n`), where the mDNS socket cannot be opened; and RUST_BACKTRACE set in the
+//! `unshare -n`), where the mDNS socket cannot be opened, also without IPv6; and RUST_BACKTRACE set in the
 //! environment, which must not turn a user-facing error into a stack dump.
 
 use std::process::Command;
@@ -8,11 +8,30 @@ const BIN: &str = env!("CARGO_BIN_EXE_ferry");
 
 #[test]
 fn a_transfer_works_in_a_namespace_without_multicast() {
+    transfer_in_a_fresh_namespace("nomcast", 18090, "");
+}
+
+/// The same namespace with IPv6 switched off as well (no `::1`, no IPv6 sockets to be had):
+/// the UDP mux, mDNS and gathering must all go on with IPv4 loopback alone.
+#[test]
+fn a_transfer_works_in_a_namespace_without_multicast_or_ipv6() {
+    transfer_in_a_fresh_namespace(
+        "noipv6",
+        18091,
+        "sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.lo.disable_ipv6=1\n\
+         if ip -6 addr show | grep -q inet6; then echo \"IPv6 is still up\"; exit 3; fi",
+    );
+}
+
+/// A `ferry serve`, `ferry send` and `ferry receive` (default `--bind`, so no loopback host
+/// candidates) in one fresh namespace: only `lo`, up, no default route and no route for
+/// 224.0.0.0/4; `setup` runs first to take more away.
+fn transfer_in_a_fresh_namespace(name: &str, port: u16, setup: &str) {
     if unsafe_free_euid() != Some(0) {
         eprintln!("\n*** SKIPPED: needs root for unshare -n. CI runs it as root. ***\n");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("ferry-nomcast-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("ferry-{name}-{}", std::process::id()));
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let file = dir.join("data.bin");
@@ -20,20 +39,22 @@ fn a_transfer_works_in_a_namespace_without_multicast() {
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     std::fs::write(&file, &data).unwrap();
-    // Everything inside one fresh namespace: only `lo`, up, and no route for 224.0.0.0/4.
     let script = format!(
         r#"set -e
 ip link set lo up
-! ip route get 224.0.0.251 >/dev/null 2>&1
-{bin} serve --host 127.0.0.1 --port 18090 --no-turn --log-level warn > {dir}/serve.log 2>&1 &
+{setup}
+# `! cmd` would not stop a `set -e` script: these checks exit by hand.
+if ip route get 224.0.0.251 >/dev/null 2>&1; then echo "multicast is routed"; exit 3; fi
+if ip route show default | grep -q .; then echo "a default route exists"; exit 3; fi
+{bin} serve --host 127.0.0.1 --port {port} --no-turn --log-level warn > {dir}/serve.log 2>&1 &
 server=$!
 trap 'kill $server' EXIT
 for i in $(seq 100); do grep -q listening {dir}/serve.log && break; sleep 0.1; done
-timeout 60 {bin} send {file} --yes --server http://127.0.0.1:18090 --json > {dir}/send.log 2>&1 &
+timeout 60 {bin} send {file} --yes --server http://127.0.0.1:{port} --json > {dir}/send.log 2>&1 &
 sender=$!
 for i in $(seq 100); do grep -q '"code"' {dir}/send.log && break; sleep 0.1; done
 code=$(grep -o '"code":"[A-Z0-9]*"' {dir}/send.log | cut -d'"' -f4)
-timeout 60 {bin} receive "$code" --yes --server http://127.0.0.1:18090 --out {out}
+timeout 60 {bin} receive "$code" --yes --server http://127.0.0.1:{port} --out {out}
 wait $sender
 "#,
         bin = BIN,

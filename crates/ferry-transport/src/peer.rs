@@ -181,7 +181,7 @@ fn mdns_available() -> bool {
     *AVAILABLE.get_or_init(|| match rtc::mdns::MulticastSocket::new().into_std() {
         Ok(_) => true,
         Err(e) => {
-            tracing::info!(error = %e, "no multicast here: mDNS candidates of browsers will not be resolved");
+            tracing::debug!(error = %e, "skipping mDNS: no multicast here, browsers' .local candidates will not be resolved");
             false
         }
     })
