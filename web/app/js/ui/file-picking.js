@@ -31,3 +31,29 @@ export async function itemsFromDrop(dt) {
   for (const e of entries) await walk(/** @type {FileSystemEntry} */ (e), '');
   return out;
 }
+
+/**
+ * Sends what is picked in `inputs` (each cleared after, so the same file can be picked again)
+ * or dropped on `target` (outlined while something is dragged over it).
+ * @param {HTMLElement} target @param {HTMLInputElement[]} inputs
+ * @param {(items: SendItem[]) => void} send
+ */
+export function sendPickedAndDropped(target, inputs, send) {
+  for (const input of inputs) {
+    input.addEventListener('change', () => {
+      const items = itemsFromFileList(input.files ?? []);
+      input.value = '';
+      send(items);
+    });
+  }
+  target.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    target.classList.add('dragover');
+  });
+  target.addEventListener('dragleave', () => target.classList.remove('dragover'));
+  target.addEventListener('drop', async (e) => {
+    e.preventDefault();
+    target.classList.remove('dragover');
+    if (e.dataTransfer) send(await itemsFromDrop(e.dataTransfer));
+  });
+}

@@ -6,7 +6,7 @@ import { h } from './dom.js';
 import { t } from '../i18n.js';
 import { transferView } from './transfer-view.js';
 import { showOfferDialog } from './offer-dialog.js';
-import { itemsFromDrop, itemsFromFileList } from './file-picking.js';
+import { sendPickedAndDropped } from './file-picking.js';
 import { CallView } from './call-view.js';
 
 /**
@@ -68,26 +68,7 @@ export class PeerCard {
       ),
     );
 
-    this.filesInput.addEventListener('change', () => {
-      const items = itemsFromFileList(this.filesInput.files ?? []);
-      this.filesInput.value = '';
-      this.send(items);
-    });
-    this.folderInput.addEventListener('change', () => {
-      const items = itemsFromFileList(this.folderInput.files ?? []);
-      this.folderInput.value = '';
-      this.send(items);
-    });
-    this.el.addEventListener('dragover', (e) => {
-      e.preventDefault();
-      this.el.classList.add('dragover');
-    });
-    this.el.addEventListener('dragleave', () => this.el.classList.remove('dragover'));
-    this.el.addEventListener('drop', async (e) => {
-      e.preventDefault();
-      this.el.classList.remove('dragover');
-      if (e.dataTransfer) this.send(await itemsFromDrop(e.dataTransfer));
-    });
+    sendPickedAndDropped(this.el, [this.filesInput, this.folderInput], (items) => this.send(items));
     this.chatInput.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey) {
         e.preventDefault();

@@ -5,7 +5,7 @@
 import { h, formatBytes } from './dom.js';
 import { t } from '../i18n.js';
 import './multi-send-strings.js';
-import { itemsFromDrop, itemsFromFileList } from './file-picking.js';
+import { sendPickedAndDropped } from './file-picking.js';
 import { sendToMany } from '../transfer/multi-send.js';
 
 /**
@@ -64,23 +64,7 @@ export class PeerSelection {
     this.titleEl.id = 'multi-send-title';
 
     this.allBox.addEventListener('change', () => this.selectOnly(this.allBox.checked ? [...this.listed.keys()] : []));
-    for (const input of [this.filesInput, this.folderInput]) {
-      input.addEventListener('change', () => {
-        const items = itemsFromFileList(input.files ?? []);
-        input.value = '';
-        this.send(items);
-      });
-    }
-    this.el.addEventListener('dragover', (e) => {
-      e.preventDefault();
-      this.el.classList.add('dragover');
-    });
-    this.el.addEventListener('dragleave', () => this.el.classList.remove('dragover'));
-    this.el.addEventListener('drop', async (e) => {
-      e.preventDefault();
-      this.el.classList.remove('dragover');
-      if (e.dataTransfer) this.send(await itemsFromDrop(e.dataTransfer));
-    });
+    sendPickedAndDropped(this.el, [this.filesInput, this.folderInput], (items) => this.send(items));
     window.addEventListener('ferry-lang', () => this.renderStatic());
     this.renderStatic();
   }
