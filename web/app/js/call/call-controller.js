@@ -72,6 +72,8 @@ export class CallController extends EventTarget {
     this.videoSender = null;
     /** Our tracks are on the connection (after the callee's accept). */
     this.sending = false;
+    /** As the callee: the caller's media sections have arrived (see startSending). */
+    this.callerMediaSeen = false;
     /** Our devices are open (or failed to open): tracks can go on the connection once agreed. */
     this.devicesReady = false;
     this.muted = false;
@@ -376,6 +378,11 @@ export class CallController extends EventTarget {
     const pc = this.link.pc;
     // Devices still opening (a crossing invite taken early): start() sends once they are.
     if (!pc || this.sending || !this.devicesReady) return;
+    // The callee answers on the caller's media sections instead of offering sections of its
+    // own: when both offered new audio and video sections at once (glare), Chromium refused
+    // Firefox's offer ("RTP extension ID reassignment not supported") and the call stayed
+    // silent. Added after the caller's offer, addTrack reuses the transceivers it created.
+    if (this.role === 'callee' && !this.callerMediaSeen) return;
     this.sending = true;
     const stream = new MediaStream();
     if (this.micTrack) {
@@ -478,6 +485,12 @@ export class CallController extends EventTarget {
       }
       return;
     }
+    if (this.role === 'callee' && !this.callerMediaSeen) {
+      // Every transceiver of the caller's offer exists by its first track event, so our answer
+      // (made right after) carries our tracks.
+      this.callerMediaSeen = true;
+      this.startSending();
+    }
     const track = ev.track;
     for (const old of this.remoteStream.getTracks()) {
       if (old.kind === track.kind && old !== track) this.remoteStream.removeTrack(old);
@@ -529,6 +542,7 @@ export class CallController extends EventTarget {
     this.videoSender = null;
     this.sending = false;
     this.devicesReady = false;
+    this.callerMediaSeen = false;
     this.state = 'idle';
     this.role = '';
     this.muted = false;
