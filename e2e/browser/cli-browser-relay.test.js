@@ -30,7 +30,9 @@ test('ferry send --relay → browser: the browser follows onto the relay', { tim
   assert.equal(connected.path, 'websocket');
   const card = peerCard(b.page, welcome.name);
   assert.equal(await card.getByTestId('peer-path').getAttribute('data-path'), 'websocket');
-  assert.equal(await card.getByTestId('relay-code').getAttribute('data-code'), connected.securityCode);
+  const { code } = await sender.event('security-code');
+  await card.getByTestId('security-code').waitFor({ state: 'visible' });
+  assert.equal(await card.getByTestId('security-code').getAttribute('data-code'), code);
   await dialog.getByTestId('offer-accept').click();
   assert.equal(await sender.exit(), 0, sender.stderr());
   for (const [rel, sha] of Object.entries(files.sha)) {
@@ -78,6 +80,8 @@ test('browser with ?relay=1 → ferry receive follows it onto the relay', { time
   for (const [rel, sha] of Object.entries(files.sha)) {
     assert.equal(await sha256File(path.join(out, rel)), sha, `${rel} byte for byte`);
   }
-  assert.ok(shownCodes.includes(connected.securityCode), `page showed ${shownCodes}, CLI ${connected.securityCode}`);
+  const { code } = await receiver.event('security-code');
+  assert.equal(done.securityCode, code);
+  assert.ok(shownCodes.includes(code), `page showed ${shownCodes}, CLI ${code}`);
   await a.context.close();
 });

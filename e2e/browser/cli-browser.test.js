@@ -14,7 +14,7 @@ const env = useServerAndBrowser();
 /** @param {string[]} args */
 const ferry = (args) => runFerry(args, env.server.url);
 
-test('ferry send → browser opening the link', { timeout: 300_000 }, async () => {
+test('ferry send → browser opening the link, the same security code on both', { timeout: 300_000 }, async () => {
   const files = makeFiles({ 'cli-empty.bin': 0, 'cli-one.bin': 1, 'cli-3mib.bin': 3 * 1024 * 1024 + 5 });
   const sender = ferry(['send', '--yes', ...files.paths]);
   const room = await sender.event('room');
@@ -28,6 +28,11 @@ test('ferry send → browser opening the link', { timeout: 300_000 }, async () =
     (await dialog.getByTestId('offer-file').evaluateAll((els) => els.map((e) => /** @type {HTMLElement} */ (e).dataset.path))).sort(),
     Object.keys(files.sha).sort(),
   );
+  // The security code over DTLS: the CLI's (webrtc-rs fingerprints) is the page's.
+  const { code } = await sender.event('security-code');
+  const codeEl = peerCard(b.page, welcome.name).getByTestId('security-code');
+  await codeEl.waitFor({ state: 'visible', timeout: 30_000 });
+  assert.equal(await codeEl.getAttribute('data-code'), code);
   await dialog.getByTestId('offer-accept').click();
   assert.equal(await sender.exit(), 0, sender.stderr());
   for (const [rel, sha] of Object.entries(files.sha)) {

@@ -109,13 +109,28 @@ async function paths(p) {
   return { c, f };
 }
 
-test('Chromium ↔ Firefox over WebRTC, both ways byte for byte; Firefox streams to disk through the service worker', { timeout: 300_000 }, async () => {
+/** Both browsers' security codes, once each shows one. @param {Awaited<ReturnType<typeof openMixedPair>>} p */
+async function securityCodes(p) {
+  const el = p.cCard.getByTestId('security-code');
+  await el.waitFor({ state: 'visible', timeout: 30_000 });
+  const cCode = await el.getAttribute('data-code');
+  const sel = `${p.fCard} [data-testid="security-code"]:not([hidden])`;
+  await p.f.page.waitForSelector(sel, { timeout: 30_000 });
+  const fCode = await p.f.page.$eval(sel, (e) => e.getAttribute('data-code'));
+  return { cCode, fCode };
+}
+
+test('Chromium ↔ Firefox over WebRTC, both ways byte for byte, same security code; Firefox streams to disk through the service worker', { timeout: 300_000 }, async () => {
   const p = await openMixedPair();
   await p.f.page.waitForFunction(() => document.body.dataset.storage === 'stream');
   await chromiumToFirefox(p, { 'ff-in-one.bin': 1, 'ff-in-big.bin': 12 * 1024 * 1024 + 3, 'ff-in-note.txt': 'héllo 👋\n' });
   await firefoxToChromium(p, { 'ff-out-one.bin': 1, 'ff-out-big.bin': 8 * 1024 * 1024 + 5 });
   await p.f.page.waitForSelector(`${p.fCard} [data-testid="peer-path"][data-path="direct"]`);
   assert.deepEqual(await paths(p), { c: 'direct', f: 'direct' });
+  // The security code over DTLS: Chromium's and Firefox's fingerprints, the same six digits.
+  const { cCode, fCode } = await securityCodes(p);
+  assert.match(cCode ?? '', /^\d{3} \d{3}$/);
+  assert.equal(fCode, cCode);
   assert.deepEqual(p.f.errors, []);
   await p.close();
 });
@@ -125,8 +140,7 @@ test('Firefox on the WebSocket relay with Chromium: both ways byte for byte, sam
   await chromiumToFirefox(p, { 'ff-relay-in.bin': 3 * 1024 * 1024 + 7 });
   await firefoxToChromium(p, { 'ff-relay-out.bin': 2 * 1024 * 1024 + 1 });
   assert.deepEqual(await paths(p), { c: 'websocket', f: 'websocket' });
-  const cCode = await p.cCard.getByTestId('relay-code').getAttribute('data-code');
-  const fCode = await p.f.page.$eval(`${p.fCard} [data-testid="relay-code"]`, (el) => el.getAttribute('data-code'));
+  const { cCode, fCode } = await securityCodes(p);
   assert.match(cCode ?? '', /^\d{3} \d{3}$/);
   assert.equal(fCode, cCode, 'both browsers show the same security code');
   assert.deepEqual(p.f.errors, []);
@@ -142,8 +156,8 @@ test('Firefox on a plain-http address (no WebCrypto, no service worker): relay w
   await chromiumToFirefox(p, { 'ff-insecure-in.bin': 3 * 1024 * 1024 + 1, 'ff-insecure-in-one.bin': 1 });
   await firefoxToChromium(p, { 'ff-insecure-out.bin': 2 * 1024 * 1024 + 7 });
   assert.deepEqual(await paths(p), { c: 'websocket', f: 'websocket' });
-  const cCode = await p.cCard.getByTestId('relay-code').getAttribute('data-code');
-  assert.equal(await p.f.page.$eval(`${p.fCard} [data-testid="relay-code"]`, (el) => el.getAttribute('data-code')), cCode);
+  const { cCode, fCode } = await securityCodes(p);
+  assert.equal(fCode, cCode);
   assert.deepEqual(p.f.errors, []);
   await p.close();
 });

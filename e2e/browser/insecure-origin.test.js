@@ -84,7 +84,10 @@ test('plain-http origin: ferry send --relay → the page, Rust and noble encrypt
   await dialog.waitFor({ timeout: 60_000 });
   const connected = await sender.event('connected');
   assert.equal(connected.path, 'websocket');
-  assert.equal(await peerCard(b.page, welcome.name).getByTestId('relay-code').getAttribute('data-code'), connected.securityCode);
+  const { code } = await sender.event('security-code');
+  const codeEl = peerCard(b.page, welcome.name).getByTestId('security-code');
+  await codeEl.waitFor({ state: 'visible' });
+  assert.equal(await codeEl.getAttribute('data-code'), code);
   await dialog.getByTestId('offer-accept').click();
   assert.equal(await sender.exit(), 0, sender.stderr());
   const d = await downloads.get('insecure-cli.bin');

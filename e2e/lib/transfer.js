@@ -136,11 +136,24 @@ export async function assertRelayPath(pair) {
   for (const card of [pair.cardAB, pair.cardBA]) {
     await card.getByTestId('peer-path').and(card.page().locator('[data-path="websocket"]')).waitFor();
   }
-  const codeA = await pair.cardAB.getByTestId('relay-code').getAttribute('data-code');
-  const codeB = await pair.cardBA.getByTestId('relay-code').getAttribute('data-code');
-  assert.match(codeA ?? '', /^\d{3} \d{3}$/);
-  assert.equal(codeA, codeB, 'both sides show the same security code');
-  assert.ok(await pair.cardAB.getByTestId('relay-code').isVisible());
+  await assertSameSecurityCode(pair.cardAB, pair.cardBA);
+}
+
+/**
+ * Both cards show a security code, and the same one (it comes a round trip after connecting).
+ * @param {import('playwright-core').Locator} cardA @param {import('playwright-core').Locator} cardB
+ * @returns {Promise<string>} the code
+ */
+export async function assertSameSecurityCode(cardA, cardB) {
+  const codes = [];
+  for (const card of [cardA, cardB]) {
+    const el = card.getByTestId('security-code');
+    await el.waitFor({ state: 'visible', timeout: 30_000 });
+    codes.push((await el.getAttribute('data-code')) ?? '');
+  }
+  assert.match(codes[0], /^\d{3} \d{3}$/);
+  assert.equal(codes[0], codes[1], 'both sides show the same security code');
+  return codes[0];
 }
 
 export { readFileSync };

@@ -10,6 +10,7 @@ import { trySanitizePath } from '../../web/app/js/protocol/names.js';
 import { parseFrame, encodeFrame } from '../../web/app/js/protocol/frames.js';
 import { parseControl, validateOffer } from '../../web/app/js/protocol/control.js';
 import * as constants from '../../web/app/js/protocol/constants.js';
+import { commitment, dtlsIdentity, securityCode, VerifyExchange } from '../../web/app/js/protocol/verify.js';
 
 const vectors = (/** @type {string} */ name) =>
   JSON.parse(readFileSync(path.join(repoRoot, 'crates', 'ferry-protocol', 'vectors', name), 'utf8'));
@@ -92,4 +93,43 @@ test('limits.json: constants.js holds the same limits as transfer.rs', () => {
 
 test('error_codes.json: TransferErrorCode holds the codes of transfer.rs, in order', () => {
   assert.deepEqual(Object.values(constants.TransferErrorCode), vectors('error_codes.json'));
+});
+
+test('verify.json: commitments, security codes and the SDP identity match the Rust side', () => {
+  const v = vectors('verify.json');
+  for (const c of v.cases) {
+    assert.equal(commitment(c.own.nonce), c.own.commit);
+    assert.equal(commitment(c.peer.nonce), c.peer.commit);
+    assert.equal(securityCode(c.own.id, c.own.nonce, c.peer.id, c.peer.nonce), c.code, c.name);
+    assert.equal(securityCode(c.peer.id, c.peer.nonce, c.own.id, c.own.nonce), c.code, c.name);
+  }
+  assert.equal(dtlsIdentity(v.sdp.sdp), v.sdp.identity);
+  assert.equal(dtlsIdentity('v=0\r\n'), null);
+});
+
+test('verify: two exchanges wired together agree; the code changes when either fingerprint does', () => {
+  const fp = (/** @type {string} */ c) => `dtls-sha-256:${c.repeat(64)}`;
+  /** @param {string} a @param {string} b */
+  const run = (a, b, na = '1'.repeat(64), nb = '2'.repeat(64)) => {
+    const x = new VerifyExchange(a, b, na);
+    const y = new VerifyExchange(b, a, nb);
+    const cx = /** @type {any} */ (x.start());
+    const cy = /** @type {any} */ (y.start());
+    const ox = /** @type {any} */ (x.onCommit(cy.commit)).send.at(-1);
+    const oy = /** @type {any} */ (y.onCommit(cx.commit)).send.at(-1);
+    const kx = /** @type {any} */ (x.onOpen(oy.nonce)).code;
+    const ky = /** @type {any} */ (y.onOpen(ox.nonce)).code;
+    assert.equal(kx, ky);
+    assert.match(kx, /^\d{3} \d{3}$/);
+    return kx;
+  };
+  const base = run(fp('a'), fp('b'));
+  assert.notEqual(run(fp('c'), fp('b')), base, 'our fingerprint changed');
+  assert.notEqual(run(fp('a'), fp('c')), base, 'their fingerprint changed');
+  assert.notEqual(run(fp('a'), fp('b'), '3'.repeat(64)), base, 'a nonce changed');
+  const x = new VerifyExchange(fp('a'), fp('b'), '1'.repeat(64));
+  x.start();
+  x.onCommit(commitment('2'.repeat(64)));
+  assert.deepEqual(x.onOpen('4'.repeat(64)), { violation: 'verify-open does not match its verify-commit: no security code' });
+  assert.equal(x.code, null);
 });

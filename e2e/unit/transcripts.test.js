@@ -68,6 +68,7 @@ function track(s, out) {
     if (!d.mine) out.push({ event: 'text', text: d.text });
   });
   s.addEventListener('peer-error', (e) => out.push({ event: 'peer-error', code: /** @type {any} */ (e).detail.code }));
+  s.addEventListener('security-code', (e) => out.push({ event: 'security-code', code: /** @type {any} */ (e).detail.code }));
   s.addEventListener('transfer', (e) => {
     const t = /** @type {import('../../web/app/js/transfer/engine.js').Transfer} */ (/** @type {any} */ (e).detail);
     let state = t.state;
@@ -123,7 +124,7 @@ async function run(file) {
   const t = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
   const pipe = new RecordingPipe(t.maxMessageSize ?? 256 * 1024);
   let now = 0;
-  const s = new TransferSession(pipe, { hasherFactory: inlineHasher, timers: false, now: () => now, progressEveryMs: 0 });
+  const s = new TransferSession(pipe, { hasherFactory: inlineHasher, timers: false, now: () => now, progressEveryMs: 0, verify: t.verify ?? null });
   /** @type {any[]} */
   const events = [];
   track(s, events);

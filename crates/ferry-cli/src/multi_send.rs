@@ -323,6 +323,7 @@ async fn serve_receiver(
         }
     };
     let mut session = Session::new(mode, ui);
+    session.verify(link.identities());
     let departed = link.departed(&mut psig, &peer.id);
     let outcome = session.run(&link, cancelled(cancel), departed).await;
     let result = match outcome {

@@ -101,11 +101,6 @@ pub async fn link(
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     ui.note(&format!("Connected, path: {}", link.path_label()));
-    if let Some(code) = link.security_code() {
-        ui.note(&format!(
-            "Security code: {code} (the peer shows the same code unless someone is in the middle)"
-        ));
-    }
     ui.json_event(path_json(&link));
     Ok(link)
 }
@@ -116,9 +111,7 @@ pub fn path_json(link: &Link) -> serde_json::Value {
             let p = &l.path;
             serde_json::json!({"event":"connected","path":p.kind,"candidate":p.candidate,"local":p.local,"remote":p.remote})
         }
-        Link::Relay(r) => {
-            serde_json::json!({"event":"connected","path":link.path_kind(),"securityCode":r.security_code})
-        }
+        Link::Relay(_) => serde_json::json!({"event":"connected","path":link.path_kind()}),
     }
 }
 
@@ -149,7 +142,7 @@ pub fn report(
                 _ if failed == 0 => "all files verified (SHA-256)".to_string(),
                 _ => format!("{failed} file(s) failed verification"),
             };
-            let code = path
+            let code = session
                 .security_code()
                 .map(|c| format!(", security code {c}"))
                 .unwrap_or_default();
@@ -166,7 +159,7 @@ pub fn report(
             if ui.json {
                 json_line(serde_json::json!({
                     "event":"done","bytes":bytes,"seconds":elapsed.as_secs_f64(),
-                    "failed":failed,"path":path.path_kind(),
+                    "failed":failed,"path":path.path_kind(),"securityCode":session.security_code(),
                     "candidate":match path { Link::Ice(l) => l.path.candidate, Link::Relay(_) => "websocket" },
                     "files": files.iter().map(|f| serde_json::json!({"name":f.name,"sha256":f.sha256,"savedAs":f.saved_as})).collect::<Vec<_>>(),
                 }));

@@ -81,6 +81,7 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
     let ui = Ui::new(args.peer.json);
     let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
     let mut session = Session::new(Mode::Receive { out, yes: args.yes }, ui);
+    session.verify(peer_link.identities());
     let departed = peer_link.departed(&mut sig, &peer_id);
     let outcome = session.run(&peer_link, ctrl_c(), departed).await?;
     let ui = Ui::new(args.peer.json);

@@ -118,6 +118,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         },
         ui,
     );
+    session.verify(peer_link.identities());
     let departed = peer_link.departed(&mut sig, &peer_id);
     let outcome = session.run(&peer_link, ctrl_c(), departed).await?;
     let ui = Ui::new(args.peer.json);

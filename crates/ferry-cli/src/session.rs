@@ -118,6 +118,20 @@ impl Session {
         }
     }
 
+    /// Runs the security-code exchange over the link bound to `identities` (ours, the peer's;
+    /// [`ferry_transport::Link::identities`]). Without them no code is shown.
+    pub fn verify(&mut self, identities: Option<(String, String)>) {
+        if let Some((own, peer)) = identities {
+            self.engine
+                .enable_verify(own, peer, ferry_protocol::verify::fresh_nonce());
+        }
+    }
+
+    /// The connection's security code, once both peers derived it.
+    pub fn security_code(&self) -> Option<&str> {
+        self.engine.security_code()
+    }
+
     pub fn ui(&self) -> &Ui {
         &self.ui
     }
@@ -586,6 +600,13 @@ impl Session {
                 tracing::warn!(%code, %message, "refused a message from the peer")
             }
             Event::PeerHello { app } => tracing::info!(%app, "peer said hello"),
+            Event::SecurityCode { code } => {
+                self.ui.note(&format!(
+                    "Security code: {code} (the peer shows the same code unless someone is in the middle)"
+                ));
+                self.ui
+                    .json_event(serde_json::json!({"event":"security-code","code":code}));
+            }
         }
         Ok(())
     }

@@ -65,7 +65,7 @@ fn forced_on_one_side_the_other_follows_byte_for_byte_and_the_server_sees_no_pla
             "{who}: {stderr}"
         );
     }
-    let code_of = |stdout: &str| json_events(stdout, "connected")[0]["securityCode"].clone();
+    let code_of = |stdout: &str| json_events(stdout, "security-code")[0]["code"].clone();
     assert!(code_of(&s.stdout).is_string());
     assert_eq!(code_of(&s.stdout), code_of(&r_stdout));
 
@@ -207,7 +207,7 @@ fn with_ice_impossible_both_fall_back_after_their_timeout() {
         );
     }
     assert_eq!(
-        json_events(&s_stdout, "connected")[0]["securityCode"],
-        json_events(&r_stdout, "connected")[0]["securityCode"]
+        json_events(&s_stdout, "security-code")[0]["code"],
+        json_events(&r_stdout, "security-code")[0]["code"]
     );
 }

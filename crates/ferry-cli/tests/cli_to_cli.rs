@@ -1,5 +1,5 @@
 //! `ferry send` → `ferry receive` on loopback through a real `ferry serve`: a folder of mixed
-//! files arrives byte for byte, verified, inside `--out`.
+//! files arrives byte for byte, verified, inside `--out`; both peers show the same security code.
 mod common;
 
 use std::process::Stdio;
@@ -105,4 +105,54 @@ fn folder_of_mixed_files_arrives_byte_for_byte() {
         s.stderr
     );
     assert!(r.stderr.contains("all files verified"), "{}", r.stderr);
+}
+
+/// Feature `verify` on the direct path: both peers derive the same security code from their
+/// DTLS fingerprints and nonces, print it, and put it in `--json` (event and summary).
+#[test]
+fn both_peers_show_the_same_security_code() {
+    let server = Server::start();
+    let src = TempDir::new("code-src");
+    let out = TempDir::new("code-out");
+    let file = src.path().join("a.txt");
+    std::fs::write(&file, b"compare the codes").unwrap();
+    let (sender, code) = send(&server, &[&file]);
+    let receiver = receive(&server, &code, out.path(), &["--yes"], Stdio::null());
+    let r = receiver.finish(Duration::from_secs(120));
+    let s = sender.finish(Duration::from_secs(60));
+    assert_eq!(
+        (r.code, s.code),
+        (Some(0), Some(0)),
+        "{}\n{}",
+        r.stderr,
+        s.stderr
+    );
+    let code_of = |stdout: &str| {
+        let ev = json_events(stdout, "security-code");
+        assert_eq!(ev.len(), 1, "one security-code event: {stdout}");
+        ev[0]["code"].as_str().unwrap().to_string()
+    };
+    let (sc, rc) = (code_of(&s.stdout), code_of(&r.stdout));
+    assert_eq!(sc, rc);
+    assert!(
+        sc.len() == 7 && sc.as_bytes()[3] == b' ',
+        "six digits with a space: {sc}"
+    );
+    for (who, f) in [("sender", &s), ("receiver", &r)] {
+        assert_eq!(
+            json_events(&f.stdout, "done")[0]["securityCode"],
+            sc.as_str(),
+            "{who}"
+        );
+        assert!(
+            f.stderr.contains(&format!("Security code: {sc} ")),
+            "{who}: {}",
+            f.stderr
+        );
+        assert!(
+            f.stderr.contains(&format!(", security code {sc}")),
+            "{who}: {}",
+            f.stderr
+        );
+    }
 }

@@ -250,8 +250,7 @@ fn relay_across_instances_is_byte_exact_and_end_to_end_encrypted() {
         let done = common::json_events(stdout, "done");
         assert_eq!(done[0]["path"], "websocket", "{who}: {stdout}");
     }
-    let code_of =
-        |stdout: &str| common::json_events(stdout, "connected")[0]["securityCode"].clone();
+    let code_of = |stdout: &str| common::json_events(stdout, "security-code")[0]["code"].clone();
     assert!(code_of(&s.stdout).is_string());
     assert_eq!(code_of(&s.stdout), code_of(&r.stdout));
     // The session was instance 0's (the sender opened it); instance 1 carried its socket.

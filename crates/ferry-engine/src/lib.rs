@@ -127,6 +127,7 @@
 mod incoming;
 mod outgoing;
 mod output;
+mod verify;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -146,8 +147,11 @@ pub use sha2::Sha256 as Hasher;
 /// How often `hello` is repeated while the peer's has not arrived.
 pub const HELLO_RETRY_INTERVAL: Duration = Duration::from_millis(HELLO_RETRY_MS);
 
+use ferry_protocol::verify::FEATURE_VERIFY;
+pub use ferry_protocol::verify::NONCE_BYTES;
 use incoming::Incoming;
 use outgoing::Outgoing;
+use verify::Verify;
 
 /// Why a user command was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +203,8 @@ pub struct Engine {
     closed_outgoing: BTreeSet<u32>,
     closed_incoming: BTreeSet<u32>,
     text_counter: u64,
+    /// The security-code exchange, when the driver enabled it ([`Engine::enable_verify`]).
+    verify: Option<Verify>,
     out: VecDeque<Output>,
 }
 
@@ -221,6 +227,7 @@ impl Engine {
             closed_outgoing: BTreeSet::new(),
             closed_incoming: BTreeSet::new(),
             text_counter: 0,
+            verify: None,
             out: VecDeque::new(),
         }
     }
@@ -256,12 +263,44 @@ impl Engine {
     }
 
     fn send_hello(&mut self) {
-        // No `features`: this engine does transfers only (it declines calls, below).
+        // No `call`: this engine does transfers only (it declines calls, below).
+        let features = match self.verify {
+            Some(_) => vec![FEATURE_VERIFY.to_string()],
+            None => Vec::new(),
+        };
         self.send(ControlMessage::Hello {
             version: TRANSFER_VERSION,
             app: self.app.clone(),
-            features: Vec::new(),
+            features,
         });
+    }
+
+    /// Runs the security-code exchange (feature `verify`) on this connection: `own_id` and
+    /// `peer_id` are the keys the pipe is bound to (`ferry_protocol::verify::dtls_identity`,
+    /// `relay_identity`), `nonce` fresh random bytes. Call before [`Engine::start`]. When both
+    /// peers run it, [`Event::SecurityCode`] follows the `hello`s by one round trip.
+    pub fn enable_verify(&mut self, own_id: String, peer_id: String, nonce: [u8; NONCE_BYTES]) {
+        self.verify = Some(Verify::new(own_id, peer_id, nonce));
+    }
+
+    /// The connection's security code, once both sides opened their commitments.
+    pub fn security_code(&self) -> Option<&str> {
+        self.verify.as_ref().and_then(Verify::code)
+    }
+
+    /// The peer's `hello` listed `verify` (or its commitment came first): ours goes out.
+    fn start_verify(&mut self) {
+        if let Some(msg) = self.verify.as_mut().and_then(Verify::start) {
+            self.send(msg);
+        }
+    }
+
+    fn verify_step(&mut self, step: verify::Step) {
+        match step {
+            verify::Step::Send(msgs) => msgs.into_iter().for_each(|m| self.send(m)),
+            verify::Step::Code(code) => self.event(Event::SecurityCode { code }),
+            verify::Step::Violation(why) => self.refuse(TransferErrorCode::ProtocolViolation, why),
+        }
     }
 
     /// True once the peer's `hello` arrived.
@@ -408,7 +447,11 @@ impl Engine {
             self.heard_without_hello();
         }
         match msg {
-            ControlMessage::Hello { version, app, .. } => {
+            ControlMessage::Hello {
+                version,
+                app,
+                features,
+            } => {
                 if version != TRANSFER_VERSION {
                     self.refuse(
                         TransferErrorCode::VersionMismatch,
@@ -421,6 +464,9 @@ impl Engine {
                 }
                 let repeated = self.peer_hello && self.hello_sent && !self.hello_implied;
                 self.send_first_hello();
+                if features.iter().any(|f| f == FEATURE_VERIFY) {
+                    self.start_verify();
+                }
                 if self.hello_implied {
                     // The hello that was taken as said arrives after all: nothing to answer.
                     self.hello_implied = false;
@@ -495,6 +541,18 @@ impl Engine {
             | ControlMessage::CallDecline { .. }
             | ControlMessage::CallEnd { .. }
             | ControlMessage::CallMedia { .. } => {}
+            // Without `verify` enabled here our hello did not list it: a peer's exchange is
+            // dropped like the rest of a feature we do not have.
+            ControlMessage::VerifyCommit { commit } => {
+                if let Some(step) = self.verify.as_mut().map(|v| v.on_commit(commit)) {
+                    self.verify_step(step);
+                }
+            }
+            ControlMessage::VerifyOpen { nonce } => {
+                if let Some(step) = self.verify.as_mut().map(|v| v.on_open(&nonce)) {
+                    self.verify_step(step);
+                }
+            }
         }
     }
 

@@ -204,6 +204,12 @@ pub enum Event {
         /// The peer's description.
         message: String,
     },
+    /// Both sides opened their commitments (feature `verify`): the connection's security code,
+    /// `"123 456"`, the same on both screens unless someone is in the middle.
+    SecurityCode {
+        /// Six digits with a space in the middle.
+        code: String,
+    },
     /// The peer sent something we refused (we answered with an `error` of this code). The
     /// message was otherwise ignored; a misplaced data frame or `file-end` also cancels its
     /// transfer, and `version-mismatch` is followed by [`Output::Close`].

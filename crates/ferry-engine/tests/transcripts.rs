@@ -85,6 +85,7 @@ fn normalize(e: Event) -> Option<Value> {
         } => json!({"event":"cancelled","transferId":transfer_id,"role":role(r),"byPeer":by_peer}),
         Event::Text { text, .. } => json!({"event":"text","text":text}),
         Event::PeerError { code, .. } => json!({"event":"peer-error","code":code}),
+        Event::SecurityCode { code } => json!({"event":"security-code","code":code}),
         Event::PeerHello { .. } | Event::Progress { .. } | Event::ProtocolError { .. } => {
             return None;
         }
@@ -243,6 +244,14 @@ fn run(path: &std::path::Path) -> usize {
     };
     if let Some(m) = t["maxMessageSize"].as_u64() {
         r.engine.set_max_message_size(m as usize);
+    }
+    if let Some(v) = t.get("verify") {
+        let nonce: [u8; 32] = hex::decode(v["nonce"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let id = |k: &str| v[k].as_str().unwrap().to_string();
+        r.engine.enable_verify(id("ownId"), id("peerId"), nonce);
     }
     let steps = t["steps"].as_array().expect("steps");
     for (i, s) in steps.iter().enumerate() {

@@ -8,3 +8,4 @@ pub mod names;
 pub mod relay_crypto;
 pub mod signaling;
 pub mod transfer;
+pub mod verify;

@@ -294,6 +294,19 @@ pub enum ControlMessage {
         /// A screen is shared on the video track.
         screen: bool,
     },
+    /// `verify-commit`: SHA-256 of a random nonce, the first step of the security code
+    /// ([`crate::verify`]); sent only to a peer whose `hello` lists `verify`.
+    #[serde(rename = "verify-commit")]
+    VerifyCommit {
+        /// 64 lowercase hex digits.
+        commit: String,
+    },
+    /// `verify-open`: the nonce committed to, sent once the peer's `verify-commit` is in.
+    #[serde(rename = "verify-open")]
+    VerifyOpen {
+        /// 64 lowercase hex digits (32 bytes).
+        nonce: String,
+    },
     /// `error`: the peer refused something we sent; the message is otherwise ignored and the
     /// connection stays usable (except `version-mismatch`, after which the sender closes it).
     Error {
@@ -328,6 +341,14 @@ impl ControlMessage {
             && text.len() > MAX_TEXT_BYTES
         {
             return Err(TransferError::TooLarge(text.len()));
+        }
+        if let ControlMessage::VerifyCommit { commit: v } | ControlMessage::VerifyOpen { nonce: v } =
+            &msg
+            && !crate::verify::is_hex32(v)
+        {
+            return Err(TransferError::Malformed(
+                "verify values are 64 lowercase hex digits".into(),
+            ));
         }
         if let Some(id) = msg.call_id()
             && (id.is_empty() || id.len() > MAX_CALL_ID_BYTES)
@@ -368,6 +389,8 @@ const KNOWN_TYPES: &[&str] = &[
     "call-decline",
     "call-end",
     "call-media",
+    "verify-commit",
+    "verify-open",
 ];
 
 /// The `code` of an `error` control message (docs/protocol.md §2, "Error codes"). What a peer

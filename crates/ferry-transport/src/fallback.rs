@@ -111,11 +111,13 @@ impl Link {
         }
     }
 
-    /// The relay's security code ("123 456"); both peers show the same one.
-    pub fn security_code(&self) -> Option<&str> {
+    /// The keys this link is bound to, ours then the peer's: DTLS certificate fingerprints, or
+    /// the relay's public keys. The transfer engine's `verify` exchange turns them into the
+    /// security code both users compare.
+    pub fn identities(&self) -> Option<(String, String)> {
         match self {
-            Link::Ice(_) => None,
-            Link::Relay(r) => Some(&r.security_code),
+            Link::Ice(l) => l.identities.clone(),
+            Link::Relay(r) => Some(r.identities.clone()),
         }
     }
 

@@ -72,6 +72,9 @@ fn rtc<E: std::fmt::Display>(e: E) -> ConnectError {
 pub struct PeerLink {
     pub pipe: DataChannelPipe,
     pub path: IcePath,
+    /// Our DTLS identity and the peer's (`ferry_protocol::verify::dtls_identity` of the local
+    /// and remote descriptions): the keys the security code binds.
+    pub identities: Option<(String, String)>,
     pc: Arc<dyn PeerConnection>,
     state: tokio::sync::watch::Receiver<RTCPeerConnectionState>,
 }
@@ -381,9 +384,15 @@ pub async fn connect(
     {
         pipe.set_max_message_size((max as usize).min(MAX_FRAME_BYTES));
     }
+    let sdp_identity = |d: Option<RTCSessionDescription>| {
+        d.and_then(|d| ferry_protocol::verify::dtls_identity(&d.sdp))
+    };
+    let identities =
+        sdp_identity(pc.local_description().await).zip(sdp_identity(pc.remote_description().await));
     Ok(PeerLink {
         pipe,
         path,
+        identities,
         pc,
         state: state_rx,
     })

@@ -49,7 +49,14 @@ async fn a_forced_relay_on_one_side_brings_the_other_at_once() {
         assert_eq!(l.path_kind(), "websocket");
         assert_eq!(l.path_label(), "relay (WebSocket, end-to-end encrypted)");
     }
-    assert_eq!(la.security_code(), lb.security_code());
+    // The keys the security code binds: each side's own first, the same pair mirrored.
+    let (own_a, peer_a) = la.identities().expect("relay identities");
+    let (own_b, peer_b) = lb.identities().expect("relay identities");
+    assert_eq!(
+        (own_a.as_str(), peer_a.as_str()),
+        (peer_b.as_str(), own_b.as_str())
+    );
+    assert!(own_a.starts_with("relay-p256:"), "{own_a}");
     la.send(Message::Text("over the relay".into()))
         .await
         .unwrap();

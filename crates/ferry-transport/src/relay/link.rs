@@ -43,8 +43,12 @@ impl RelayInvite {
 pub struct RelayLink {
     pub pipe: RelayPipe,
     pub relay_id: String,
-    /// "123 456": both peers see the same code unless the keys were substituted.
+    /// "123 456": both peers see the same code unless the keys were substituted. Derived from
+    /// the keys alone, so a server that substitutes them could grind its own until the codes
+    /// match; what users are shown is the `verify` code bound to [`RelayLink::identities`].
     pub security_code: String,
+    /// Our relay identity and the peer's (`ferry_protocol::verify::relay_identity`).
+    pub identities: (String, String),
 }
 
 /// Sets up a relay session with `peer_id`. With `invite` (the peer asked first, and our ICE
@@ -119,10 +123,15 @@ async fn open_relay_inner(
 
     wait_paired(&mut ws).await?;
     let security_code = session.security_code().to_string();
+    let identities = (
+        ferry_protocol::verify::relay_identity(keys.public_key()),
+        ferry_protocol::verify::relay_identity(&peer_key),
+    );
     Ok(RelayLink {
         pipe: RelayPipe::start(ws, session),
         relay_id: invite.relay_id,
         security_code,
+        identities,
     })
 }
 

@@ -23,6 +23,10 @@ export const MAX_HELLO_ECHOES = 3;
 // Calls (docs/protocol.md §2 "Calls"): a peer whose hello lists FEATURE_CALL takes call-* messages;
 // one that does not is never invited, and answers an invite with CALL_DECLINE_UNSUPPORTED.
 export const FEATURE_CALL = 'call';
+
+// The security code (docs/protocol.md §2 "Feature verify"): a peer whose hello lists
+// FEATURE_VERIFY runs the verify-commit / verify-open exchange.
+export const FEATURE_VERIFY = 'verify';
 export const MAX_CALL_ID_BYTES = 64;
 export const CALL_DECLINE_UNSUPPORTED = 'unsupported';
 

@@ -24,7 +24,9 @@ import { sanitizePath } from './names.js';
  *  | {type: 'call-accept', callId: string}
  *  | {type: 'call-decline', callId: string, reason: string}
  *  | {type: 'call-end', callId: string, reason?: string}
- *  | {type: 'call-media', callId: string, muted: boolean, cameraOff: boolean, screen: boolean}} ControlMessage
+ *  | {type: 'call-media', callId: string, muted: boolean, cameraOff: boolean, screen: boolean}
+ *  | {type: 'verify-commit', commit: string}
+ *  | {type: 'verify-open', nonce: string}} ControlMessage
  * @typedef {Extract<ControlMessage, {callId: string}>} CallMessage
  */
 
@@ -157,7 +159,16 @@ const PARSERS = {
     return msg;
   },
   'call-media': (o) => ({ type: 'call-media', callId: callId(o), muted: bool(o, 'muted'), cameraOff: bool(o, 'cameraOff'), screen: bool(o, 'screen') }),
+  'verify-commit': (o) => ({ type: 'verify-commit', commit: hex32(o, 'commit') }),
+  'verify-open': (o) => ({ type: 'verify-open', nonce: hex32(o, 'nonce') }),
 };
+
+/** 64 lowercase hex digits (a verify commitment or nonce). @param {any} o @param {string} key */
+function hex32(o, key) {
+  const v = str(o, key);
+  if (!/^[0-9a-f]{64}$/.test(v)) throw bad(`${key} must be 64 lowercase hex digits`);
+  return v;
+}
 
 /**
  * Parses one text message from a peer.

@@ -8,6 +8,7 @@
 
 import { agree, generateRelayKeys } from './relay-crypto.js';
 import { RelayPipe } from './relay-pipe.js';
+import { relayIdentity } from '../protocol/verify.js';
 
 /** Longest a relay setup may take: the peer may first finish its own ICE attempt. */
 const SETUP_TIMEOUT_MS = 30_000;
@@ -33,7 +34,7 @@ export class RelaySetup {
     this.sentKey = null;
     /** @type {(() => void)[]} */
     this.waiters = [];
-    /** @type {Promise<{pipe: RelayPipe, securityCode: string}> | null} */
+    /** @type {Promise<{pipe: RelayPipe, identities: {ownId: string, peerId: string}}> | null} */
     this.running = null;
   }
 
@@ -79,7 +80,7 @@ export class RelaySetup {
       const timeout = new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error('relay setup timed out')), SETUP_TIMEOUT_MS);
       });
-      this.running = /** @type {Promise<{pipe: RelayPipe, securityCode: string}>} */ (
+      this.running = /** @type {Promise<{pipe: RelayPipe, identities: {ownId: string, peerId: string}}>} */ (
         Promise.race([this.run(ask), timeout]).finally(() => clearTimeout(timer))
       );
     }
@@ -113,6 +114,9 @@ export class RelaySetup {
     const peerKey = await this.waitFor(() => this.peerKeys.get(relayId));
     const session = await agree(keys, relayId, this.opts.selfId, this.opts.peerId, peerKey);
     await paired;
-    return { pipe: new RelayPipe(ws, session, early), securityCode: session.securityCode };
+    // The security code users see comes from the session's `verify` exchange bound to these
+    // keys, not from the keys alone (session.securityCode): a server substituting keys could
+    // grind those until both sides matched.
+    return { pipe: new RelayPipe(ws, session, early), identities: { ownId: relayIdentity(keys.publicKey), peerId: relayIdentity(peerKey) } };
   }
 }

@@ -7,7 +7,8 @@
 //
 // When ICE has not opened the channel within `relay.afterMs` (or the relay is forced), both
 // sides switch to the WebSocket relay (relay/relay-link.js): same transfer protocol, encrypted
-// end to end; the path is then 'websocket' and `securityCode` is set.
+// end to end; the path is then 'websocket'. On every path `securityCode` is set once the
+// session's `verify` exchange is done.
 //
 // Calls (call/call-controller.js) add their tracks to this same connection: renegotiation goes
 // through the same perfect negotiation, and remote tracks come out as `track` events.
@@ -20,6 +21,7 @@ import { CHANNEL_ID, CHANNEL_LABEL } from '../protocol/constants.js';
 import { DataChannelPipe } from './datachannel-pipe.js';
 import { TransferSession } from '../transfer/engine.js';
 import { RelaySetup } from '../relay/relay-link.js';
+import { dtlsIdentity } from '../protocol/verify.js';
 
 /** How long a connection may take to open its channel before we call it failed. */
 const CONNECT_TIMEOUT_MS = 20_000;
@@ -67,7 +69,7 @@ export class PeerLink extends EventTarget {
     this.timer = undefined;
     /** @type {RelaySetup | null} */
     this.relaySetup = null;
-    /** The relay's security code ("123 456") while the path is 'websocket'. */
+    /** The connection's security code ("123 456", feature `verify`), '' until both sides derived it. */
     this.securityCode = '';
     /** The hub says the peer is in no room we share (see `peerAbsent`). */
     this.absent = false;
@@ -149,7 +151,9 @@ export class PeerLink extends EventTarget {
       // ICE may switch to a better pair after the channel opened; keep the shown path true.
       const ice = pc.sctp?.transport?.iceTransport;
       if (ice) ice.onselectedcandidatepairchange = () => void this.updatePath();
-      this.runSession(new DataChannelPipe(dc, pc.sctp?.maxMessageSize ?? 0), false);
+      const own = dtlsIdentity(pc.localDescription?.sdp);
+      const peer = dtlsIdentity(pc.remoteDescription?.sdp);
+      this.runSession(new DataChannelPipe(dc, pc.sctp?.maxMessageSize ?? 0), false, own && peer ? { ownId: own, peerId: peer } : null);
       void this.updatePath();
     };
     const relay = this.opts.relay;
@@ -167,11 +171,18 @@ export class PeerLink extends EventTarget {
    * Runs a TransferSession over `pipe` (a DataChannel or the relay).
    * @param {import('../transfer/pipe.js').MessagePipe} pipe
    * @param {boolean} viaRelay the relay carries no media, so its session offers no calls
+   * @param {{ownId: string, peerId: string} | null} verify the keys the pipe is bound to
    */
-  runSession(pipe, viaRelay) {
+  runSession(pipe, viaRelay, verify) {
     const opts = this.opts.sessionOptions;
-    const session = new TransferSession(pipe, viaRelay ? { ...opts, features: [] } : opts);
+    const session = new TransferSession(pipe, { ...opts, ...(viaRelay ? { features: [] } : {}), verify });
     this.session = session;
+    this.securityCode = '';
+    session.addEventListener('security-code', (e) => {
+      if (this.session !== session) return;
+      this.securityCode = /** @type {CustomEvent} */ (e).detail.code;
+      this.dispatchEvent(new Event('security-code'));
+    });
     session.addEventListener('closed', () => {
       if (this.session !== session) return;
       this.session = null;
@@ -218,12 +229,11 @@ export class PeerLink extends EventTarget {
     this.teardown();
     this.setState('connecting', '');
     setup.start(ask).then(
-      ({ pipe, securityCode }) => {
+      ({ pipe, identities }) => {
         if (this.relaySetup !== setup) return;
         this.relaySetup = null;
-        this.securityCode = securityCode;
         this.path = 'websocket';
-        this.runSession(pipe, true);
+        this.runSession(pipe, true, identities);
         this.dispatchEvent(new CustomEvent('path', { detail: 'websocket' }));
       },
       (/** @type {Error} */ e) => {

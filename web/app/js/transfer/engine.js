@@ -11,6 +11,7 @@ import {
   APP_NAME,
   CALL_DECLINE_UNSUPPORTED,
   FEATURE_CALL,
+  FEATURE_VERIFY,
   HELLO_RETRIES,
   HELLO_RETRY_MS,
   MAX_CONTROL_BYTES,
@@ -23,6 +24,7 @@ import {
 } from '../protocol/constants.js';
 import { parseControl, validateOffer, validateSelection } from '../protocol/control.js';
 import { parseFrame } from '../protocol/frames.js';
+import { VerifyExchange } from '../protocol/verify.js';
 import { IncomingTransfer } from './incoming.js';
 import { OutgoingTransfer } from './outgoing.js';
 import { Transfer } from './transfer.js';
@@ -96,11 +98,14 @@ export class TransferSession extends EventTarget {
    * @param {MessagePipe} pipe
    * @param {{hasherFactory: HasherFactory, highWaterMark?: number, progressEveryMs?: number,
    *   tamperFrame?: (frame: Uint8Array, transferId: number, index: number, offset: number) => void,
-   *   now?: () => number, timers?: boolean, features?: string[]}} opts
+   *   now?: () => number, timers?: boolean, features?: string[],
+   *   verify?: {ownId: string, peerId: string, nonce?: string} | null}} opts
    *   `now` is the clock (ms) handed to handleTimeout(); with `timers: false` the session arms no
    *   timers of its own and the caller drives time with pollTimeout() / handleTimeout(now).
    *   `features` go out in our hello (e.g. ['call'] where a peer connection can carry media);
    *   without 'call' a call-invite is declined as unsupported, as the native engine does.
+   *   `verify` names the keys the pipe is bound to (protocol/verify.js): with it the hello lists
+   *   'verify' and a `security-code` event (detail: {code}) follows the peer's opening.
    */
   constructor(pipe, opts) {
     super();
@@ -128,6 +133,7 @@ export class TransferSession extends EventTarget {
     this.peerApp = '';
     /** @type {string[]} */
     this.features = opts.features ?? [];
+    this.verify = opts.verify ? new VerifyExchange(opts.verify.ownId, opts.verify.peerId, opts.verify.nonce) : null;
     /** What the peer's hello listed (empty until it arrives, and for peers that list nothing). @type {string[]} */
     this.peerFeatures = [];
     this.peerHeard = false;
@@ -191,8 +197,27 @@ export class TransferSession extends EventTarget {
   sendHello() {
     /** @type {ControlMessage} */
     const hello = { type: 'hello', version: TRANSFER_VERSION, app: APP_NAME };
-    if (this.features.length > 0) hello.features = this.features;
+    const features = this.verify ? [...this.features, FEATURE_VERIFY] : this.features;
+    if (features.length > 0) hello.features = features;
     this.sendControl(hello);
+  }
+
+  /** The connection's security code, once both sides opened their commitments. */
+  get securityCode() {
+    return this.verify?.code ?? null;
+  }
+
+  /** The peer runs the exchange: our commitment goes out (once). */
+  startVerify() {
+    const msg = this.verify?.start();
+    if (msg) this.sendControl(msg);
+  }
+
+  /** @param {{send: ControlMessage[]} | {violation: string} | {code: string}} step */
+  verifyStep(step) {
+    if ('send' in step) for (const m of step.send) this.sendControl(m);
+    else if ('code' in step) this.emit('security-code', { code: step.code });
+    else this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, step.violation);
   }
 
   /** Whether the peer's hello said it takes calls. */
@@ -396,6 +421,7 @@ export class TransferSession extends EventTarget {
           this.pipe.close();
           return;
         }
+        if (msg.features?.includes(FEATURE_VERIFY)) this.startVerify();
         if (this.helloImplied) {
           // The hello taken as said arrives after all: nothing to answer.
           this.helloImplied = false;
@@ -432,6 +458,13 @@ export class TransferSession extends EventTarget {
         if (this.features.includes(FEATURE_CALL)) return this.emit('call', msg);
         // Without calls here: say so to an invite; the rest of a call that never started is noise.
         if (msg.type === 'call-invite') this.sendControl({ type: 'call-decline', callId: msg.callId, reason: CALL_DECLINE_UNSUPPORTED });
+        return;
+      // Without `verify` here our hello did not list it: the peer's exchange is dropped.
+      case 'verify-commit':
+        if (this.verify) this.verifyStep(this.verify.onCommit(msg.commit));
+        return;
+      case 'verify-open':
+        if (this.verify) this.verifyStep(this.verify.onOpen(msg.nonce));
         return;
     }
     if (msg.type === 'cancel') {

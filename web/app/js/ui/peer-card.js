@@ -30,8 +30,9 @@ export class PeerCard {
     this.nameEl = h('span', { class: 'peer-name', testid: 'peer-name' });
     this.kindEl = h('span', { class: 'badge', testid: 'peer-client' });
     this.pathEl = h('span', { class: 'badge', testid: 'peer-path', dataset: { path: '' } });
-    // On the WebSocket relay: the code both screens should show (docs/security.md).
-    this.relayCodeEl = h('span', { class: 'badge', testid: 'relay-code', hidden: true });
+    // The connection's security code: the same on both screens unless someone is in the middle
+    // (docs/security.md). Comes one round trip after the connection opens.
+    this.codeEl = h('span', { class: 'badge', testid: 'security-code', hidden: true });
     this.linkStateEl = h('span', { class: 'badge', testid: 'peer-link-state', dataset: { state: 'idle' }, hidden: true });
     this.errorEl = h('p', { class: 'peer-error', testid: 'peer-error', hidden: true });
     this.filesInput = /** @type {HTMLInputElement} */ (h('input', { type: 'file', multiple: true, testid: 'peer-send-files' }));
@@ -48,7 +49,7 @@ export class PeerCard {
     this.el = h(
       'li',
       { class: 'peer', testid: 'peer', dataset: { peerId: info.id } },
-      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.nameEl, this.kindEl, this.pathEl, this.relayCodeEl, this.linkStateEl),
+      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.nameEl, this.kindEl, this.pathEl, this.codeEl, this.linkStateEl),
       this.errorEl,
       h(
         'div',
@@ -78,6 +79,7 @@ export class PeerCard {
 
     this.link.addEventListener('session', (e) => this.attachSession(/** @type {CustomEvent} */ (e).detail));
     this.link.addEventListener('path', () => this.renderStatic());
+    this.link.addEventListener('security-code', () => this.renderStatic());
     this.link.addEventListener('state', (e) => {
       const { state, error } = /** @type {CustomEvent} */ (e).detail;
       if (this.link.absent && (state === 'closed' || state === 'failed')) this.showError(t('peerLeft', { name: this.info.name }));
@@ -122,9 +124,9 @@ export class PeerCard {
     this.kindEl.textContent = this.info.client;
     this.pathEl.dataset.path = this.link.path;
     this.pathEl.textContent = t(PATH_KEYS[/** @type {keyof PATH_KEYS} */ (this.link.path)] ?? 'pathNone');
-    this.relayCodeEl.hidden = !this.link.securityCode;
-    this.relayCodeEl.dataset.code = this.link.securityCode;
-    this.relayCodeEl.textContent = this.link.securityCode ? t('securityCode', { code: this.link.securityCode }) : '';
+    this.codeEl.hidden = !this.link.securityCode;
+    this.codeEl.dataset.code = this.link.securityCode;
+    this.codeEl.textContent = this.link.securityCode ? t('securityCode', { code: this.link.securityCode }) : '';
     this.linkStateEl.dataset.state = this.link.state;
     this.filesLabel.textContent = t('sendFiles');
     this.folderLabel.textContent = t('sendFolder');
