@@ -13,7 +13,9 @@ import { CallView } from './call-view.js';
  * @typedef {{id: string, name: string, client: string}} PeerInfo
  * @typedef {import('../rtc/peer-link.js').PeerLink} PeerLink
  * @typedef {import('../transfer/engine.js').TransferSession} TransferSession
- * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>, selectBox?: HTMLInputElement}} PeerCardDeps
+ * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>, selectBox?: HTMLInputElement,
+ *   onOffer?: (peerName: string, count: number, size: number) => HTMLElement | null}} PeerCardDeps
+ *   `onOffer` is told of each offer before its dialog opens and may return an element for the dialog.
  */
 
 const PATH_KEYS = { direct: 'pathDirect', stun: 'pathStun', relay: 'pathRelay', websocket: 'pathWebsocket', '': 'pathNone' };
@@ -24,6 +26,7 @@ export class PeerCard {
     this.info = info;
     this.link = deps.link;
     this.sinks = deps.sinks;
+    this.onOffer = deps.onOffer;
     /** @type {TransferSession | null} */
     this.session = null;
 
@@ -130,6 +133,7 @@ export class PeerCard {
     this.folderLabel.textContent = t('sendFolder');
     this.chatTitle.textContent = t('chat');
     this.chatInput.placeholder = t('chatPlaceholder');
+    this.chatInput.setAttribute('aria-label', t('chatInputLabel', { name: this.info.name }));
     this.chatSend.textContent = t('send');
   }
 
@@ -168,9 +172,11 @@ export class PeerCard {
         selections.delete(tr.selection.first);
         parts = got;
       }
+      const extra = this.onOffer?.(this.info.name, parts.reduce((n, p) => n + p.files.length, 0), parts.reduce((n, p) => n + p.totalSize, 0)) ?? null;
       const sinks = await this.sinks();
       showOfferDialog(parts, this.info.name, {
         streaming: sinks.streaming,
+        extra,
         onAccept: () => {
           for (const p of parts) p.accept(sinks.factory);
         },
@@ -217,12 +223,18 @@ export class PeerCard {
   async sendChat() {
     const text = this.chatInput.value;
     if (!text.trim()) return;
+    if (await this.sendText(text)) this.chatInput.value = '';
+  }
+
+  /** Sends a message (connecting first if needed). @param {string} text @returns {Promise<boolean>} sent */
+  async sendText(text) {
     try {
       const session = await this.connect();
       session.sendText(text);
-      this.chatInput.value = '';
+      return true;
     } catch (e) {
       this.showError(/** @type {Error} */ (e).message);
+      return false;
     }
   }
 
