@@ -35,6 +35,11 @@ export class OfferNotifier {
       }
     });
     window.addEventListener('ferry-lang', () => this.render());
+    // The permission may change outside the page (site settings): follow it.
+    navigator.permissions
+      ?.query({ name: 'notifications' })
+      .then((status) => status.addEventListener('change', () => this.render()))
+      .catch(() => {});
     this.render();
   }
 
