@@ -196,7 +196,11 @@ function render() {
   const peers = directory.peers();
   peerList.render(peers);
   selection.render(peers);
-  for (const id of cards.keys()) if (!peerList.cards.has(id)) cards.delete(id);
+  for (const [id, card] of cards) {
+    if (peerList.cards.has(id)) continue;
+    card.dispose();
+    cards.delete(id);
+  }
 }
 
 /** @param {string} state @param {number} retryInMs */

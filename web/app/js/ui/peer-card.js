@@ -27,6 +27,10 @@ export class PeerCard {
     this.link = deps.link;
     this.sinks = deps.sinks;
     this.onOffer = deps.onOffer;
+    // The link outlives the card (a peer that leaves and comes back gets a new card on the same
+    // link): a dropped card must stop listening, or both would answer the link's offers.
+    this.listening = new AbortController();
+    const signal = this.listening.signal;
     /** @type {TransferSession | null} */
     this.session = null;
 
@@ -79,16 +83,16 @@ export class PeerCard {
       }
     });
 
-    this.link.addEventListener('session', (e) => this.attachSession(/** @type {CustomEvent} */ (e).detail));
-    this.link.addEventListener('path', () => this.renderStatic());
+    this.link.addEventListener('session', (e) => this.attachSession(/** @type {CustomEvent} */ (e).detail), { signal });
+    this.link.addEventListener('path', () => this.renderStatic(), { signal });
     this.link.addEventListener('state', (e) => {
       const { state, error } = /** @type {CustomEvent} */ (e).detail;
       if (this.link.absent && (state === 'closed' || state === 'failed')) this.showError(t('peerLeft', { name: this.info.name }));
       else if (state === 'failed') this.showError(t('connFailed', { name: this.info.name }) + (error ? ` (${error})` : ''));
       else if (state === 'open') this.showError('');
       this.renderStatic();
-    });
-    window.addEventListener('ferry-lang', () => this.renderStatic());
+    }, { signal });
+    window.addEventListener('ferry-lang', () => this.renderStatic(), { signal });
     if (this.link.session) this.attachSession(this.link.session);
     this.renderStatic();
   }
@@ -137,6 +141,11 @@ export class PeerCard {
     this.chatSend.textContent = t('send');
   }
 
+  /** The card is gone from the list for good: it stops following the link. */
+  dispose() {
+    this.listening.abort();
+  }
+
   /** @param {string} text */
   showError(text) {
     this.errorEl.textContent = text;
@@ -151,10 +160,11 @@ export class PeerCard {
   attachSession(session) {
     if (this.session === session) return;
     this.session = session;
+    const signal = this.listening.signal;
     session.addEventListener('transfer', (e) => {
       const tr = /** @type {CustomEvent} */ (e).detail;
       this.transfersEl.prepend(transferView(tr, this.info.name));
-    });
+    }, { signal });
     /** Parts of selections that came as several offers, by the transfer id of part 0. @type {Map<number, any[]>} */
     const selections = new Map();
     session.addEventListener('offer', async (e) => {
@@ -181,22 +191,22 @@ export class PeerCard {
           for (const p of parts) p.accept(sinks.factory);
         },
       });
-    });
+    }, { signal });
     session.addEventListener('text', (e) => {
       const { text, mine } = /** @type {CustomEvent} */ (e).detail;
       this.addChat(text, mine);
-    });
+    }, { signal });
     session.addEventListener('peer-error', (e) => {
       const { code, message } = /** @type {CustomEvent} */ (e).detail;
       this.showError(`${this.info.name}: ${code}: ${message}`);
-    });
+    }, { signal });
     session.addEventListener('offer-refused', (e) => {
       const { reason } = /** @type {CustomEvent} */ (e).detail;
       this.showError(`${this.info.name}: invalid-offer: ${reason}`);
-    });
+    }, { signal });
     session.addEventListener('closed', () => {
       if (this.session === session) this.session = null;
-    });
+    }, { signal });
   }
 
   /**
