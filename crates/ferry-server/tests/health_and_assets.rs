@@ -44,6 +44,9 @@ async fn app_shell_worker_may_control_the_origin_and_the_manifest_is_json() {
     assert!(!head.contains("service-worker-allowed"), "{head}");
     let (status, head, body) = get(addr, "/app/manifest.webmanifest").await;
     assert_eq!(status, 200);
-    assert!(head.contains("content-type: application/manifest+json"), "{head}");
+    assert!(
+        head.contains("content-type: application/manifest+json"),
+        "{head}"
+    );
     assert!(body.contains("\"share_target\""));
 }

@@ -21,12 +21,14 @@ import { TransferHistory } from './ui/history.js';
 import { OfferNotifier } from './ui/notifications.js';
 import { SendAnywhere } from './ui/send-anywhere.js';
 import { registerShell, takeShared } from './ui/shell.js';
+import { setUpDeviceName, storedName } from './ui/device-name.js';
+import { deviceKind } from './ui/device-kind.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
 
 const params = new URLSearchParams(location.search);
-const signaling = new SignalingClient();
+const signaling = new SignalingClient({ device: deviceKind() });
 const directory = new PeerDirectory();
 const hashes = new WorkerHashPool();
 /** Code rooms this tab wants to be in; rejoined after a reconnect (the server forgets us). */
@@ -243,14 +245,18 @@ signaling.addEventListener('state', (ev) => {
 signaling.addEventListener('message', (ev) => {
   const msg = /** @type {CustomEvent} */ (ev).detail;
   switch (msg.type) {
-    case 'welcome':
+    case 'welcome': {
       iceServers = msg.iceServers ?? [];
+      // The server forgets a chosen name with the connection; ask for it again at once.
+      const wanted = storedName();
+      if (wanted && msg.peer?.name !== wanted) signaling.send({ type: 'set-name', name: wanted });
       // A new identity (e.g. the token was replaced) means connections under the old id are void.
       if (directory.self && directory.self.id !== msg.peer.id) {
         for (const link of links.values()) link.close();
         links.clear();
       }
       break;
+    }
     case 'signal':
       if (typeof msg.from === 'string' && msg.signal) void linkFor(msg.from).handleSignal(msg.signal);
       return;
@@ -313,6 +319,11 @@ applyTranslations(document);
 setUpInsecureNotice(byTestId('insecure-notice'));
 setUpThemeSelect(/** @type {HTMLSelectElement} */ (byTestId('theme-select')));
 setUpEmptyState(byTestId('no-peers'));
+setUpDeviceName(
+  /** @type {HTMLElement} */ (document.querySelector('section.me')),
+  (name) => signaling.send({ type: 'set-name', name }),
+  () => directory.self?.name ?? '',
+);
 render();
 // Register the download worker early so the first accepted file streams to disk.
 void streamingSupport().then((reg) => {

@@ -38,6 +38,14 @@ addStrings('en', {
   skipToPeers: 'Skip to devices',
   peerCardLabel: 'Device {name}',
   chatInputLabel: 'Message to {name}',
+  rename: 'Rename',
+  renameDevice: 'Rename this device',
+  deviceName: 'Name of this device',
+  kindPhone: 'phone',
+  kindTablet: 'tablet',
+  kindDesktop: 'computer',
+  kindCli: 'command line',
+  kindUnknown: 'device',
 });
 
 addStrings('zh-CN', {
@@ -75,4 +83,12 @@ addStrings('zh-CN', {
   skipToPeers: '跳到设备列表',
   peerCardLabel: '设备 {name}',
   chatInputLabel: '发给 {name} 的消息',
+  rename: '改名',
+  renameDevice: '给这台设备改名',
+  deviceName: '这台设备的名字',
+  kindPhone: '手机',
+  kindTablet: '平板',
+  kindDesktop: '电脑',
+  kindCli: '命令行',
+  kindUnknown: '设备',
 });

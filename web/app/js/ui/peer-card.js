@@ -8,9 +8,12 @@ import { transferView } from './transfer-view.js';
 import { showOfferDialog } from './offer-dialog.js';
 import { sendPickedAndDropped } from './file-picking.js';
 import { CallView } from './call-view.js';
+import { peerKind, deviceIconSVG } from './device-kind.js';
+
+const KIND_KEYS = { phone: 'kindPhone', tablet: 'kindTablet', desktop: 'kindDesktop', cli: 'kindCli', unknown: 'kindUnknown' };
 
 /**
- * @typedef {{id: string, name: string, client: string}} PeerInfo
+ * @typedef {{id: string, name: string, client: string, device?: string}} PeerInfo
  * @typedef {import('../rtc/peer-link.js').PeerLink} PeerLink
  * @typedef {import('../transfer/engine.js').TransferSession} TransferSession
  * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>, selectBox?: HTMLInputElement,
@@ -34,6 +37,8 @@ export class PeerCard {
     /** @type {TransferSession | null} */
     this.session = null;
 
+    this.iconEl = h('span', { class: 'peer-icon', testid: 'peer-icon' });
+    this.deviceEl = h('span', { class: 'sr-only', testid: 'peer-device' });
     this.nameEl = h('span', { class: 'peer-name', testid: 'peer-name' });
     this.kindEl = h('span', { class: 'badge', testid: 'peer-client' });
     this.pathEl = h('span', { class: 'badge', testid: 'peer-path', dataset: { path: '' } });
@@ -55,7 +60,7 @@ export class PeerCard {
     this.el = h(
       'li',
       { class: 'peer', testid: 'peer', dataset: { peerId: info.id } },
-      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.nameEl, this.kindEl, this.pathEl, this.relayCodeEl, this.linkStateEl),
+      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.iconEl, this.nameEl, this.deviceEl, this.kindEl, this.pathEl, this.relayCodeEl, this.linkStateEl),
       this.errorEl,
       h(
         'div',
@@ -126,6 +131,16 @@ export class PeerCard {
 
   renderStatic() {
     this.nameEl.textContent = this.info.name;
+    const kind = peerKind(this.info);
+    if (this.iconEl.dataset.device !== kind) {
+      this.iconEl.dataset.device = kind;
+      this.iconEl.innerHTML = deviceIconSVG(kind);
+    }
+    // Seen as the icon, heard as a word (the icon itself is aria-hidden).
+    const kindText = t(KIND_KEYS[kind]);
+    this.iconEl.title = kindText;
+    this.deviceEl.dataset.device = kind;
+    this.deviceEl.textContent = `(${kindText})`;
     this.kindEl.textContent = this.info.client;
     this.pathEl.dataset.path = this.link.path;
     this.pathEl.textContent = t(PATH_KEYS[/** @type {keyof PATH_KEYS} */ (this.link.path)] ?? 'pathNone');
