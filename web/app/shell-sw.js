@@ -98,3 +98,11 @@ async function receiveShare(request) {
   await cache.put(`/app/shared/${id}/meta`, new Response(JSON.stringify({ files: names, text })));
   return Response.redirect(`/?shared=${id}`, 303);
 }
+
+// An offer notification shown through this worker (Android): back to the app's window.
+sw.addEventListener('notificationclick', (/** @type {any} */ ev) => {
+  ev.notification.close();
+  ev.waitUntil(
+    sw.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((/** @type {any[]} */ list) => (list[0] ? list[0].focus() : sw.clients.openWindow('/'))),
+  );
+});

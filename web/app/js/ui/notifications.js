@@ -109,19 +109,22 @@ export class OfferNotifier {
     this.pending += 1;
     document.title = `(${this.pending}) ${this.baseTitle}`;
     if (!this.enabled) return;
+    const title = t('notifyTitle', { name: peerName });
+    const options = { body: t('notifyBody', { count, size: formatBytes(size) }), tag: 'ferry-offer', icon: '/app/icons/icon-192.png' };
     try {
-      const n = new Notification(t('notifyTitle', { name: peerName }), {
-        body: t('notifyBody', { count, size: formatBytes(size) }),
-        tag: 'ferry-offer',
-        icon: '/app/icons/icon-192.png',
-      });
+      const n = new Notification(title, options);
       n.addEventListener('click', () => {
         window.focus();
         n.close();
       });
       this.shown?.push(n);
     } catch {
-      // Android Chrome allows notifications only from a service worker; the title still counts.
+      // Android Chrome shows notifications only through a service worker (the shell worker,
+      // whose notificationclick focuses this window).
+      void navigator.serviceWorker
+        ?.getRegistration('/')
+        .then((reg) => reg?.showNotification(title, options))
+        .catch(() => {});
     }
   }
 }

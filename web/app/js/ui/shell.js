@@ -37,7 +37,14 @@ export async function registerShell() {
 export async function takeShared() {
   const params = new URLSearchParams(location.search);
   const id = params.get('shared');
-  if (!id || !/^[0-9a-f-]{36}$/.test(id) || typeof caches === 'undefined') return null;
+  if (typeof caches === 'undefined') return null;
+  // A share whose page never got to take it (closed during the redirect) is dropped on the next
+  // visit rather than kept forever.
+  if (!id) {
+    if ((await caches.keys()).includes(SHARED_CACHE)) await caches.delete(SHARED_CACHE);
+    return null;
+  }
+  if (!/^[0-9a-f-]{36}$/.test(id)) return null;
   params.delete('shared');
   history.replaceState(null, '', `${location.pathname}${params.size ? `?${params}` : ''}`);
   const cache = await caches.open(SHARED_CACHE);
