@@ -79,6 +79,8 @@ test('the empty list shows this page\'s address as a link and a QR code', async 
     const url = `${new URL(env.server.url).origin}/`;
     assert.equal(await empty.getByTestId('empty-url').textContent(), url);
     assert.equal(await empty.getByTestId('empty-url').getAttribute('href'), url);
+    // 127.0.0.1 is no use to a phone: the page says where the usable addresses are.
+    assert.ok(await empty.getByTestId('empty-local').isVisible());
     // A QR code of the same encoder as the rooms view: an SVG with many modules.
     const modules = await empty.getByTestId('empty-qr').locator('svg path, svg rect').count();
     assert.ok(modules > 0, 'the QR code is drawn');

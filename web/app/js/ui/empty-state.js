@@ -12,6 +12,9 @@ export function setUpEmptyState(root) {
   const copy = /** @type {HTMLButtonElement} */ (root.querySelector('[data-testid="empty-copy"]'));
   const share = /** @type {HTMLButtonElement} */ (root.querySelector('[data-testid="empty-share"]'));
   const qr = /** @type {HTMLElement} */ (root.querySelector('[data-testid="empty-qr"]'));
+  // localhost means nothing to another device: point at the addresses `ferry serve` prints.
+  const local = /** @type {HTMLElement} */ (root.querySelector('[data-testid="empty-local"]'));
+  local.hidden = !['localhost', '127.0.0.1', '[::1]'].includes(location.hostname);
   link.href = url;
   link.textContent = url;
   qr.innerHTML = renderSVG(url, { border: 2 });
