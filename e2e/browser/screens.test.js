@@ -1,7 +1,7 @@
 // Every main screen of the app, in light and dark, checked by axe-core (no serious or critical
 // violation), laid out without a sideways scroll at 320 px and at a phone's and a tablet's width,
 // and photographed at a desktop and a phone viewport into docs/screenshots/ (the README shows two):
-// empty, peers, offer, transfer running, done, call. The screens are real: two Chromium pages,
+// empty, settings (with the rename form), peers, offer, transfer running, done, call. The screens are real: two Chromium pages,
 // a real transfer (the receiver writes through the `sinkRate` throttle so "running" lasts),
 // a real call with Chromium's fake camera.
 // FERRY_SCREENSHOTS_DIR writes the pictures elsewhere (e.g. a soak run that must not touch docs/).
@@ -56,6 +56,10 @@ test('each screen: accessible, fits 320 px to tablet, photographed at desktop an
   const alone = await openApp(env.browser, env.server.url);
   await alone.page.getByTestId('no-peers').waitFor();
   await screen(alone.page, 'empty');
+  // The settings menu and the rename form, open.
+  await alone.page.getByTestId('settings-toggle').click();
+  await alone.page.getByTestId('rename').click();
+  await screen(alone.page, 'settings');
   await alone.context.close();
 
   const p = await openPair(env.browser, env.server.url, { queryA: '?test=1', queryB: '?test=1&sinkRate=400000' });

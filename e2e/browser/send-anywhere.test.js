@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { useServerAndBrowser, openApp, openPair, inState, peerCard, selfName } from '../lib/browser.js';
 import { collectDownloads } from '../lib/transfer.js';
+import { assertNoSeriousA11yViolations } from '../lib/a11y.js';
 
 const env = useServerAndBrowser();
 
@@ -109,6 +110,7 @@ test('with two devices a drop asks which one, and only that one is asked to acce
     await chooser.waitFor();
     assert.match((await chooser.getByTestId('chooser-summary').textContent()) ?? '', /1 file\(s\), 11 B/);
     assert.deepEqual((await chooser.getByTestId('chooser-peer').allTextContents()).sort(), [p.nameB, nameC].sort());
+    await assertNoSeriousA11yViolations(p.a.page, 'the chooser');
     await chooser.getByTestId('chooser-peer').filter({ hasText: nameC }).click();
     await c.page.getByTestId('offer-dialog').waitFor({ timeout: 60_000 });
     assert.equal(await p.b.page.getByTestId('offer-dialog').count(), 0, 'B was not asked');
