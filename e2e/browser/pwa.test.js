@@ -115,7 +115,7 @@ test('with the server gone the page still opens and says it is offline', { timeo
   }
 });
 
-test('a Web Share Target POST of files becomes an offer to the device chosen', { timeout: 120_000 }, async () => {
+test('a Web Share Target POST of files becomes an offer to the device chosen, of text a message', { timeout: 120_000 }, async () => {
   const p = await openPair(env.browser, env.server.url);
   const dir = tempDir();
   try {
@@ -151,6 +151,27 @@ test('a Web Share Target POST of files becomes an offer to the device chosen', {
     assert.equal(d.sha, createHash('sha256').update(bytes).digest('hex'), 'byte for byte');
     // Nothing of the share is left behind.
     assert.equal(await p.a.page.evaluate(async () => (await (await caches.open('ferry-shared')).keys()).length), 0);
+
+    // Text (a link shared from a browser, say) becomes a message to the device chosen.
+    await Promise.all([
+      p.a.page.waitForURL(/\/\?shared=/),
+      p.a.page.evaluate(() => {
+        const form = document.createElement('form');
+        form.method = 'POST';
+        form.enctype = 'multipart/form-data';
+        form.action = '/?share-target=1';
+        form.innerHTML = '<input name="text" value="look at this"><input name="url" value="https://example.org/ferry">';
+        document.body.append(form);
+        form.submit();
+      }),
+    ]);
+    const textChooser = p.a.page.getByTestId('peer-chooser');
+    await textChooser.waitFor({ timeout: 30_000 });
+    assert.match((await textChooser.getByTestId('chooser-summary').textContent()) ?? '', /look at this/);
+    await textChooser.getByTestId('chooser-peer').filter({ hasText: p.nameB }).click();
+    const got = p.cardBA.getByTestId('chat-message').and(p.b.page.locator('[data-mine="false"]')).getByTestId('chat-text');
+    await got.first().waitFor({ timeout: 60_000 });
+    assert.equal(await got.first().textContent(), 'look at this\nhttps://example.org/ferry');
   } finally {
     await p.close();
     rmSync(dir, { recursive: true, force: true });
