@@ -268,6 +268,7 @@ fn joined(r: Result<ReceiverResult, tokio::task::JoinError>) -> ReceiverResult {
             id: String::new(),
             name: "?".into(),
             client: String::new(),
+            device: String::new(),
         },
         result: Ending::Failed {
             reason: format!("the session ended abnormally: {e}"),

@@ -143,6 +143,11 @@ pub struct PeerInfo {
     /// What kind of client this is, from the connection's `?client=` parameter (e.g.
     /// `"browser"`, `"cli"`): `[A-Za-z0-9-]`, at most 16, `"unknown"` when not given.
     pub client: String,
+    /// What the device is, from the connection's `?device=` parameter: `"phone"`, `"tablet"`,
+    /// `"desktop"`, or empty (not said; then absent on the wire). The peer's own word, shown as
+    /// an icon, never used for a decision.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device: String,
 }
 
 /// How a room came to be (`kind` on the wire, lowercase).

@@ -33,6 +33,7 @@ const HARD_FRAME_LIMIT: usize = 1024 * 1024;
 pub struct ConnectParams {
     token: Option<String>,
     client: Option<String>,
+    device: Option<String>,
 }
 
 pub async fn upgrade(
@@ -85,6 +86,7 @@ async fn run(
         .and_then(|t| state.tokens.verify(t))
         .unwrap_or_else(new_peer_id);
     let client = sanitize_client(params.client.as_deref());
+    let device = sanitize_device(params.device.as_deref());
     let token = state.tokens.issue(&peer_id);
     let ice_servers = state.ice_servers_for_host(&peer_id, host.as_deref());
     let limits = &state.address_limits;
@@ -94,6 +96,7 @@ async fn run(
         .connect_with(
             peer_id,
             client,
+            device,
             lan_room_key(addr),
             token,
             ice_servers,
@@ -360,22 +363,38 @@ impl<'a> HubRef<'a> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn connect_with(
         self,
         peer_id: String,
         client: String,
+        device: String,
         lan_key: String,
         token: String,
         ice_servers: Vec<ferry_protocol::signaling::IceServer>,
         quiet_for: Option<Duration>,
     ) -> Result<(Session, std::sync::Arc<crate::outbox::Outbox>), HubError> {
         match self {
-            HubRef::Embedded(h) => {
-                Ok(h.connect_with(peer_id, client, lan_key, token, ice_servers, quiet_for))
-            }
+            HubRef::Embedded(h) => Ok(h.connect_as(
+                peer_id,
+                client,
+                device,
+                lan_key,
+                token,
+                ice_servers,
+                quiet_for,
+            )),
             HubRef::Redis(h) => {
-                h.connect_with(peer_id, client, lan_key, token, ice_servers, quiet_for)
-                    .await
+                h.connect_as(
+                    peer_id,
+                    client,
+                    device,
+                    lan_key,
+                    token,
+                    ice_servers,
+                    quiet_for,
+                )
+                .await
             }
         }
     }
@@ -434,6 +453,14 @@ fn close_frame(code: u16, reason: &str) -> CloseFrame {
     CloseFrame {
         code,
         reason: reason.into(),
+    }
+}
+
+/// Only the kinds the web app draws an icon for; anything else is "not said".
+fn sanitize_device(device: Option<&str>) -> String {
+    match device {
+        Some(d @ ("phone" | "tablet" | "desktop")) => d.to_string(),
+        _ => String::new(),
     }
 }
 
@@ -533,5 +560,11 @@ mod tests {
         assert_eq!(sanitize_client(Some("<script>")), "script");
         assert_eq!(sanitize_client(Some("")), "unknown");
         assert_eq!(sanitize_client(None), "unknown");
+        assert_eq!(sanitize_device(Some("phone")), "phone");
+        assert_eq!(sanitize_device(Some("tablet")), "tablet");
+        assert_eq!(sanitize_device(Some("desktop")), "desktop");
+        assert_eq!(sanitize_device(Some("<script>")), "");
+        assert_eq!(sanitize_device(Some("Phone")), "");
+        assert_eq!(sanitize_device(None), "");
     }
 }

@@ -31,3 +31,22 @@ async fn health_version_and_index() {
     assert!(head.contains("content-type: text/html"));
     assert!(body.to_ascii_lowercase().contains("<!doctype html>"));
 }
+
+#[tokio::test]
+async fn app_shell_worker_may_control_the_origin_and_the_manifest_is_json() {
+    let addr = start(loopback_config()).await;
+    let (status, head, _) = get(addr, "/app/shell-sw.js").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("service-worker-allowed: /\r\n"), "{head}");
+    // The download worker stays confined to /app/.
+    let (status, head, _) = get(addr, "/app/sw.js").await;
+    assert_eq!(status, 200);
+    assert!(!head.contains("service-worker-allowed"), "{head}");
+    let (status, head, body) = get(addr, "/app/manifest.webmanifest").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: application/manifest+json"),
+        "{head}"
+    );
+    assert!(body.contains("\"share_target\""));
+}

@@ -118,3 +118,27 @@ async fn a_big_rooms_peer_list_arrives_in_pages_after_the_welcome() {
     seen.sort();
     assert_eq!(seen, want, "every peer already there, once");
 }
+
+#[tokio::test]
+async fn peers_carry_the_device_they_said_and_nothing_else() {
+    let addr = start(loopback_config()).await;
+    let mut a = connect(addr).await;
+    let b = connect_with(addr, "?client=browser&device=phone", None).await;
+    let ServerMessage::Welcome { peer, .. } = &b.welcome else {
+        unreachable!()
+    };
+    assert_eq!(peer.device, "phone", "the welcome says it back");
+    match recv(&mut a.ws).await {
+        ServerMessage::PeerJoined { peer, .. } => assert_eq!(peer.device, "phone"),
+        other => panic!("expected peer-joined, got {other:?}"),
+    }
+    // Only the kinds the app draws; anything else is "not said" and absent on the wire.
+    let mut raw = connect_raw(addr, "?client=browser&device=%3Cimg%3E", None).await;
+    let welcome = recv(&mut raw).await;
+    let ServerMessage::Welcome { peer, .. } = &welcome else {
+        panic!("expected welcome, got {welcome:?}")
+    };
+    assert_eq!(peer.device, "");
+    let json = serde_json::to_string(peer).unwrap();
+    assert!(!json.contains("\"device\""), "{json}");
+}

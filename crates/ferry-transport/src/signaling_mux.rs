@@ -238,6 +238,7 @@ mod tests {
             id: id.into(),
             name: format!("Peer {id}"),
             client: "cli".into(),
+            device: String::new(),
         }
     }
 

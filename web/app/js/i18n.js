@@ -1,6 +1,6 @@
 // Strings of the UI in English and Simplified Chinese. The language comes from the browser unless
 // the user picked one (kept in localStorage). Elements carrying `data-i18n="key"` (text) or
-// `data-i18n-placeholder="key"` are filled by `applyTranslations`; code that builds text itself
+// `data-i18n-placeholder="key"` or `data-i18n-label="key"` (aria-label) are filled by `applyTranslations`; code that builds text itself
 // calls `t()` and re-renders on the `ferry-lang` event.
 
 import { CALL_STRINGS } from './call/call-strings.js';
@@ -175,6 +175,9 @@ export function applyTranslations(root) {
   }
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) {
     /** @type {HTMLInputElement} */ (el).placeholder = t(/** @type {HTMLElement} */ (el).dataset.i18nPlaceholder ?? '');
+  }
+  for (const el of root.querySelectorAll('[data-i18n-label]')) {
+    el.setAttribute('aria-label', t(/** @type {HTMLElement} */ (el).dataset.i18nLabel ?? ''));
   }
 }
 

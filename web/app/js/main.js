@@ -13,12 +13,22 @@ import { applyTranslations, lang, setLang, t } from './i18n.js';
 import { setUpInsecureNotice } from './ui/insecure-notice.js';
 import { PeerSelection } from './ui/peer-selection.js';
 import { KeepAwake } from './ui/keep-awake.js';
+import './ui/app-strings.js';
+import { setUpThemeSelect } from './ui/theme.js';
+import { setUpEmptyState } from './ui/empty-state.js';
+import { setAnnouncer } from './ui/announcer.js';
+import { TransferHistory } from './ui/history.js';
+import { OfferNotifier } from './ui/notifications.js';
+import { SendAnywhere } from './ui/send-anywhere.js';
+import { registerShell, takeShared } from './ui/shell.js';
+import { setUpDeviceName, storedName } from './ui/device-name.js';
+import { deviceKind } from './ui/device-kind.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
 
 const params = new URLSearchParams(location.search);
-const signaling = new SignalingClient();
+const signaling = new SignalingClient({ device: deviceKind() });
 const directory = new PeerDirectory();
 const hashes = new WorkerHashPool();
 /** Code rooms this tab wants to be in; rejoined after a reconnect (the server forgets us). */
@@ -28,11 +38,18 @@ let iceServers = [];
 /** @type {Map<string, PeerLink>} */
 const links = new Map();
 const keepAwake = new KeepAwake(byTestId('keep-awake-notice'));
+setAnnouncer(byTestId('announcer'));
+const transferHistory = new TransferHistory(byTestId('history-list'), byTestId('history-empty'));
 
 // Test hooks exist only on pages opened with ?test=1; normal pages never tamper with anything.
-/** @type {{corruptNextFrame: boolean, links: Map<string, PeerLink>} | undefined} */
-const testHooks = params.get('test') === '1' ? { corruptNextFrame: false, links } : undefined;
+/** @type {{corruptNextFrame: boolean, links: Map<string, PeerLink>, notifications: Notification[]} | undefined} */
+const testHooks = params.get('test') === '1' ? { corruptNextFrame: false, links, notifications: [] } : undefined;
 if (testHooks) /** @type {any} */ (window).__ferryTest = testHooks;
+const notifier = new OfferNotifier(
+  /** @type {HTMLInputElement} */ (byTestId('notify-switch')),
+  byTestId('notify-note'),
+  testHooks?.notifications,
+);
 
 /** @type {ConstructorParameters<typeof PeerLink>[0]['sessionOptions']} */
 const sessionOptions = {
@@ -89,7 +106,11 @@ function linkFor(peerId) {
     });
     link.addEventListener('session', (e) => {
       const session = /** @type {CustomEvent} */ (e).detail;
-      session.addEventListener('transfer', (/** @type {Event} */ ev) => keepAwake.track(/** @type {CustomEvent} */ (ev).detail));
+      session.addEventListener('transfer', (/** @type {Event} */ ev) => {
+        const tr = /** @type {CustomEvent} */ (ev).detail;
+        keepAwake.track(tr);
+        transferHistory.track(tr, () => cards.get(peerId)?.info.name ?? directory.peer(peerId)?.name ?? peerId);
+      });
     });
     links.set(peerId, link);
   }
@@ -141,10 +162,35 @@ function throttledSinks(made, rate) {
 }
 
 const peerList = new PeerListView(byTestId('peer-list'), byTestId('no-peers'), (info) => {
-  const card = new PeerCard(info, { link: linkFor(info.id), sinks, selectBox: selection.checkbox(info) });
+  const card = new PeerCard(info, {
+    link: linkFor(info.id),
+    sinks,
+    selectBox: selection.checkbox(info),
+    onOffer: (name, count, size) => {
+      notifier.offer(name, count, size);
+      return notifier.askButton();
+    },
+  });
   cards.set(info.id, card);
   return card;
 });
+
+// Drop or paste anywhere: to the only device listed, or to the one chosen.
+const sendAnywhere = new SendAnywhere(
+  () =>
+    [...cards.values()]
+      .filter((c) => c.el.dataset.left !== 'true')
+      .map((c) => ({
+        id: c.info.id,
+        name: c.info.name,
+        send: (/** @type {import('./ui/file-picking.js').SendItem[]} */ items) => c.send(items),
+        sendText: async (/** @type {string} */ text) => {
+          await c.sendText(text);
+        },
+      })),
+  directory,
+);
+sendAnywhere.listen(byTestId('drop-overlay'));
 
 function render() {
   byTestId('self-name').textContent = directory.self?.name ?? '…';
@@ -152,7 +198,11 @@ function render() {
   const peers = directory.peers();
   peerList.render(peers);
   selection.render(peers);
-  for (const id of cards.keys()) if (!peerList.cards.has(id)) cards.delete(id);
+  for (const [id, card] of cards) {
+    if (peerList.cards.has(id)) continue;
+    card.dispose();
+    cards.delete(id);
+  }
 }
 
 /** @param {string} state @param {number} retryInMs */
@@ -161,6 +211,13 @@ function renderConnState(state, retryInMs) {
   el.dataset.state = state;
   el.textContent =
     state === 'open' ? t('online') : state === 'connecting' ? t('connecting') : t('offline', { s: Math.ceil(retryInMs / 1000) });
+  // Backing off means the server did not answer: say so plainly, not only in the status dot.
+  const notice = byTestId('offline-notice');
+  if (state === 'open') notice.hidden = true;
+  else if (state === 'waiting') {
+    notice.textContent = t('offlineNotice', { origin: location.origin });
+    notice.hidden = false;
+  }
 }
 
 /** @param {string} text */
@@ -188,14 +245,18 @@ signaling.addEventListener('state', (ev) => {
 signaling.addEventListener('message', (ev) => {
   const msg = /** @type {CustomEvent} */ (ev).detail;
   switch (msg.type) {
-    case 'welcome':
+    case 'welcome': {
       iceServers = msg.iceServers ?? [];
+      // The server forgets a chosen name with the connection; ask for it again at once.
+      const wanted = storedName();
+      if (wanted && msg.peer?.name !== wanted) signaling.send({ type: 'set-name', name: wanted });
       // A new identity (e.g. the token was replaced) means connections under the old id are void.
       if (directory.self && directory.self.id !== msg.peer.id) {
         for (const link of links.values()) link.close();
         links.clear();
       }
       break;
+    }
     case 'signal':
       if (typeof msg.from === 'string' && msg.signal) void linkFor(msg.from).handleSignal(msg.signal);
       return;
@@ -256,9 +317,22 @@ if (roomParam) wantedRooms.add(roomParam.toUpperCase().replace(/[\s-]/g, ''));
 document.documentElement.lang = lang();
 applyTranslations(document);
 setUpInsecureNotice(byTestId('insecure-notice'));
+setUpThemeSelect(/** @type {HTMLSelectElement} */ (byTestId('theme-select')));
+setUpEmptyState(byTestId('no-peers'));
+setUpDeviceName(
+  /** @type {HTMLElement} */ (document.querySelector('section.me')),
+  (name) => signaling.send({ type: 'set-name', name }),
+  () => directory.self?.name ?? '',
+);
 render();
 // Register the download worker early so the first accepted file streams to disk.
 void streamingSupport().then((reg) => {
   document.body.dataset.storage = reg ? 'stream' : 'memory';
 });
 signaling.connect();
+void registerShell();
+// Shared into the installed app from another app: always ask which device gets it.
+void takeShared().then((shared) => {
+  if (shared?.items.length) sendAnywhere.offer({ items: shared.items }, { alwaysAsk: true, title: t('sharedTitle') });
+  else if (shared?.text) sendAnywhere.offer({ text: shared.text }, { alwaysAsk: true, title: t('sharedTitle') });
+});

@@ -1,7 +1,7 @@
 // Who is around: the rooms this peer is in and the peers in each, folded into one list where a
 // peer sharing two rooms appears once. Fed with server messages; emits `change`.
 
-/** @typedef {{id: string, name: string, client: string}} PeerInfo */
+/** @typedef {{id: string, name: string, client: string, device?: string}} PeerInfo `device`: phone, tablet, desktop, or absent */
 /** @typedef {{id: string, kind: 'lan' | 'code', peers: PeerInfo[]}} RoomInfo */
 
 export class PeerDirectory extends EventTarget {

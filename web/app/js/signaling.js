@@ -15,11 +15,12 @@ const PING_EVERY_MS = 20_000;
  * Events: `state` (detail: {state, retryInMs}), `message` (detail: a server message object).
  */
 export class SignalingClient extends EventTarget {
-  /** @param {{url?: string, client?: string}} [opts] */
+  /** @param {{url?: string, client?: string, device?: string}} [opts] `device`: phone, tablet or desktop (shown to peers) */
   constructor(opts = {}) {
     super();
     this.url = opts.url ?? defaultUrl();
     this.client = opts.client ?? 'browser';
+    this.device = opts.device ?? '';
     /** @type {WebSocket | null} */
     this.ws = null;
     /** @type {ConnState} */
@@ -36,6 +37,7 @@ export class SignalingClient extends EventTarget {
     this.setState('connecting', 0);
     const token = sessionStorage.getItem(TOKEN_KEY);
     const q = new URLSearchParams({ client: this.client });
+    if (this.device) q.set('device', this.device);
     if (token) q.set('token', token);
     const ws = new WebSocket(`${this.url}?${q}`);
     this.ws = ws;

@@ -181,6 +181,29 @@ impl Hub {
         ice_servers: Vec<IceServer>,
         quiet_for: Option<Duration>,
     ) -> (Session, Arc<Outbox>) {
+        self.connect_as(
+            peer_id,
+            client,
+            String::new(),
+            lan_key,
+            token,
+            ice_servers,
+            quiet_for,
+        )
+    }
+
+    /// [`Hub::connect_with`] for a peer that said what device it is (`PeerInfo::device`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect_as(
+        &self,
+        peer_id: String,
+        client: String,
+        device: String,
+        lan_key: String,
+        token: String,
+        ice_servers: Vec<IceServer>,
+        quiet_for: Option<Duration>,
+    ) -> (Session, Arc<Outbox>) {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Outbox::new(self.opts.outbox_bytes, self.opts.outbox_messages);
         let mut st = self.lock();
@@ -191,6 +214,7 @@ impl Hub {
             id: peer_id.clone(),
             name: display_name_for(&peer_id),
             client,
+            device,
         };
         let (lan, crowded) = st.lan_shard_for(&lan_key);
         let lan_room = st.room_info(&lan, &peer_id, crowded);

@@ -180,12 +180,37 @@ impl RedisHub {
         ice_servers: Vec<IceServer>,
         quiet_for: Option<Duration>,
     ) -> Result<(Session, Arc<Outbox>), HubError> {
+        self.connect_as(
+            peer_id,
+            client,
+            String::new(),
+            lan_key,
+            token,
+            ice_servers,
+            quiet_for,
+        )
+        .await
+    }
+
+    /// [`RedisHub::connect_with`] for a peer that said what device it is (`PeerInfo::device`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn connect_as(
+        &self,
+        peer_id: String,
+        client: String,
+        device: String,
+        lan_key: String,
+        token: String,
+        ice_servers: Vec<IceServer>,
+        quiet_for: Option<Duration>,
+    ) -> Result<(Session, Arc<Outbox>), HubError> {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Outbox::new(self.opts.outbox_bytes, self.opts.outbox_messages);
         let info = PeerInfo {
             id: peer_id.clone(),
             name: display_name_for(&peer_id),
             client: client.clone(),
+            device,
         };
         let welcomed = Arc::new(tokio::sync::Notify::new());
         let peer = LocalPeer {

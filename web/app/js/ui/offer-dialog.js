@@ -4,13 +4,14 @@
 import { h, formatBytes } from './dom.js';
 import { t } from '../i18n.js';
 import { memoryBudgetBytes } from '../storage/sinks.js';
+import { announce } from './announcer.js';
 
 /**
  * One dialog for one offer, or for every part of a selection that came as several offers (each
  * part keeps its own transfer; they are answered together).
  * @param {(import('../transfer/engine.js').Transfer & {accept: Function, decline: Function})[]} parts
  * @param {string} peerName
- * @param {{streaming: boolean, onAccept: () => void}} opts
+ * @param {{streaming: boolean, onAccept: () => void, extra?: HTMLElement | null}} opts `extra`: more for the dialog (the notifications button)
  */
 export function showOfferDialog(parts, peerName, opts) {
   const files = parts.flatMap((tr) => tr.files);
@@ -25,11 +26,12 @@ export function showOfferDialog(parts, peerName, opts) {
   const dialog = /** @type {any} */ (
     h(
       'dialog',
-      { testid: 'offer-dialog', dataset: { transferId: String(parts[0].id), parts: String(parts.length) } },
-      h('p', { testid: 'offer-summary' }, t('incomingOffer', { name: peerName, count: files.length, size: formatBytes(totalSize) })),
+      { testid: 'offer-dialog', 'aria-labelledby': `offer-title-${parts[0].id}`, dataset: { transferId: String(parts[0].id), parts: String(parts.length) } },
+      h('h2', { class: 'offer-title', id: `offer-title-${parts[0].id}`, testid: 'offer-summary' }, t('incomingOffer', { name: peerName, count: files.length, size: formatBytes(totalSize) })),
       h('ul', {}, ...files.slice(0, 500).map((f) => h('li', { testid: 'offer-file', dataset: { path: f.path } }, `${f.path} — ${formatBytes(f.size)}`))),
       files.length > 500 ? h('p', { class: 'hint' }, `… +${files.length - 500}`) : null,
       warn ? h('p', { class: 'warn', testid: 'offer-memory-warning' }, t('memoryWarning', { size: formatBytes(totalSize) })) : null,
+      opts.extra ?? null,
       h(
         'div',
         { class: 'dialog-actions' },
@@ -53,4 +55,5 @@ export function showOfferDialog(parts, peerName, opts) {
   }
   document.getElementById('dialogs')?.append(dialog);
   dialog.showModal();
+  announce(t('announceOffer', { name: peerName, count: files.length, size: formatBytes(totalSize) }));
 }

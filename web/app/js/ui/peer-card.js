@@ -8,12 +8,17 @@ import { transferView } from './transfer-view.js';
 import { showOfferDialog } from './offer-dialog.js';
 import { sendPickedAndDropped } from './file-picking.js';
 import { CallView } from './call-view.js';
+import { peerKind, deviceIconSVG } from './device-kind.js';
+
+const KIND_KEYS = { phone: 'kindPhone', tablet: 'kindTablet', desktop: 'kindDesktop', cli: 'kindCli', unknown: 'kindUnknown' };
 
 /**
- * @typedef {{id: string, name: string, client: string}} PeerInfo
+ * @typedef {{id: string, name: string, client: string, device?: string}} PeerInfo
  * @typedef {import('../rtc/peer-link.js').PeerLink} PeerLink
  * @typedef {import('../transfer/engine.js').TransferSession} TransferSession
- * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>, selectBox?: HTMLInputElement}} PeerCardDeps
+ * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>, selectBox?: HTMLInputElement,
+ *   onOffer?: (peerName: string, count: number, size: number) => HTMLElement | null}} PeerCardDeps
+ *   `onOffer` is told of each offer before its dialog opens and may return an element for the dialog.
  */
 
 const PATH_KEYS = { direct: 'pathDirect', stun: 'pathStun', relay: 'pathRelay', websocket: 'pathWebsocket', '': 'pathNone' };
@@ -24,9 +29,16 @@ export class PeerCard {
     this.info = info;
     this.link = deps.link;
     this.sinks = deps.sinks;
+    this.onOffer = deps.onOffer;
+    // The link outlives the card (a peer that leaves and comes back gets a new card on the same
+    // link): a dropped card must stop listening, or both would answer the link's offers.
+    this.listening = new AbortController();
+    const signal = this.listening.signal;
     /** @type {TransferSession | null} */
     this.session = null;
 
+    this.iconEl = h('span', { class: 'peer-icon', testid: 'peer-icon' });
+    this.deviceEl = h('span', { class: 'sr-only', testid: 'peer-device' });
     this.nameEl = h('span', { class: 'peer-name', testid: 'peer-name' });
     this.kindEl = h('span', { class: 'badge', testid: 'peer-client' });
     this.pathEl = h('span', { class: 'badge', testid: 'peer-path', dataset: { path: '' } });
@@ -49,7 +61,7 @@ export class PeerCard {
     this.el = h(
       'li',
       { class: 'peer', testid: 'peer', dataset: { peerId: info.id } },
-      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.nameEl, this.kindEl, this.pathEl, this.codeEl, this.linkStateEl),
+      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.iconEl, this.nameEl, this.deviceEl, this.kindEl, this.pathEl, this.codeEl, this.linkStateEl),
       this.errorEl,
       h(
         'div',
@@ -77,17 +89,17 @@ export class PeerCard {
       }
     });
 
-    this.link.addEventListener('session', (e) => this.attachSession(/** @type {CustomEvent} */ (e).detail));
-    this.link.addEventListener('path', () => this.renderStatic());
-    this.link.addEventListener('security-code', () => this.renderStatic());
+    this.link.addEventListener('session', (e) => this.attachSession(/** @type {CustomEvent} */ (e).detail), { signal });
+    this.link.addEventListener('path', () => this.renderStatic(), { signal });
+    this.link.addEventListener('security-code', () => this.renderStatic(), { signal });
     this.link.addEventListener('state', (e) => {
       const { state, error } = /** @type {CustomEvent} */ (e).detail;
       if (this.link.absent && (state === 'closed' || state === 'failed')) this.showError(t('peerLeft', { name: this.info.name }));
       else if (state === 'failed') this.showError(t('connFailed', { name: this.info.name }) + (error ? ` (${error})` : ''));
       else if (state === 'open') this.showError('');
       this.renderStatic();
-    });
-    window.addEventListener('ferry-lang', () => this.renderStatic());
+    }, { signal });
+    window.addEventListener('ferry-lang', () => this.renderStatic(), { signal });
     if (this.link.session) this.attachSession(this.link.session);
     this.renderStatic();
   }
@@ -121,6 +133,16 @@ export class PeerCard {
 
   renderStatic() {
     this.nameEl.textContent = this.info.name;
+    const kind = peerKind(this.info);
+    if (this.iconEl.dataset.device !== kind) {
+      this.iconEl.dataset.device = kind;
+      this.iconEl.innerHTML = deviceIconSVG(kind);
+    }
+    // Seen as the icon, heard as a word (the icon itself is aria-hidden).
+    const kindText = t(KIND_KEYS[kind]);
+    this.iconEl.title = kindText;
+    this.deviceEl.dataset.device = kind;
+    this.deviceEl.textContent = `(${kindText})`;
     this.kindEl.textContent = this.info.client;
     this.pathEl.dataset.path = this.link.path;
     this.pathEl.textContent = t(PATH_KEYS[/** @type {keyof PATH_KEYS} */ (this.link.path)] ?? 'pathNone');
@@ -132,7 +154,13 @@ export class PeerCard {
     this.folderLabel.textContent = t('sendFolder');
     this.chatTitle.textContent = t('chat');
     this.chatInput.placeholder = t('chatPlaceholder');
+    this.chatInput.setAttribute('aria-label', t('chatInputLabel', { name: this.info.name }));
     this.chatSend.textContent = t('send');
+  }
+
+  /** The card is gone from the list for good: it stops following the link. */
+  dispose() {
+    this.listening.abort();
   }
 
   /** @param {string} text */
@@ -149,10 +177,11 @@ export class PeerCard {
   attachSession(session) {
     if (this.session === session) return;
     this.session = session;
+    const signal = this.listening.signal;
     session.addEventListener('transfer', (e) => {
       const tr = /** @type {CustomEvent} */ (e).detail;
       this.transfersEl.prepend(transferView(tr, this.info.name));
-    });
+    }, { signal });
     /** Parts of selections that came as several offers, by the transfer id of part 0. @type {Map<number, any[]>} */
     const selections = new Map();
     session.addEventListener('offer', async (e) => {
@@ -170,29 +199,31 @@ export class PeerCard {
         selections.delete(tr.selection.first);
         parts = got;
       }
+      const extra = this.onOffer?.(this.info.name, parts.reduce((n, p) => n + p.files.length, 0), parts.reduce((n, p) => n + p.totalSize, 0)) ?? null;
       const sinks = await this.sinks();
       showOfferDialog(parts, this.info.name, {
         streaming: sinks.streaming,
+        extra,
         onAccept: () => {
           for (const p of parts) p.accept(sinks.factory);
         },
       });
-    });
+    }, { signal });
     session.addEventListener('text', (e) => {
       const { text, mine } = /** @type {CustomEvent} */ (e).detail;
       this.addChat(text, mine);
-    });
+    }, { signal });
     session.addEventListener('peer-error', (e) => {
       const { code, message } = /** @type {CustomEvent} */ (e).detail;
       this.showError(`${this.info.name}: ${code}: ${message}`);
-    });
+    }, { signal });
     session.addEventListener('offer-refused', (e) => {
       const { reason } = /** @type {CustomEvent} */ (e).detail;
       this.showError(`${this.info.name}: invalid-offer: ${reason}`);
-    });
+    }, { signal });
     session.addEventListener('closed', () => {
       if (this.session === session) this.session = null;
-    });
+    }, { signal });
   }
 
   /**
@@ -219,12 +250,18 @@ export class PeerCard {
   async sendChat() {
     const text = this.chatInput.value;
     if (!text.trim()) return;
+    if (await this.sendText(text)) this.chatInput.value = '';
+  }
+
+  /** Sends a message (connecting first if needed). @param {string} text @returns {Promise<boolean>} sent */
+  async sendText(text) {
     try {
       const session = await this.connect();
       session.sendText(text);
-      this.chatInput.value = '';
+      return true;
     } catch (e) {
       this.showError(/** @type {Error} */ (e).message);
+      return false;
     }
   }
 

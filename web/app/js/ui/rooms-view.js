@@ -34,6 +34,7 @@ export class RoomsView {
         const link = roomLink(code);
         const qr = h('div', { class: 'qr', testid: 'room-qr', title: link });
         qr.innerHTML = renderSVG(link, { border: 2 });
+        qr.querySelector('svg')?.setAttribute('aria-hidden', 'true');
         return h(
           'li',
           { class: 'room', testid: 'room', dataset: { room: code } },
@@ -45,6 +46,10 @@ export class RoomsView {
               ? h('button', { type: 'button', class: 'small', testid: 'room-select-all', onclick: () => this.onSelectAll?.(code) }, t('multiRoomEveryone'))
               : null),
           h('a', { href: link, class: 'room-link', testid: 'room-link' }, link),
+          // The system share sheet, where the browser has one (phones; not desktop Linux).
+          typeof navigator.share === 'function'
+            ? h('button', { type: 'button', class: 'small', testid: 'room-share', onclick: () => navigator.share({ title: t('roomCode', { code }), url: link }).catch(() => {}) }, t('shareLink'))
+            : null,
           this.membersLine(code),
           qr,
         );

@@ -20,12 +20,14 @@ const STATE_KEYS = {
 /** @param {Transfer} tr @param {string} peerName */
 export function transferView(tr, peerName) {
   const title = h('span', { class: 'transfer-title' });
-  const state = h('span', { class: 'badge', testid: 'transfer-state' });
+  // A live region: "waiting" → "in progress" → "done" is spoken as it changes (a few times per
+  // transfer; the per-file percentages are not, they change many times a second).
+  const state = h('span', { class: 'badge', testid: 'transfer-state', role: 'status' });
   const speed = h('span', { class: 'hint', testid: 'transfer-speed' });
   const cancel = h('button', { type: 'button', class: 'danger small', testid: 'transfer-cancel', onclick: () => tr.cancel() });
   const error = h('p', { class: 'error', testid: 'transfer-error', hidden: true });
   const files = tr.files.map((f) => {
-    const bar = /** @type {HTMLProgressElement} */ (h('progress', { testid: 'file-progress', max: String(Math.max(1, f.size)), value: '0' }));
+    const bar = /** @type {HTMLProgressElement} */ (h('progress', { testid: 'file-progress', max: String(Math.max(1, f.size)), value: '0', 'aria-label': f.path }));
     const st = h('span', { class: 'file-state', testid: 'file-state' });
     const row = h('li', { class: 'transfer-file', testid: 'transfer-file', dataset: { path: f.path } }, h('span', { text: `${f.path} (${formatBytes(f.size)})` }), st, bar);
     // What the row shows now: only rows whose file changed are written again.
