@@ -481,13 +481,19 @@ enum Verdict {
 }
 
 /// Token bucket per connection. Dropped messages are answered with at most one warning per
-/// second; a client that keeps flooding (more dropped than `close_after` in a row) is closed.
+/// second. A client that keeps flooding is closed once its drops outrun a second bucket, of
+/// `5 × burst` drops refilled at `rate`: a client at twice the rate is only slowed down, one at
+/// ten times the rate is closed within about a second and a half — however fast this machine
+/// delivers its frames. (Counting drops *in a row* instead let any flooder slower than
+/// `5 × burst` frames per token interval, 25,000/s with the defaults, flood forever: a loaded
+/// machine delivering a flood at a few thousand frames per second never tripped it.)
 struct RateLimiter {
     rate: f64,
     burst: f64,
     tokens: f64,
     last: Instant,
-    dropped_streak: u32,
+    /// Drops left before the connection is closed; refilled at `rate`, at most `5 × burst`.
+    drop_budget: f64,
     last_warning: Option<Instant>,
 }
 
@@ -498,7 +504,7 @@ impl RateLimiter {
             burst: burst as f64,
             tokens: burst as f64,
             last: Instant::now(),
-            dropped_streak: 0,
+            drop_budget: burst as f64 * 5.0,
             last_warning: None,
         }
     }
@@ -507,13 +513,13 @@ impl RateLimiter {
         let elapsed = now.duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.drop_budget = (self.drop_budget + elapsed * self.rate).min(self.burst * 5.0);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            self.dropped_streak = 0;
             return Verdict::Allow;
         }
-        self.dropped_streak += 1;
-        if self.dropped_streak as f64 > self.burst * 5.0 {
+        self.drop_budget -= 1.0;
+        if self.drop_budget < 0.0 {
             return Verdict::Close;
         }
         let warn = self
@@ -552,6 +558,36 @@ mod tests {
             l.check(t + Duration::from_secs(1)),
             Verdict::Allow
         ));
+    }
+
+    /// A flood spread out in time, with a token earned between every few frames (a loaded
+    /// machine delivering it), is still closed; twice the rate is only slowed down.
+    #[test]
+    fn a_slow_flood_is_closed_and_a_mild_excess_is_not() {
+        let count = |rate_per_s: f64, frames: u32| {
+            let mut l = RateLimiter::new(50, 100);
+            let t0 = Instant::now();
+            let (mut allowed, mut closed_at) = (0, None);
+            for i in 0..frames {
+                let now = t0 + Duration::from_secs_f64(f64::from(i) / rate_per_s);
+                match l.check(now) {
+                    Verdict::Allow => allowed += 1,
+                    Verdict::Drop { .. } => {}
+                    Verdict::Close => {
+                        closed_at = Some(i);
+                        break;
+                    }
+                }
+            }
+            (allowed, closed_at)
+        };
+        // 1,000 frames/s: 20 drops between tokens, never 500 in a row, yet 20× the rate.
+        let (_, closed) = count(1000.0, 2000);
+        assert!(closed.is_some_and(|i| i < 1000), "{closed:?}");
+        // 100 frames/s for a minute: twice the rate, dropped but not closed.
+        let (allowed, closed) = count(100.0, 6000);
+        assert_eq!(closed, None);
+        assert!(allowed > 2900, "{allowed}");
     }
 
     #[test]
