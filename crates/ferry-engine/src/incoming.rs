@@ -44,6 +44,30 @@ pub(crate) struct Incoming {
     pub resume: Vec<Option<ResumeFrom>>,
     pub done_bytes: u64,
     pub failed: u32,
+    /// Flow control, when the transfer was accepted with credit.
+    pub flow: Option<FlowIn>,
+}
+
+/// The receiver's side of flow control for one transfer (docs/protocol.md, "Flow control").
+#[derive(Debug)]
+pub(crate) struct FlowIn {
+    /// The window: credit granted in `accept`.
+    pub window: u64,
+    /// Payload bytes granted so far (`accept.credit` and every `credit` sent).
+    pub granted: u64,
+    /// Payload bytes received in frames.
+    pub received: u64,
+    /// Payload bytes the driver reported stored.
+    pub written: u64,
+}
+
+impl FlowIn {
+    /// Credit is sent in steps of an eighth of the window, so that a fast receiver sends a
+    /// handful of `credit` messages per window, not one per frame. Any step up to the window
+    /// keeps the sender going: a sender out of credit has `window` bytes unreported here.
+    fn step(&self) -> u64 {
+        (self.window / 8).max(1)
+    }
 }
 
 impl Engine {
@@ -61,6 +85,13 @@ impl Engine {
             .get_mut(&transfer_id)
             .filter(|t| matches!(t.phase, ReceivePhase::AwaitingConsent))
             .ok_or(CommandError::UnknownTransfer(transfer_id))?;
+        let credit = self.flow_window.filter(|_| self.peer_flow);
+        t.flow = credit.map(|window| FlowIn {
+            window,
+            granted: window,
+            received: 0,
+            written: 0,
+        });
         let mut points = Vec::new();
         for r in resume {
             let i = r.index as usize;
@@ -76,6 +107,7 @@ impl Engine {
         self.send(ControlMessage::Accept {
             transfer_id,
             resume: points,
+            credit,
         });
         self.start_incoming_file(transfer_id, 0);
         Ok(())
@@ -127,6 +159,7 @@ impl Engine {
                         resume: vec![None; n],
                         done_bytes: 0,
                         failed: 0,
+                        flow: None,
                     },
                 );
                 self.event(Event::OfferReceived {
@@ -246,6 +279,30 @@ impl Engine {
         };
     }
 
+    /// The driver has stored `bytes` more of what [`IoRequest::Write`] handed it for
+    /// `transfer_id`. With flow control on (the transfer was accepted with credit), this is what
+    /// grants the sender more credit; otherwise it does nothing. Reports for a transfer that
+    /// has ended are ignored.
+    pub fn written(&mut self, transfer_id: u32, bytes: u64) {
+        let Some(f) = self
+            .incoming
+            .get_mut(&transfer_id)
+            .and_then(|t| t.flow.as_mut())
+        else {
+            return;
+        };
+        // Never more than was received: a driver's report cannot grant beyond the window.
+        f.written = (f.written + bytes).min(f.received);
+        let owed = f.written + f.window - f.granted;
+        if owed >= f.step() {
+            f.granted += owed;
+            self.send(ControlMessage::Credit {
+                transfer_id,
+                bytes: owed,
+            });
+        }
+    }
+
     pub(crate) fn protocol_violation(&mut self, transfer_id: u32, why: String) {
         self.refuse(TransferErrorCode::ProtocolViolation, why.clone());
         let _ = self.cancel(
@@ -290,7 +347,22 @@ impl Engine {
                     Some(format!(
                         "data runs past the end of file {index} ({size} bytes)"
                     ))
+                } else if let Some(f) = t
+                    .flow
+                    .as_mut()
+                    .filter(|f| f.received + frame.payload.len() as u64 > f.granted)
+                {
+                    Some(format!(
+                        "data beyond the credit: {} bytes granted, {} received before this \
+                         frame of {}",
+                        f.granted,
+                        f.received,
+                        frame.payload.len()
+                    ))
                 } else {
+                    if let Some(f) = &mut t.flow {
+                        f.received += frame.payload.len() as u64;
+                    }
                     hasher.update(frame.payload);
                     *received += frame.payload.len() as u64;
                     t.done_bytes += frame.payload.len() as u64;

@@ -132,11 +132,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::transfer::{
-    CALL_DECLINE_UNSUPPORTED, ControlMessage, DataFrame, FRAME_HEADER_BYTES, HELLO_RETRIES,
-    HELLO_RETRY_MS, MAX_FRAME_BYTES, MAX_TEXT_BYTES, Role, TRANSFER_VERSION, TransferErrorCode,
+    CALL_DECLINE_UNSUPPORTED, ControlMessage, DataFrame, FEATURE_FLOW, FRAME_HEADER_BYTES,
+    HELLO_RETRIES, HELLO_RETRY_MS, MAX_FRAME_BYTES, MAX_TEXT_BYTES, Role, TRANSFER_VERSION,
+    TransferErrorCode,
 };
 
-pub use ferry_protocol::transfer::MAX_HELLO_ECHOES;
+pub use ferry_protocol::transfer::{FLOW_WINDOW_BYTES, MAX_HELLO_ECHOES};
 pub use incoming::ResumeFrom;
 pub use outgoing::{LocalFile, split_offer};
 pub use output::{Event, IoRequest, Output, ReadRequest};
@@ -199,6 +200,11 @@ pub struct Engine {
     closed_outgoing: BTreeSet<u32>,
     closed_incoming: BTreeSet<u32>,
     text_counter: u64,
+    /// Flow control as a receiver ([`Engine::enable_flow_control`]): the window granted in
+    /// `accept`; `None` when the driver does not report writes.
+    flow_window: Option<u64>,
+    /// The peer's `hello` listed `flow`: it obeys credit, so our `accept` may carry some.
+    peer_flow: bool,
     out: VecDeque<Output>,
 }
 
@@ -221,6 +227,8 @@ impl Engine {
             closed_outgoing: BTreeSet::new(),
             closed_incoming: BTreeSet::new(),
             text_counter: 0,
+            flow_window: None,
+            peer_flow: false,
             out: VecDeque::new(),
         }
     }
@@ -236,6 +244,16 @@ impl Engine {
     /// [`Engine::set_max_message_size`] is called.
     pub fn chunk_bytes(&self) -> usize {
         self.chunk_bytes
+    }
+
+    /// Turns on end-to-end flow control for what we receive (docs/protocol.md, "Flow control"):
+    /// our `hello` lists `flow`, and a transfer from a peer that listed it too is accepted with
+    /// `window` bytes of credit; more is granted only as the driver reports bytes stored with
+    /// [`Engine::written`]. Call before [`Engine::start`], only from a driver that reports
+    /// every write (else such transfers stall after `window` bytes). As a sender the engine
+    /// always obeys credit it is given. [`FLOW_WINDOW_BYTES`] is the window of ferry's peers.
+    pub fn enable_flow_control(&mut self, window: u64) {
+        self.flow_window = Some(window);
     }
 
     /// Sends `hello`. Call once when the pipe opens; `now` starts the clock of the hello retries.
@@ -256,11 +274,15 @@ impl Engine {
     }
 
     fn send_hello(&mut self) {
-        // No `features`: this engine does transfers only (it declines calls, below).
+        // No `call`: this engine does transfers only (it declines calls, below).
+        let features = match self.flow_window {
+            Some(_) => vec![FEATURE_FLOW.to_string()],
+            None => Vec::new(),
+        };
         self.send(ControlMessage::Hello {
             version: TRANSFER_VERSION,
             app: self.app.clone(),
-            features: Vec::new(),
+            features,
         });
     }
 
@@ -408,7 +430,11 @@ impl Engine {
             self.heard_without_hello();
         }
         match msg {
-            ControlMessage::Hello { version, app, .. } => {
+            ControlMessage::Hello {
+                version,
+                app,
+                features,
+            } => {
                 if version != TRANSFER_VERSION {
                     self.refuse(
                         TransferErrorCode::VersionMismatch,
@@ -419,6 +445,7 @@ impl Engine {
                     self.out.push_back(Output::Close);
                     return;
                 }
+                self.peer_flow = features.iter().any(|f| f == FEATURE_FLOW);
                 let repeated = self.peer_hello && self.hello_sent && !self.hello_implied;
                 self.send_first_hello();
                 if self.hello_implied {
@@ -447,7 +474,9 @@ impl Engine {
             ControlMessage::Accept {
                 transfer_id,
                 resume,
-            } => self.on_accept(transfer_id, resume),
+                credit,
+            } => self.on_accept(transfer_id, resume, credit),
+            ControlMessage::Credit { transfer_id, bytes } => self.on_credit(transfer_id, bytes),
             ControlMessage::Decline { transfer_id } => self.on_decline(transfer_id),
             ControlMessage::Cancel {
                 transfer_id,

@@ -149,6 +149,9 @@ pub(crate) struct Outgoing {
     /// Files the receiver reported `ok: false` for. Per file, so that a repeated verdict
     /// replaces the earlier one instead of counting twice.
     pub mismatched: Vec<bool>,
+    /// Flow control: payload bytes we may still send (`accept.credit` plus every `credit`, less
+    /// what we sent). `None`: the receiver asked for none, send as the pipe allows.
+    pub credit: Option<u64>,
 }
 
 impl Outgoing {
@@ -162,6 +165,7 @@ impl Outgoing {
             done_bytes: 0,
             hashes: vec![String::new(); n],
             mismatched: vec![false; n],
+            credit: None,
         }
     }
 
@@ -293,7 +297,12 @@ impl Engine {
                 let len = if *offset < *send_from {
                     (*send_from - *offset).min(4 * 1024 * 1024) as usize
                 } else {
-                    remaining.min(chunk as u64) as usize
+                    // Flow control: never more than the credit; none left, wait for a `credit`.
+                    let credit = t.credit.unwrap_or(u64::MAX);
+                    if credit == 0 {
+                        continue;
+                    }
+                    remaining.min(chunk as u64).min(credit) as usize
                 };
                 *read_in_flight = true;
                 return Some(ReadRequest {
@@ -345,6 +354,9 @@ impl Engine {
         if !is_prefix {
             DataFrame::write_header(req.transfer_id, req.index, req.offset, &mut buf);
             t.done_bytes += payload_len as u64;
+            if let Some(c) = &mut t.credit {
+                *c = c.saturating_sub(payload_len as u64);
+            }
             self.out.push_back(Output::SendBinary(buf));
         } else {
             // Prefix bytes count as done once hashed: the receiver already holds them.
@@ -397,9 +409,15 @@ impl Engine {
         }
     }
 
-    pub(crate) fn on_accept(&mut self, transfer_id: u32, resume: Vec<ResumePoint>) {
+    pub(crate) fn on_accept(
+        &mut self,
+        transfer_id: u32,
+        resume: Vec<ResumePoint>,
+        credit: Option<u64>,
+    ) {
         match self.outgoing.get_mut(&transfer_id) {
             Some(t) if matches!(t.phase, SendPhase::Offered) => {
+                t.credit = credit;
                 for r in resume {
                     let i = r.index as usize;
                     // An offset past the end restarts the file (protocol: "restarts it at 0").
@@ -414,6 +432,21 @@ impl Engine {
             Some(_) => self.refuse(
                 TransferErrorCode::ProtocolViolation,
                 format!("second accept for transfer {transfer_id}"),
+            ),
+            None => self.unknown_outgoing(transfer_id),
+        }
+    }
+
+    /// More credit for a flow-controlled transfer we send. Credit for a transfer accepted
+    /// without any (or not yet accepted) is out of place; for one that ended it crossed the end.
+    pub(crate) fn on_credit(&mut self, transfer_id: u32, bytes: u64) {
+        match self.outgoing.get_mut(&transfer_id) {
+            Some(Outgoing {
+                credit: Some(c), ..
+            }) => *c = c.saturating_add(bytes),
+            Some(_) => self.refuse(
+                TransferErrorCode::ProtocolViolation,
+                format!("credit for transfer {transfer_id}, which was not accepted with credit"),
             ),
             None => self.unknown_outgoing(transfer_id),
         }

@@ -12,7 +12,8 @@ import { sanitizePath } from './names.js';
  * @typedef {'sender' | 'receiver'} Role
  * @typedef {{type: 'hello', version: number, app: string, features?: string[]}
  *  | {type: 'offer', transferId: number, files: OfferedFile[], totalSize: number, selection?: SelectionPart}
- *  | {type: 'accept', transferId: number, resume?: ResumePoint[]}
+ *  | {type: 'accept', transferId: number, resume?: ResumePoint[], credit?: number}
+ *  | {type: 'credit', transferId: number, bytes: number}
  *  | {type: 'decline', transferId: number}
  *  | {type: 'cancel', transferId: number, role: Role, reason: string}
  *  | {type: 'file-end', transferId: number, index: number, sha256: string}
@@ -126,7 +127,14 @@ const PARSERS = {
       obj(r, `resume[${i}]`);
       return { index: u32(r, 'index'), offset: u64(r, 'offset') };
     }),
+    // Flow control (feature `flow`): absent means none for this transfer.
+    ...(o.credit === undefined || o.credit === null ? {} : { credit: u64(o, 'credit') }),
   }),
+  credit: (o) => {
+    const bytes = u64(o, 'bytes');
+    if (bytes === 0 || bytes > MAX_FILE_SIZE) throw bad(`credit must be 1 to ${MAX_FILE_SIZE} bytes`);
+    return { type: 'credit', transferId: u32(o, 'transferId'), bytes };
+  },
   decline: (o) => ({ type: 'decline', transferId: u32(o, 'transferId') }),
   cancel: (o) => {
     const role = str(o, 'role');

@@ -11,6 +11,7 @@ import {
   APP_NAME,
   CALL_DECLINE_UNSUPPORTED,
   FEATURE_CALL,
+  FEATURE_FLOW,
   HELLO_RETRIES,
   HELLO_RETRY_MS,
   MAX_CONTROL_BYTES,
@@ -96,11 +97,14 @@ export class TransferSession extends EventTarget {
    * @param {MessagePipe} pipe
    * @param {{hasherFactory: HasherFactory, highWaterMark?: number, progressEveryMs?: number,
    *   tamperFrame?: (frame: Uint8Array, transferId: number, index: number, offset: number) => void,
-   *   now?: () => number, timers?: boolean, features?: string[]}} opts
+   *   now?: () => number, timers?: boolean, features?: string[], flowWindow?: number}} opts
    *   `now` is the clock (ms) handed to handleTimeout(); with `timers: false` the session arms no
    *   timers of its own and the caller drives time with pollTimeout() / handleTimeout(now).
    *   `features` go out in our hello (e.g. ['call'] where a peer connection can carry media);
    *   without 'call' a call-invite is declined as unsupported, as the native engine does.
+   *   `flowWindow` turns on flow control for what we receive (docs/protocol.md "Flow control"):
+   *   our hello lists `flow`, and a peer that listed it too gets that many bytes of credit in our
+   *   accept and more only as the sinks' writes resolve (FLOW_WINDOW_BYTES in the app).
    */
   constructor(pipe, opts) {
     super();
@@ -126,8 +130,10 @@ export class TransferSession extends EventTarget {
      * @type {{transferId: number | null, msg: ControlMessage}[]} */
     this.held = [];
     this.peerApp = '';
+    /** Flow control window as a receiver, or null when off. @type {number | null} */
+    this.flowWindow = opts.flowWindow ?? null;
     /** @type {string[]} */
-    this.features = opts.features ?? [];
+    this.features = [...(opts.features ?? []), ...(this.flowWindow !== null ? [FEATURE_FLOW] : [])];
     /** What the peer's hello listed (empty until it arrives, and for peers that list nothing). @type {string[]} */
     this.peerFeatures = [];
     this.peerHeard = false;
@@ -457,8 +463,12 @@ export class TransferSession extends EventTarget {
     switch (msg.type) {
       case 'accept':
         if (t.state !== 'waiting') return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer ${t.id} was already answered`);
-        void t.run(msg.resume ?? []);
+        void t.run(msg.resume ?? [], msg.credit ?? null);
         return;
+      case 'credit':
+        // Credit only means something for a transfer accepted with credit.
+        if (t.credit === null) return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `credit for transfer ${t.id}, which was not accepted with credit`);
+        return t.addCredit(msg.bytes);
       case 'decline':
         if (t.state !== 'waiting') return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer ${t.id} was already answered`);
         return t.end('declined', '', 'peer');

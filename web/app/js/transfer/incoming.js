@@ -2,7 +2,7 @@
 // queue, each checked (file, offset, size) before it is written; hashes verified before a file is
 // presented as complete.
 
-import { TransferErrorCode } from '../protocol/constants.js';
+import { FEATURE_FLOW, TransferErrorCode } from '../protocol/constants.js';
 import { Transfer } from './transfer.js';
 
 /**
@@ -29,6 +29,12 @@ export class IncomingTransfer extends Transfer {
     this.queue = Promise.resolve();
     /** Set when the offer is one part of a selection split into several offers. @type {import('../protocol/control.js').SelectionPart | null} */
     this.selection = null;
+    /**
+     * Flow control when accepted with credit (docs/protocol.md "Flow control"): payload bytes
+     * granted, received in frames and written by the sink, as FlowIn in the Rust engine.
+     * @type {{window: number, granted: number, received: number, written: number} | null}
+     */
+    this.flow = null;
   }
 
   /** Consent: from now on frames are written through sinks from `sinkFactory`. @param {SinkFactory} sinkFactory */
@@ -37,8 +43,30 @@ export class IncomingTransfer extends Transfer {
     this.sinkFactory = sinkFactory;
     this.state = 'active';
     this.startedAt = performance.now();
-    this.session.sendControl({ type: 'accept', transferId: this.id });
+    const window = this.session.peerFeatures.includes(FEATURE_FLOW) ? this.session.flowWindow : null;
+    if (window !== null) {
+      this.flow = { window, granted: window, received: 0, written: 0 };
+      this.session.sendControl({ type: 'accept', transferId: this.id, credit: window });
+    } else {
+      this.session.sendControl({ type: 'accept', transferId: this.id });
+    }
     this.changed();
+  }
+
+  /**
+   * The sink has written `n` more bytes: grant them to the sender once an eighth of the window
+   * is owed (any step up to the window keeps the sender going). As Engine::written in Rust.
+   * @param {number} n
+   */
+  written(n) {
+    const fl = this.flow;
+    if (!fl || this.finished) return;
+    fl.written = Math.min(fl.written + n, fl.received);
+    const owed = fl.written + fl.window - fl.granted;
+    if (owed >= Math.max(1, Math.floor(fl.window / 8))) {
+      fl.granted += owed;
+      this.session.sendControl({ type: 'credit', transferId: this.id, bytes: owed });
+    }
   }
 
   decline() {
@@ -75,6 +103,14 @@ export class IncomingTransfer extends Transfer {
 
   /** @param {import('../protocol/frames.js').DataFrame} f */
   onFrame(f) {
+    // Credit is checked as frames arrive, not as the queue reaches them: the queue is what it bounds.
+    const fl = this.flow;
+    if (fl) {
+      if (fl.received + f.payload.byteLength > fl.granted) {
+        return this.violation(`data beyond the credit: ${fl.granted} bytes granted, ${fl.received} received before this frame of ${f.payload.byteLength}`);
+      }
+      fl.received += f.payload.byteLength;
+    }
     this.enqueue(async () => {
       const file = this.files[this.current];
       if (f.index !== this.current || !file) return this.violation(`frame for file ${f.index}, expected file ${this.current}`);
@@ -86,6 +122,7 @@ export class IncomingTransfer extends Transfer {
       await /** @type {FileSink} */ (this.sink).write(f.payload);
       file.bytes += f.payload.byteLength;
       this.bytesDone += f.payload.byteLength;
+      this.written(f.payload.byteLength);
       this.session.progress(this);
     });
   }

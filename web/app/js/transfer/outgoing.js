@@ -30,16 +30,43 @@ export class OutgoingTransfer extends Transfer {
     this.hasher = null;
     /** Every byte and every file-end is sent: from now on `done` may come. */
     this.allSent = false;
+    /**
+     * Flow control: payload bytes we may still send (accept.credit plus every credit, less what
+     * was sent), or null when the receiver asked for none (docs/protocol.md "Flow control").
+     * @type {number | null}
+     */
+    this.credit = null;
+    /** Resolves the wait for credit, when the sender is out of it. @type {(() => void) | null} */
+    this.creditArrived = null;
+  }
+
+  /** @param {number} bytes */
+  addCredit(bytes) {
+    if (this.credit === null) return;
+    this.credit += bytes;
+    this.creditArrived?.();
+    this.creditArrived = null;
+  }
+
+  /** Waits until there is credit (or the transfer ended). */
+  async someCredit() {
+    while (this.credit === 0 && !this.finished) {
+      await new Promise((/** @type {(v?: any) => void} */ r) => (this.creditArrived = r));
+    }
   }
 
   cleanup() {
     this.hasher?.drop();
     this.hasher = null;
+    // A sender waiting for credit wakes up to see that it is over.
+    this.creditArrived?.();
+    this.creditArrived = null;
   }
 
-  /** @param {{index: number, offset: number}[]} resume */
-  async run(resume) {
+  /** @param {{index: number, offset: number}[]} resume @param {number | null} credit */
+  async run(resume, credit = null) {
     const s = this.session;
+    this.credit = credit;
     const chunk = Math.max(1, Math.min(MAX_FRAME_BYTES, s.pipe.maxMessageSize) - FRAME_HEADER_BYTES);
     this.state = 'active';
     this.startedAt = performance.now();
@@ -63,12 +90,18 @@ export class OutgoingTransfer extends Transfer {
         }
         file.bytes = start;
         let off = start;
-        /** Read-ahead of one chunk so the disk read overlaps the send. */
+        /** Read-ahead of one chunk at `off` so the disk read overlaps the send. */
         let next = off < file.size ? blob.slice(off, off + chunk).arrayBuffer() : null;
         while (off < file.size) {
-          const payload = new Uint8Array(/** @type {ArrayBuffer} */ (await next));
+          await this.someCredit();
           if (this.finished) return;
-          if (payload.byteLength === 0) throw new Error(`file ${file.path} got shorter while reading`);
+          // A frame is min(chunk, what is left, the credit) from `off`, as in the Rust engine; a
+          // read-ahead longer than the credit allows is cut, and the next read starts after it.
+          const want = Math.min(chunk, file.size - off, this.credit ?? Infinity);
+          const ahead = new Uint8Array(/** @type {ArrayBuffer} */ (await next));
+          if (this.finished) return;
+          if (ahead.byteLength === 0) throw new Error(`file ${file.path} got shorter while reading`);
+          const payload = ahead.byteLength > want ? ahead.subarray(0, want) : ahead;
           const nextOff = off + payload.byteLength;
           next = nextOff < file.size ? blob.slice(nextOff, nextOff + chunk).arrayBuffer() : null;
           const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
@@ -79,6 +112,7 @@ export class OutgoingTransfer extends Transfer {
           if (s.pipe.bufferedAmount() > s.highWaterMark) await s.pipe.drained();
           if (this.finished) return;
           s.pipe.send(frame);
+          if (this.credit !== null) this.credit -= payload.byteLength;
           off = nextOff;
           file.bytes = off;
           this.bytesDone += payload.byteLength;
