@@ -13,6 +13,7 @@ import { applyTranslations, lang, setLang, t } from './i18n.js';
 import { setUpInsecureNotice } from './ui/insecure-notice.js';
 import { PeerSelection } from './ui/peer-selection.js';
 import { KeepAwake } from './ui/keep-awake.js';
+import { FLOW_WINDOW_BYTES } from './protocol/constants.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
@@ -39,6 +40,9 @@ const sessionOptions = {
   hasherFactory: hashes.create,
   // This page can carry calls on its peer connections (PeerLink drops it for relay sessions).
   features: ['call'],
+  // End-to-end flow control for what we receive: the sender gets credit as our sinks drain.
+  // Test hook `?test=1&flow=0`: off, as a version-1 receiver (the sender then runs ahead).
+  flowWindow: testHooks && params.get('flow') === '0' ? undefined : FLOW_WINDOW_BYTES,
   tamperFrame: testHooks
     ? (frame) => {
         if (!testHooks.corruptNextFrame || frame.length <= 16) return;

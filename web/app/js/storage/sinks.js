@@ -14,6 +14,14 @@ import { t } from '../i18n.js';
 /** How long a failed streamed download is given to be torn down before the next one starts. */
 const ABORT_SETTLE_MS = 1000;
 
+/**
+ * Bytes a streamed download may hold in the service worker beyond what the browser's download
+ * took: a write resolves only once the worker holds less than this. The engine grants the
+ * sender credit as writes resolve, so a disk slower than the network slows the sender
+ * (docs/protocol.md "Flow control") and no queue grows with the file.
+ */
+const STREAM_BUFFER_BYTES = 1024 * 1024;
+
 /** The memory-receive budget where the browser does not say how much memory it has. */
 export const DEFAULT_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 /** Never more than this, however much memory the device reports. */
@@ -109,10 +117,26 @@ async function streamedSink(reg, file) {
   const id = `${Date.now().toString(36)}-${(downloadSeq++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   /** @type {() => void} */
   let aborted = () => {};
+  /** Bytes posted to the worker that the download has not taken yet. */
+  let held = 0;
+  /** Set when the user cancelled the download in the browser: writes fail from then on. */
+  let cancelled = false;
+  /** Wakes a write waiting for the worker to drain. @type {(() => void) | null} */
+  let drained = null;
+  const wake = () => {
+    drained?.();
+    drained = null;
+  };
   const ready = new Promise((resolve) => {
     channel.port1.onmessage = (m) => {
       if (m.data.type === 'ready') resolve(m.data.url);
-      else if (m.data.type === 'aborted') aborted();
+      else if (m.data.type === 'drained') {
+        held -= m.data.bytes;
+        wake();
+      } else if (m.data.type === 'cancelled') {
+        cancelled = true;
+        wake();
+      } else if (m.data.type === 'aborted') aborted();
     };
   });
   worker.postMessage({ type: 'ferry-download', id, name: downloadName(file.path), size: file.size, port: channel.port2 }, [channel.port2]);
@@ -131,9 +155,13 @@ async function streamedSink(reg, file) {
     }
   };
   return {
-    write(bytes) {
+    async write(bytes) {
+      if (cancelled) throw new Error(t('downloadCancelled'));
       const buf = bytes.slice().buffer;
+      held += buf.byteLength;
       channel.port1.postMessage({ type: 'chunk', data: buf }, [buf]);
+      while (held >= STREAM_BUFFER_BYTES && !cancelled && open) await new Promise((/** @type {(v?: any) => void} */ r) => (drained = r));
+      if (cancelled) throw new Error(t('downloadCancelled'));
     },
     async close() {
       channel.port1.postMessage({ type: 'close' });
@@ -151,6 +179,7 @@ async function streamedSink(reg, file) {
       });
       channel.port1.postMessage({ type: 'abort', reason });
       finish();
+      wake();
       return done;
     },
   };
