@@ -31,8 +31,27 @@ const links = new Map();
 const keepAwake = new KeepAwake(byTestId('keep-awake-notice'));
 
 // Test hooks exist only on pages opened with ?test=1; normal pages never tamper with anything.
-/** @type {{corruptNextFrame: boolean, links: Map<string, PeerLink>} | undefined} */
-const testHooks = params.get('test') === '1' ? { corruptNextFrame: false, links } : undefined;
+/**
+ * `sinkGate`: while set, every write of the `sinkRate` throttle waits for it (a disk that has
+ * stalled); `holdSink()` sets it, `releaseSink()` lets the writes go (browser/flow-control.test.js).
+ * @type {{corruptNextFrame: boolean, links: Map<string, PeerLink>, sinkGate: Promise<void> | null, holdSink: () => void, releaseSink: () => void} | undefined}
+ */
+const testHooks =
+  params.get('test') === '1'
+    ? {
+        corruptNextFrame: false,
+        links,
+        sinkGate: null,
+        holdSink() {
+          this.sinkGate = new Promise((resolve) => (releaseSinkGate = resolve));
+        },
+        releaseSink() {
+          this.sinkGate = null;
+          releaseSinkGate();
+        },
+      }
+    : undefined;
+let releaseSinkGate = () => {};
 if (testHooks) /** @type {any} */ (window).__ferryTest = testHooks;
 
 /** @type {ConstructorParameters<typeof PeerLink>[0]['sessionOptions']} */
@@ -134,6 +153,7 @@ function throttledSinks(made, rate) {
       const sink = await made.factory(file, index, transfer);
       return {
         async write(bytes) {
+          if (testHooks?.sinkGate) await testHooks.sinkGate;
           await new Promise((r) => setTimeout(r, (bytes.length / rate) * 1000));
           await sink.write(bytes);
         },

@@ -102,9 +102,11 @@ export class OutgoingTransfer extends Transfer {
           if (this.finished) return;
           if (ahead.byteLength === 0) throw new Error(`file ${file.path} got shorter while reading`);
           const payload = ahead.byteLength > want ? ahead.subarray(0, want) : ahead;
-          const nextOff = off + payload.byteLength;
+          // Read now: the worker hasher takes the payload's buffer (transferred, so detached here).
+          const len = payload.byteLength;
+          const nextOff = off + len;
           next = nextOff < file.size ? blob.slice(nextOff, nextOff + chunk).arrayBuffer() : null;
-          const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
+          const frame = new Uint8Array(FRAME_HEADER_BYTES + len);
           writeHeader(frame, this.id, i, off);
           frame.set(payload, FRAME_HEADER_BYTES);
           hasher.update(payload);
@@ -112,10 +114,10 @@ export class OutgoingTransfer extends Transfer {
           if (s.pipe.bufferedAmount() > s.highWaterMark) await s.pipe.drained();
           if (this.finished) return;
           s.pipe.send(frame);
-          if (this.credit !== null) this.credit -= payload.byteLength;
+          if (this.credit !== null) this.credit -= len;
           off = nextOff;
           file.bytes = off;
-          this.bytesDone += payload.byteLength;
+          this.bytesDone += len;
           s.progress(this);
         }
         const sha256 = await hasher.digest();
