@@ -494,6 +494,16 @@ impl Session {
                     None => self.answer(vec![offer]).await?,
                 }
             }
+            Event::FileRestarted { transfer_id, index } => {
+                let name = self
+                    .writers
+                    .get(&(transfer_id, index))
+                    .map(|w| w.rel.as_str().to_string())
+                    .unwrap_or_default();
+                self.ui.note(&format!(
+                    "the kept part of {name} differs from the sender's file: receiving it from the start"
+                ));
+            }
             Event::Accepted { transfer_id } => {
                 if self.started.is_none() {
                     self.started = Some(Instant::now());

@@ -27,11 +27,13 @@ pub struct ResumeFrom {
 pub(crate) enum ReceivePhase {
     /// Offer shown to the user; nothing written yet.
     AwaitingConsent,
-    /// Receiving file `index`; `received` bytes of it are stored (including a resumed prefix).
+    /// Receiving file `index`; `received` bytes of it are stored (including a resumed prefix of
+    /// `resumed` bytes, which a `file-restart` may still discard before the first frame).
     Receiving {
         index: usize,
         received: u64,
         hasher: Sha256,
+        resumed: u64,
     },
 }
 
@@ -96,9 +98,11 @@ impl Engine {
         for r in resume {
             let i = r.index as usize;
             if i < t.files.len() && r.offset > 0 && r.offset <= t.files[i].size {
+                // The prefix's hash, so the sender can check it before sending the rest.
                 points.push(ResumePoint {
                     index: r.index,
                     offset: r.offset,
+                    sha256: Some(hex::encode(r.hasher.clone().finalize())),
                 });
                 t.done_bytes += r.offset;
                 t.resume[i] = Some(r);
@@ -276,7 +280,54 @@ impl Engine {
             index,
             received,
             hasher,
+            resumed: received,
         };
+    }
+
+    /// The sender found our kept prefix of file `index` different from its file: it sends the
+    /// file from byte 0. Only for the file in progress, resumed, before any of its frames.
+    pub(crate) fn on_file_restart(&mut self, transfer_id: u32, index: u32) {
+        let Some(t) = self.incoming.get_mut(&transfer_id) else {
+            if !self.closed_incoming.contains(&transfer_id) {
+                self.refuse(
+                    TransferErrorCode::UnknownTransfer,
+                    format!("file-restart for unknown transfer {transfer_id}"),
+                );
+            }
+            return;
+        };
+        let ok = matches!(&t.phase, ReceivePhase::Receiving { index: i, received, resumed, .. }
+            if *i == index as usize && *resumed > 0 && received == resumed);
+        if !ok {
+            self.protocol_violation(
+                transfer_id,
+                format!("file-restart for file {index}, which is not a resumed file yet to start"),
+            );
+            return;
+        }
+        let ReceivePhase::Receiving {
+            received, resumed, ..
+        } = &t.phase
+        else {
+            unreachable!("matched above")
+        };
+        t.done_bytes -= *received.min(resumed);
+        let file = &t.files[index as usize];
+        // Open again from 0: the driver truncates the partial file.
+        self.out.push_back(Output::Io(IoRequest::Open {
+            transfer_id,
+            index,
+            path: file.path.clone(),
+            size: file.size,
+            resume_offset: 0,
+        }));
+        t.phase = ReceivePhase::Receiving {
+            index: index as usize,
+            received: 0,
+            hasher: Sha256::new(),
+            resumed: 0,
+        };
+        self.event(Event::FileRestarted { transfer_id, index });
     }
 
     /// The driver has stored `bytes` more of what [`IoRequest::Write`] handed it for
@@ -331,6 +382,7 @@ impl Engine {
                 index,
                 received,
                 hasher,
+                ..
             } => {
                 let size = t.files[*index].size;
                 if frame.index as usize != *index {

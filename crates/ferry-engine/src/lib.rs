@@ -477,6 +477,9 @@ impl Engine {
                 credit,
             } => self.on_accept(transfer_id, resume, credit),
             ControlMessage::Credit { transfer_id, bytes } => self.on_credit(transfer_id, bytes),
+            ControlMessage::FileRestart { transfer_id, index } => {
+                self.on_file_restart(transfer_id, index)
+            }
             ControlMessage::Decline { transfer_id } => self.on_decline(transfer_id),
             ControlMessage::Cancel {
                 transfer_id,

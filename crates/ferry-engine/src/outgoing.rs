@@ -141,6 +141,9 @@ pub(crate) struct Outgoing {
     pub total: u64,
     /// Per-file resume offsets granted by the receiver.
     pub resume: Vec<u64>,
+    /// Per file, the SHA-256 the receiver gave for its kept prefix (`accept.resume[].sha256`):
+    /// checked against our file once the prefix is hashed.
+    pub resume_sha256: Vec<Option<String>>,
     pub phase: SendPhase,
     /// Bytes counted as done (sent, or held by the receiver already).
     pub done_bytes: u64,
@@ -161,6 +164,7 @@ impl Outgoing {
             files,
             total,
             resume: vec![0; n],
+            resume_sha256: vec![None; n],
             phase: SendPhase::Offered,
             done_bytes: 0,
             hashes: vec![String::new(); n],
@@ -349,8 +353,31 @@ impl Engine {
         hasher.update(&buf[FRAME_HEADER_BYTES..]);
         let is_prefix = *offset < *send_from;
         *offset += payload_len as u64;
+        let mut restart = false;
+        if is_prefix
+            && *offset == *send_from
+            && let Some(theirs) = &t.resume_sha256[*index]
+        {
+            // The receiver's prefix is all hashed here: does it match our file? If not, send
+            // the whole file rather than a tail the receiver's prefix would spoil.
+            let ours = hex::encode(hasher.clone().finalize());
+            if !ours.eq_ignore_ascii_case(theirs) {
+                restart = true;
+                t.done_bytes -= *send_from - payload_len as u64;
+                *offset = 0;
+                *send_from = 0;
+                *hasher = Sha256::new();
+            }
+        }
         let at = *offset;
         let i = *index;
+        if restart {
+            self.send(ControlMessage::FileRestart {
+                transfer_id: req.transfer_id,
+                index: req.index,
+            });
+            return;
+        }
         if !is_prefix {
             DataFrame::write_header(req.transfer_id, req.index, req.offset, &mut buf);
             t.done_bytes += payload_len as u64;
@@ -423,6 +450,7 @@ impl Engine {
                     // An offset past the end restarts the file (protocol: "restarts it at 0").
                     if i < t.files.len() && r.offset <= t.files[i].size {
                         t.resume[i] = r.offset;
+                        t.resume_sha256[i] = r.sha256;
                     }
                 }
                 t.start_file(0);

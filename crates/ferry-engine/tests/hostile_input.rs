@@ -287,6 +287,7 @@ fn resume_offset_past_the_end_restarts_the_file() {
             resume: vec![ferry_protocol::transfer::ResumePoint {
                 index: 0,
                 offset: 11,
+                sha256: None,
             }],
             credit: None,
         }

@@ -85,7 +85,12 @@ fn normalize(e: Event) -> Option<Value> {
         } => json!({"event":"cancelled","transferId":transfer_id,"role":role(r),"byPeer":by_peer}),
         Event::Text { text, .. } => json!({"event":"text","text":text}),
         Event::PeerError { code, .. } => json!({"event":"peer-error","code":code}),
-        Event::PeerHello { .. } | Event::Progress { .. } | Event::ProtocolError { .. } => {
+        // Only a resuming receiver sees FileRestarted, and the browser's engine does not
+        // resume yet: no transcript can expect it of both.
+        Event::PeerHello { .. }
+        | Event::Progress { .. }
+        | Event::ProtocolError { .. }
+        | Event::FileRestarted { .. } => {
             return None;
         }
     })

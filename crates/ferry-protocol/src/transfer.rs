@@ -89,13 +89,18 @@ pub struct OfferedFile {
 
 /// Where a receiver already has bytes of a file (from an earlier, interrupted transfer): one
 /// entry of `accept.resume`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumePoint {
     /// Position of the file in the offer's `files` list, from 0.
     pub index: u32,
     /// How many leading bytes of that file the receiver holds; the sender's frames for the file
     /// start here. An offset past the file's size makes the sender restart the file at 0.
     pub offset: u64,
+    /// Lowercase hex SHA-256 of those `offset` bytes, so the sender can check them against its
+    /// file before continuing; on a mismatch it sends `file-restart` and the file from byte 0.
+    /// Absent (an older receiver): not checked, and `file-end`'s hash catches a wrong prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Most offers one selection is split into: 1,000 parts of up to 10,000 files.
@@ -200,6 +205,16 @@ pub enum ControlMessage {
         /// version-1 receiver, or a sender that did not list the feature).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         credit: Option<u64>,
+    },
+    /// `file-restart`: the receiver's kept prefix of file `index` (`accept.resume` with `sha256`)
+    /// differs from the sender's file, so the sender sends that file from byte 0 instead; the
+    /// receiver discards its prefix. Sent only for a resume point that carried `sha256`.
+    #[serde(rename = "file-restart", rename_all = "camelCase")]
+    FileRestart {
+        /// The transfer.
+        transfer_id: u32,
+        /// The file whose prefix did not match: the file in progress, before any of its frames.
+        index: u32,
     },
     /// `credit`: the receiver of a flow-controlled transfer has written `bytes` more of its
     /// payload; the sender may send that many more.
@@ -391,6 +406,7 @@ const KNOWN_TYPES: &[&str] = &[
     "decline",
     "cancel",
     "file-end",
+    "file-restart",
     "file-verified",
     "done",
     "text",

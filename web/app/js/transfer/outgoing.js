@@ -63,7 +63,7 @@ export class OutgoingTransfer extends Transfer {
     this.creditArrived = null;
   }
 
-  /** @param {{index: number, offset: number}[]} resume @param {number | null} credit */
+  /** @param {import('../protocol/control.js').ResumePoint[]} resume @param {number | null} credit */
   async run(resume, credit = null) {
     const s = this.session;
     this.credit = credit;
@@ -79,15 +79,28 @@ export class OutgoingTransfer extends Transfer {
         const blob = this.blobs[i];
         const hasher = (this.hasher = s.hasherFactory());
         const r = resume.find((p) => p.index === i);
-        const start = r && r.offset <= file.size ? r.offset : 0;
+        let start = r && r.offset <= file.size ? r.offset : 0;
         file.state = 'active';
-        // The file-end hash covers the whole file, so a resumed prefix is read and hashed too.
+        // The file-end hash covers the whole file, so a resumed prefix is read and hashed too;
+        // with the receiver's hash of its prefix, the prefix alone is hashed as well to check it.
+        const prefixHasher = start > 0 && r?.sha256 !== undefined ? s.hasherFactory() : null;
         for (let off = 0; off < start; ) {
           const bytes = new Uint8Array(await blob.slice(off, Math.min(start, off + chunk)).arrayBuffer());
-          if (this.finished) return;
+          if (this.finished) return prefixHasher?.drop();
+          const n = bytes.byteLength;
+          prefixHasher?.update(bytes.slice());
           hasher.update(bytes);
-          off += bytes.byteLength;
+          off += n;
         }
+        if (prefixHasher && (await prefixHasher.digest()) !== r?.sha256?.toLowerCase()) {
+          if (this.finished) return;
+          // The receiver's prefix is not this file's: send the whole file instead.
+          hasher.drop();
+          this.hasher = s.hasherFactory();
+          start = 0;
+          s.sendControl({ type: 'file-restart', transferId: this.id, index: i });
+        }
+        const fileHasher = /** @type {Hasher} */ (this.hasher);
         file.bytes = start;
         let off = start;
         /** Read-ahead of one chunk at `off` so the disk read overlaps the send. */
@@ -109,7 +122,7 @@ export class OutgoingTransfer extends Transfer {
           const frame = new Uint8Array(FRAME_HEADER_BYTES + len);
           writeHeader(frame, this.id, i, off);
           frame.set(payload, FRAME_HEADER_BYTES);
-          hasher.update(payload);
+          fileHasher.update(payload);
           s.tamperFrame?.(frame, this.id, i, off);
           if (s.pipe.bufferedAmount() > s.highWaterMark) await s.pipe.drained();
           if (this.finished) return;
@@ -120,7 +133,7 @@ export class OutgoingTransfer extends Transfer {
           this.bytesDone += len;
           s.progress(this);
         }
-        const sha256 = await hasher.digest();
+        const sha256 = await fileHasher.digest();
         this.hasher = null;
         if (this.finished) return;
         file.state = 'verifying';
