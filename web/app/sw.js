@@ -6,7 +6,7 @@
 // port: {type: 'chunk', data: ArrayBuffer} … and finally {type: 'close'} (verified) or
 // {type: 'abort', reason} (hash mismatch, cancel, lost peer: the download fails instead of
 // leaving a truncated or corrupt file that looks complete). {type: 'ping'} keeps us alive.
-// Worker → page on the port: {type: 'ready', url}, {type: 'drained', bytes} each time the
+// Worker → page on the port: {type: 'ready', url, drains: true}, {type: 'drained', bytes} each time the
 // download took a chunk (the page grants the sender credit from these: flow control, so a disk
 // slower than the network slows the sender instead of filling this worker's memory),
 // {type: 'aborted'} once an abort is done, and {type: 'cancelled'} if the user cancelled the
@@ -44,7 +44,13 @@ self.addEventListener('message', (ev) => {
         if (chunk) {
           c.enqueue(chunk);
           port.postMessage({ type: 'drained', bytes: chunk.byteLength });
-        } else if (closing) c.close();
+        } else if (closing) {
+          try {
+            c.close();
+          } catch {
+            // Errored by an abort meanwhile: nothing to close.
+          }
+        }
       },
       cancel() {
         port.postMessage({ type: 'cancelled' });
@@ -59,6 +65,7 @@ self.addEventListener('message', (ev) => {
       else if (d.type === 'close') closing = true;
       else if (d.type === 'abort') {
         queue.length = 0;
+        closing = true; // ends a pull waiting for a chunk that will not come
         controller.error(new Error(d.reason || 'aborted'));
       }
     } catch {
@@ -69,7 +76,8 @@ self.addEventListener('message', (ev) => {
     if (d.type === 'abort') port.postMessage({ type: 'aborted' });
   };
   pending.set(id, { stream, name, size });
-  port.postMessage({ type: 'ready', url: `/app/dl/${id}/${encodeURIComponent(name)}` });
+  // `drains`: this worker reports `drained` (an older one, still active during an update, does not).
+  port.postMessage({ type: 'ready', url: `/app/dl/${id}/${encodeURIComponent(name)}`, drains: true });
 });
 
 self.addEventListener('fetch', (ev) => {

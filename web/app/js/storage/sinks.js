@@ -121,6 +121,8 @@ async function streamedSink(reg, file) {
   let held = 0;
   /** Set when the user cancelled the download in the browser: writes fail from then on. */
   let cancelled = false;
+  /** The worker reports drained chunks (false for an older worker still active during an update). */
+  let drains = false;
   /** Wakes a write waiting for the worker to drain. @type {(() => void) | null} */
   let drained = null;
   const wake = () => {
@@ -129,7 +131,10 @@ async function streamedSink(reg, file) {
   };
   const ready = new Promise((resolve) => {
     channel.port1.onmessage = (m) => {
-      if (m.data.type === 'ready') resolve(m.data.url);
+      if (m.data.type === 'ready') {
+        drains = m.data.drains === true;
+        resolve(m.data.url);
+      }
       else if (m.data.type === 'drained') {
         held -= m.data.bytes;
         wake();
@@ -160,7 +165,7 @@ async function streamedSink(reg, file) {
       const buf = bytes.slice().buffer;
       held += buf.byteLength;
       channel.port1.postMessage({ type: 'chunk', data: buf }, [buf]);
-      while (held >= STREAM_BUFFER_BYTES && !cancelled && open) await new Promise((/** @type {(v?: any) => void} */ r) => (drained = r));
+      while (drains && held >= STREAM_BUFFER_BYTES && !cancelled && open) await new Promise((/** @type {(v?: any) => void} */ r) => (drained = r));
       if (cancelled) throw new Error(t('downloadCancelled'));
     },
     async close() {
