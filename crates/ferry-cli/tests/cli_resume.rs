@@ -65,9 +65,14 @@ fn a_kept_part_of_another_file_is_refused_by_the_sender_and_the_file_sent_whole(
     let s = sender.finish(Duration::from_secs(30));
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(s.code, Some(0), "{}", s.stderr);
-    assert!(r.stderr.contains("resuming report.bin from"), "{}", r.stderr);
     assert!(
-        r.stderr.contains("differs from the sender's file: receiving it from the start"),
+        r.stderr.contains("resuming report.bin from"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("differs from the sender's file: receiving it from the start"),
         "{}",
         r.stderr
     );
