@@ -149,8 +149,9 @@ const sinks = sinkRate > 0 ? async () => throttledSinks(await makeSinkFactory(),
 function throttledSinks(made, rate) {
   return {
     streaming: made.streaming,
-    factory: async (file, index, transfer) => {
-      const sink = await made.factory(file, index, transfer);
+    ...(made.kept ? { kept: made.kept } : {}),
+    factory: async (file, index, transfer, offset) => {
+      const sink = await made.factory(file, index, transfer, offset);
       return {
         async write(bytes) {
           if (testHooks?.sinkGate) await testHooks.sinkGate;
@@ -158,7 +159,7 @@ function throttledSinks(made, rate) {
           await sink.write(bytes);
         },
         close: () => sink.close(),
-        abort: (reason) => sink.abort(reason),
+        abort: (reason, keep) => sink.abort(reason, keep),
       };
     },
   };

@@ -7,6 +7,7 @@
 // download cannot create folders; the path is still shown in the UI.
 
 import { t } from '../i18n.js';
+import { expireKeptPartials, keptPartialSink, keptPartialsAvailable, keptPrefix } from './kept-partials.js';
 
 /** @typedef {import('../transfer/engine.js').FileSink} FileSink */
 /** @typedef {import('../transfer/engine.js').SinkFactory} SinkFactory */
@@ -240,8 +241,32 @@ function memorySink(file) {
   };
 }
 
-/** @returns {Promise<{factory: SinkFactory, streaming: boolean}>} */
+/** Offers a received file as a download of `blob` (an in-memory Blob, or an OPFS File). @param {Blob} blob @param {string} path */
+function presentDownload(blob, path) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = downloadName(path);
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/**
+ * `factory` makes the sinks; `streaming`: they go to disk as they arrive; `kept` (the `?sink=opfs`
+ * path only): the kept prefix of a file from a transfer that broke off, to resume from.
+ * @returns {Promise<{factory: SinkFactory, streaming: boolean, kept?: (file: {path: string, size: number}) => Promise<Blob | null>}>}
+ */
 export async function makeSinkFactory() {
+  if (new URLSearchParams(location.search).get('sink') === 'opfs' && keptPartialsAvailable()) {
+    await expireKeptPartials().catch(() => {});
+    return {
+      streaming: true,
+      factory: (file, _index, _transfer, offset = 0) => keptPartialSink(file, offset, (f) => presentDownload(f.slice(0, f.size, file.type || 'application/octet-stream'), file.path)),
+      kept: keptPrefix,
+    };
+  }
   const reg = await streamingSupport();
   if (reg) return { streaming: true, factory: (file) => streamedSink(reg, file) };
   return { streaming: false, factory: (file) => memorySink(file) };

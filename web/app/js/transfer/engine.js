@@ -448,10 +448,9 @@ export class TransferSession extends EventTarget {
       return t.end('cancelled', msg.reason || 'cancelled by peer', 'peer');
     }
     if (msg.type === 'file-restart') {
-      // This engine never resumes a file it receives (its accepts carry no resume), so a
-      // file-restart is always out of place, as it is in Rust for a file that was not resumed.
       const t = this.incoming.get(msg.transferId);
-      if (t) return t.violation(`file-restart for file ${msg.index}, which is not a resumed file yet to start`);
+      if (t && t.state === 'active') return t.onFileRestart(msg.index);
+      if (t) return t.violation(`file-restart for transfer ${t.id} before it was accepted`);
       if (this.endedIncoming.has(msg.transferId)) return;
       return this.sendError(TransferErrorCode.UNKNOWN_TRANSFER, `no incoming transfer ${msg.transferId}`);
     }

@@ -10,7 +10,8 @@ import { memoryBudgetBytes } from '../storage/sinks.js';
  * part keeps its own transfer; they are answered together).
  * @param {(import('../transfer/engine.js').Transfer & {accept: Function, decline: Function})[]} parts
  * @param {string} peerName
- * @param {{streaming: boolean, onAccept: () => void}} opts
+ * @param {{streaming: boolean, onAccept: () => void, resumable?: number}} opts `resumable`: bytes
+ *   kept from an earlier attempt at these files, which the transfer resumes from
  */
 export function showOfferDialog(parts, peerName, opts) {
   const files = parts.flatMap((tr) => tr.files);
@@ -29,6 +30,7 @@ export function showOfferDialog(parts, peerName, opts) {
       h('p', { testid: 'offer-summary' }, t('incomingOffer', { name: peerName, count: files.length, size: formatBytes(totalSize) })),
       h('ul', {}, ...files.slice(0, 500).map((f) => h('li', { testid: 'offer-file', dataset: { path: f.path } }, `${f.path} — ${formatBytes(f.size)}`))),
       files.length > 500 ? h('p', { class: 'hint' }, `… +${files.length - 500}`) : null,
+      opts.resumable ? h('p', { class: 'hint', testid: 'offer-resumable' }, t('offerResumable', { size: formatBytes(opts.resumable) })) : null,
       warn ? h('p', { class: 'warn', testid: 'offer-memory-warning' }, t('memoryWarning', { size: formatBytes(totalSize) })) : null,
       h(
         'div',

@@ -2,6 +2,7 @@
 // and a message box with history. Connections are opened on demand (clicking the card, sending)
 // and reused.
 
+import { keptPrefixes } from '../transfer/incoming.js';
 import { h } from './dom.js';
 import { t } from '../i18n.js';
 import { transferView } from './transfer-view.js';
@@ -13,7 +14,7 @@ import { CallView } from './call-view.js';
  * @typedef {{id: string, name: string, client: string}} PeerInfo
  * @typedef {import('../rtc/peer-link.js').PeerLink} PeerLink
  * @typedef {import('../transfer/engine.js').TransferSession} TransferSession
- * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>, selectBox?: HTMLInputElement}} PeerCardDeps
+ * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean, kept?: (file: {path: string, size: number}) => Promise<Blob | null>}>, selectBox?: HTMLInputElement}} PeerCardDeps
  */
 
 const PATH_KEYS = { direct: 'pathDirect', stun: 'pathStun', relay: 'pathRelay', websocket: 'pathWebsocket', '': 'pathNone' };
@@ -169,10 +170,14 @@ export class PeerCard {
         parts = got;
       }
       const sinks = await this.sinks();
+      let resumable = 0;
+      for (const f of sinks.kept ? parts.flatMap((p) => p.files) : []) resumable += (await sinks.kept?.(f))?.size ?? 0;
       showOfferDialog(parts, this.info.name, {
         streaming: sinks.streaming,
-        onAccept: () => {
-          for (const p of parts) p.accept(sinks.factory);
+        resumable,
+        onAccept: async () => {
+          // Kept prefixes of a transfer that broke off (the ?sink=opfs path) resume after a hash check.
+          for (const p of parts) p.accept(sinks.factory, sinks.kept ? await keptPrefixes(p.files, sinks.kept, session.hasherFactory) : []);
         },
       });
     });
