@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { TransferSession, splitOffer } from '../../web/app/js/transfer/engine.js';
+import { keptPrefixes } from '../../web/app/js/transfer/incoming.js';
 import { memoryPipePair } from '../../web/app/js/transfer/memory-pipe.js';
 import { inlineHasher } from '../../web/app/js/hash/hasher.js';
 import { HELLO_RETRIES, HELLO_RETRY_MS, MAX_CONTROL_BYTES, MAX_FILES_PER_OFFER, MAX_HELLO_ECHOES } from '../../web/app/js/protocol/constants.js';
@@ -479,4 +480,45 @@ test('sendSelection marks the parts of a split selection; the receiver sees whic
   );
   assert.deepEqual(parts.map((t) => t.id), outs.map((t) => t.id));
   for (const it of items) assert.equal(store.files.get(it.path)?.state, 'complete', it.path);
+});
+
+test('resume from a kept prefix: a matching one sends only the rest, one of another file is restarted from 0', async () => {
+  const { a, b } = pair();
+  const file = randomBytes(2 * 1024 * 1024 + 5);
+  const other = randomBytes(700_000);
+  /** What each sink was opened with, and what it got. @type {{path: string, offset: number, chunks: Uint8Array[], state: string}[]} */
+  const opened = [];
+  /** @type {import('../../web/app/js/transfer/engine.js').SinkFactory} */
+  const factory = (f, _i, _t, offset = 0) => {
+    const entry = { path: f.path, offset, chunks: /** @type {Uint8Array[]} */ ([]), state: 'open' };
+    opened.push(entry);
+    return { write: (x) => void entry.chunks.push(x.slice()), close: async () => void (entry.state = 'complete'), abort: () => void (entry.state = 'aborted') };
+  };
+  const kept = new Map([
+    ['same.bin', new Blob([file.subarray(0, 1_000_000)])],
+    ['changed.bin', new Blob([other])],
+  ]);
+  const offered = next(b, 'offer');
+  const out = a.sendFiles([
+    { blob: new Blob([file]), path: 'same.bin' },
+    { blob: new Blob([file]), path: 'changed.bin' },
+  ]);
+  const inc = await offered;
+  const resume = await keptPrefixes(inc.files, async (f) => kept.get(f.path) ?? null, inlineHasher);
+  assert.deepEqual(resume.map((r) => [r.index, r.offset, r.sha256]), [
+    [0, 1_000_000, sha(file.subarray(0, 1_000_000))],
+    [1, 700_000, sha(other)],
+  ]);
+  inc.accept(factory, resume);
+  await until(out, (t) => t.state === 'done');
+  await until(inc, (t) => t.state === 'done');
+  // same.bin: opened after its prefix, only the rest sent; changed.bin: file-restart, from 0.
+  assert.deepEqual(opened.map((o) => [o.path, o.offset, o.state]), [
+    ['same.bin', 1_000_000, 'complete'],
+    ['changed.bin', 0, 'complete'],
+  ]);
+  assert.equal(sha(Buffer.concat([file.subarray(0, 1_000_000), ...opened[0].chunks])), sha(file));
+  assert.equal(sha(Buffer.concat(opened[1].chunks)), sha(file));
+  assert.equal(inc.bytesDone, file.length - 1_000_000 + file.length, 'payload sent: the rest of one, all of the other');
+  assert.ok(inc.files.every((/** @type {any} */ f) => f.state === 'verified'));
 });

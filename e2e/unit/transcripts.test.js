@@ -124,7 +124,7 @@ async function run(file) {
   const t = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
   const pipe = new RecordingPipe(t.maxMessageSize ?? 256 * 1024);
   let now = 0;
-  const s = new TransferSession(pipe, { hasherFactory: inlineHasher, timers: false, now: () => now, progressEveryMs: 0, verify: t.verify ?? null });
+  const s = new TransferSession(pipe, { hasherFactory: inlineHasher, timers: false, now: () => now, progressEveryMs: 0, flowWindow: t.flowWindow, verify: t.verify ?? null });
   /** @type {any[]} */
   const events = [];
   track(s, events);

@@ -6,8 +6,11 @@
 // port: {type: 'chunk', data: ArrayBuffer} … and finally {type: 'close'} (verified) or
 // {type: 'abort', reason} (hash mismatch, cancel, lost peer: the download fails instead of
 // leaving a truncated or corrupt file that looks complete). {type: 'ping'} keeps us alive.
-// Worker → page on the port: {type: 'ready', url}, {type: 'aborted'} once an abort is done, and
-// {type: 'cancelled'} if the user cancelled the download in the browser.
+// Worker → page on the port: {type: 'ready', url, drains: true}, {type: 'drained', bytes} each time the
+// download took a chunk (the page grants the sender credit from these: flow control, so a disk
+// slower than the network slows the sender instead of filling this worker's memory),
+// {type: 'aborted'} once an abort is done, and {type: 'cancelled'} if the user cancelled the
+// download in the browser.
 
 /** @type {Map<string, {stream: ReadableStream<Uint8Array>, name: string, size: number}>} */
 const pending = new Map();
@@ -23,27 +26,58 @@ self.addEventListener('message', (ev) => {
   const port = msg.port;
   /** @type {ReadableStreamDefaultController<Uint8Array>} */
   let controller;
-  const stream = new ReadableStream({
-    start(c) {
-      controller = c;
+  /** Chunks from the page not yet taken by the download (the page bounds how many). @type {Uint8Array[]} */
+  const queue = [];
+  let closing = false;
+  /** Wakes a pull waiting for the next chunk. @type {(() => void) | null} */
+  let arrived = null;
+  const stream = new ReadableStream(
+    {
+      start(c) {
+        controller = c;
+      },
+      // Called when the download has room for one more chunk: that is when a chunk counts as
+      // drained, not when it arrived here.
+      async pull(c) {
+        while (queue.length === 0 && !closing) await new Promise((/** @type {(v?: any) => void} */ r) => (arrived = r));
+        const chunk = queue.shift();
+        if (chunk) {
+          c.enqueue(chunk);
+          port.postMessage({ type: 'drained', bytes: chunk.byteLength });
+        } else if (closing) {
+          try {
+            c.close();
+          } catch {
+            // Errored by an abort meanwhile: nothing to close.
+          }
+        }
+      },
+      cancel() {
+        port.postMessage({ type: 'cancelled' });
+      },
     },
-    cancel() {
-      port.postMessage({ type: 'cancelled' });
-    },
-  });
+    { highWaterMark: 1 },
+  );
   port.onmessage = (m) => {
     const d = m.data;
     try {
-      if (d.type === 'chunk') controller.enqueue(new Uint8Array(d.data));
-      else if (d.type === 'close') controller.close();
-      else if (d.type === 'abort') controller.error(new Error(d.reason || 'aborted'));
+      if (d.type === 'chunk') queue.push(new Uint8Array(d.data));
+      else if (d.type === 'close') closing = true;
+      else if (d.type === 'abort') {
+        queue.length = 0;
+        closing = true; // ends a pull waiting for a chunk that will not come
+        controller.error(new Error(d.reason || 'aborted'));
+      }
     } catch {
       // The stream is already closed or errored (e.g. the user cancelled the download).
     }
+    arrived?.();
+    arrived = null;
     if (d.type === 'abort') port.postMessage({ type: 'aborted' });
   };
   pending.set(id, { stream, name, size });
-  port.postMessage({ type: 'ready', url: `/app/dl/${id}/${encodeURIComponent(name)}` });
+  // `drains`: this worker reports `drained` (an older one, still active during an update, does not).
+  port.postMessage({ type: 'ready', url: `/app/dl/${id}/${encodeURIComponent(name)}`, drains: true });
 });
 
 self.addEventListener('fetch', (ev) => {

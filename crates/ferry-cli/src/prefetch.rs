@@ -102,6 +102,9 @@ enum WriteCmd {
 pub struct DiskWriter {
     tx: mpsc::Sender<WriteCmd>,
     errors: Arc<Mutex<HashMap<FileKey, String>>>,
+    /// Bytes the thread has written, per file, as they hit the file: the engine grants the
+    /// sender credit from these (flow control), not from what was merely queued.
+    written: Option<mpsc::UnboundedReceiver<(FileKey, u64)>>,
 }
 
 struct OpenFile {
@@ -115,6 +118,9 @@ impl DiskWriter {
         let (tx, mut rx) = mpsc::channel::<WriteCmd>(WRITE_BEHIND);
         let errors: Arc<Mutex<HashMap<FileKey, String>>> = Arc::default();
         let errs = errors.clone();
+        // Unbounded, yet bounded in practice: one entry per write, and writes are bounded by
+        // the queue above and the flow-control window.
+        let (written_tx, written) = mpsc::unbounded_channel();
         std::thread::spawn(move || {
             let mut files: HashMap<FileKey, OpenFile> = HashMap::new();
             while let Some(cmd) = rx.blocking_recv() {
@@ -145,11 +151,16 @@ impl DiskWriter {
                         if f.failed.is_some() {
                             continue;
                         }
-                        if let Err(e) = f.file.write_all(&data) {
-                            errs.lock()
-                                .expect("not poisoned")
-                                .insert(key, format!("cannot write {}: {e}", f.path.display()));
-                            f.failed = Some(e);
+                        match f.file.write_all(&data) {
+                            Ok(()) => {
+                                let _ = written_tx.send((key, data.len() as u64));
+                            }
+                            Err(e) => {
+                                errs.lock()
+                                    .expect("not poisoned")
+                                    .insert(key, format!("cannot write {}: {e}", f.path.display()));
+                                f.failed = Some(e);
+                            }
                         }
                     }
                     WriteCmd::Close(key, reply) => {
@@ -166,7 +177,16 @@ impl DiskWriter {
                 }
             }
         });
-        DiskWriter { tx, errors }
+        DiskWriter {
+            tx,
+            errors,
+            written: Some(written),
+        }
+    }
+
+    /// The reports of bytes written, `((transfer id, file index), bytes)`; taken once.
+    pub fn take_written(&mut self) -> Option<mpsc::UnboundedReceiver<(FileKey, u64)>> {
+        self.written.take()
     }
 
     pub async fn open(&self, key: FileKey, path: PathBuf, offset: u64) -> std::io::Result<()> {

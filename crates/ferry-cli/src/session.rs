@@ -156,6 +156,10 @@ impl Session {
             .and_then(|v| v.parse::<usize>().ok())
             .map_or(pipe.max_message_size(), |m| m.min(pipe.max_message_size()));
         self.engine.set_max_message_size(max);
+        // Flow control: the sender gets credit only as the writer thread writes (Engine::written).
+        self.engine
+            .enable_flow_control(ferry_engine::FLOW_WINDOW_BYTES);
+        let mut written = self.writer.take_written();
         self.engine.start(Instant::now());
         let mut text_only = false;
         if let Mode::Send { sources, text } = &self.mode {
@@ -205,6 +209,12 @@ impl Session {
                     }
                 }
                 _ = &mut departed, if !peer_departed => peer_departed = true,
+                Some(((transfer_id, _), bytes)) = async {
+                    match written.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.engine.written(transfer_id, bytes),
                 _ = wake => {
                     self.engine.handle_timeout(Instant::now());
                     if !self.engine.heard_from_peer() && self.engine.poll_timeout().is_none() {
@@ -497,6 +507,16 @@ impl Session {
                     }
                     None => self.answer(vec![offer]).await?,
                 }
+            }
+            Event::FileRestarted { transfer_id, index } => {
+                let name = self
+                    .writers
+                    .get(&(transfer_id, index))
+                    .map(|w| w.rel.as_str().to_string())
+                    .unwrap_or_default();
+                self.ui.note(&format!(
+                    "the kept part of {name} differs from the sender's file: receiving it from the start"
+                ));
             }
             Event::Accepted { transfer_id } => {
                 if self.started.is_none() {

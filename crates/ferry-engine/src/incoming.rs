@@ -27,11 +27,13 @@ pub struct ResumeFrom {
 pub(crate) enum ReceivePhase {
     /// Offer shown to the user; nothing written yet.
     AwaitingConsent,
-    /// Receiving file `index`; `received` bytes of it are stored (including a resumed prefix).
+    /// Receiving file `index`; `received` bytes of it are stored (including a resumed prefix of
+    /// `resumed` bytes, which a `file-restart` may still discard before the first frame).
     Receiving {
         index: usize,
         received: u64,
         hasher: Sha256,
+        resumed: u64,
     },
 }
 
@@ -44,6 +46,30 @@ pub(crate) struct Incoming {
     pub resume: Vec<Option<ResumeFrom>>,
     pub done_bytes: u64,
     pub failed: u32,
+    /// Flow control, when the transfer was accepted with credit.
+    pub flow: Option<FlowIn>,
+}
+
+/// The receiver's side of flow control for one transfer (docs/protocol.md, "Flow control").
+#[derive(Debug)]
+pub(crate) struct FlowIn {
+    /// The window: credit granted in `accept`.
+    pub window: u64,
+    /// Payload bytes granted so far (`accept.credit` and every `credit` sent).
+    pub granted: u64,
+    /// Payload bytes received in frames.
+    pub received: u64,
+    /// Payload bytes the driver reported stored.
+    pub written: u64,
+}
+
+impl FlowIn {
+    /// Credit is sent in steps of an eighth of the window, so that a fast receiver sends a
+    /// handful of `credit` messages per window, not one per frame. Any step up to the window
+    /// keeps the sender going: a sender out of credit has `window` bytes unreported here.
+    fn step(&self) -> u64 {
+        (self.window / 8).max(1)
+    }
 }
 
 impl Engine {
@@ -61,13 +87,22 @@ impl Engine {
             .get_mut(&transfer_id)
             .filter(|t| matches!(t.phase, ReceivePhase::AwaitingConsent))
             .ok_or(CommandError::UnknownTransfer(transfer_id))?;
+        let credit = self.flow_window.filter(|_| self.peer_flow);
+        t.flow = credit.map(|window| FlowIn {
+            window,
+            granted: window,
+            received: 0,
+            written: 0,
+        });
         let mut points = Vec::new();
         for r in resume {
             let i = r.index as usize;
             if i < t.files.len() && r.offset > 0 && r.offset <= t.files[i].size {
+                // The prefix's hash, so the sender can check it before sending the rest.
                 points.push(ResumePoint {
                     index: r.index,
                     offset: r.offset,
+                    sha256: Some(hex::encode(r.hasher.clone().finalize())),
                 });
                 t.done_bytes += r.offset;
                 t.resume[i] = Some(r);
@@ -76,6 +111,7 @@ impl Engine {
         self.send(ControlMessage::Accept {
             transfer_id,
             resume: points,
+            credit,
         });
         self.start_incoming_file(transfer_id, 0);
         Ok(())
@@ -127,6 +163,7 @@ impl Engine {
                         resume: vec![None; n],
                         done_bytes: 0,
                         failed: 0,
+                        flow: None,
                     },
                 );
                 self.event(Event::OfferReceived {
@@ -243,7 +280,78 @@ impl Engine {
             index,
             received,
             hasher,
+            resumed: received,
         };
+    }
+
+    /// The sender found our kept prefix of file `index` different from its file: it sends the
+    /// file from byte 0. Only for the file in progress, resumed, before any of its frames.
+    pub(crate) fn on_file_restart(&mut self, transfer_id: u32, index: u32) {
+        let Some(t) = self.incoming.get_mut(&transfer_id) else {
+            if !self.closed_incoming.contains(&transfer_id) {
+                self.refuse(
+                    TransferErrorCode::UnknownTransfer,
+                    format!("file-restart for unknown transfer {transfer_id}"),
+                );
+            }
+            return;
+        };
+        let ok = matches!(&t.phase, ReceivePhase::Receiving { index: i, received, resumed, .. }
+            if *i == index as usize && *resumed > 0 && received == resumed);
+        if !ok {
+            self.protocol_violation(
+                transfer_id,
+                format!("file-restart for file {index}, which is not a resumed file yet to start"),
+            );
+            return;
+        }
+        let ReceivePhase::Receiving {
+            received, resumed, ..
+        } = &t.phase
+        else {
+            unreachable!("matched above")
+        };
+        t.done_bytes -= *received.min(resumed);
+        let file = &t.files[index as usize];
+        // Open again from 0: the driver truncates the partial file.
+        self.out.push_back(Output::Io(IoRequest::Open {
+            transfer_id,
+            index,
+            path: file.path.clone(),
+            size: file.size,
+            resume_offset: 0,
+        }));
+        t.phase = ReceivePhase::Receiving {
+            index: index as usize,
+            received: 0,
+            hasher: Sha256::new(),
+            resumed: 0,
+        };
+        self.event(Event::FileRestarted { transfer_id, index });
+    }
+
+    /// The driver has stored `bytes` more of what [`IoRequest::Write`] handed it for
+    /// `transfer_id`. With flow control on (the transfer was accepted with credit), this is what
+    /// grants the sender more credit; otherwise it does nothing. Reports for a transfer that
+    /// has ended are ignored.
+    pub fn written(&mut self, transfer_id: u32, bytes: u64) {
+        let Some(f) = self
+            .incoming
+            .get_mut(&transfer_id)
+            .and_then(|t| t.flow.as_mut())
+        else {
+            return;
+        };
+        // Never more than was received: a driver's report cannot grant beyond the window.
+        f.written = (f.written + bytes).min(f.received);
+        let owed = f.written + f.window - f.granted;
+        if owed >= f.step() {
+            f.granted += owed;
+            self.send(ControlMessage::Credit {
+                transfer_id,
+                bytes: owed,
+            });
+        }
     }
 
     pub(crate) fn protocol_violation(&mut self, transfer_id: u32, why: String) {
@@ -274,6 +382,7 @@ impl Engine {
                 index,
                 received,
                 hasher,
+                ..
             } => {
                 let size = t.files[*index].size;
                 if frame.index as usize != *index {
@@ -290,7 +399,22 @@ impl Engine {
                     Some(format!(
                         "data runs past the end of file {index} ({size} bytes)"
                     ))
+                } else if let Some(f) = t
+                    .flow
+                    .as_mut()
+                    .filter(|f| f.received + frame.payload.len() as u64 > f.granted)
+                {
+                    Some(format!(
+                        "data beyond the credit: {} bytes granted, {} received before this \
+                         frame of {}",
+                        f.granted,
+                        f.received,
+                        frame.payload.len()
+                    ))
                 } else {
+                    if let Some(f) = &mut t.flow {
+                        f.received += frame.payload.len() as u64;
+                    }
                     hasher.update(frame.payload);
                     *received += frame.payload.len() as u64;
                     t.done_bytes += frame.payload.len() as u64;

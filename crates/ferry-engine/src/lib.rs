@@ -133,11 +133,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::transfer::{
-    CALL_DECLINE_UNSUPPORTED, ControlMessage, DataFrame, FRAME_HEADER_BYTES, HELLO_RETRIES,
-    HELLO_RETRY_MS, MAX_FRAME_BYTES, MAX_TEXT_BYTES, Role, TRANSFER_VERSION, TransferErrorCode,
+    CALL_DECLINE_UNSUPPORTED, ControlMessage, DataFrame, FEATURE_FLOW, FRAME_HEADER_BYTES,
+    HELLO_RETRIES, HELLO_RETRY_MS, MAX_FRAME_BYTES, MAX_TEXT_BYTES, Role, TRANSFER_VERSION,
+    TransferErrorCode,
 };
 
-pub use ferry_protocol::transfer::MAX_HELLO_ECHOES;
+pub use ferry_protocol::transfer::{FLOW_WINDOW_BYTES, MAX_HELLO_ECHOES};
 pub use incoming::ResumeFrom;
 pub use outgoing::{LocalFile, split_offer};
 pub use output::{Event, IoRequest, Output, ReadRequest};
@@ -205,6 +206,11 @@ pub struct Engine {
     text_counter: u64,
     /// The security-code exchange, when the driver enabled it ([`Engine::enable_verify`]).
     verify: Option<Verify>,
+    /// Flow control as a receiver ([`Engine::enable_flow_control`]): the window granted in
+    /// `accept`; `None` when the driver does not report writes.
+    flow_window: Option<u64>,
+    /// The peer's `hello` listed `flow`: it obeys credit, so our `accept` may carry some.
+    peer_flow: bool,
     out: VecDeque<Output>,
 }
 
@@ -228,6 +234,8 @@ impl Engine {
             closed_incoming: BTreeSet::new(),
             text_counter: 0,
             verify: None,
+            flow_window: None,
+            peer_flow: false,
             out: VecDeque::new(),
         }
     }
@@ -243,6 +251,16 @@ impl Engine {
     /// [`Engine::set_max_message_size`] is called.
     pub fn chunk_bytes(&self) -> usize {
         self.chunk_bytes
+    }
+
+    /// Turns on end-to-end flow control for what we receive (docs/protocol.md, "Flow control"):
+    /// our `hello` lists `flow`, and a transfer from a peer that listed it too is accepted with
+    /// `window` bytes of credit; more is granted only as the driver reports bytes stored with
+    /// [`Engine::written`]. Call before [`Engine::start`], only from a driver that reports
+    /// every write (else such transfers stall after `window` bytes). As a sender the engine
+    /// always obeys credit it is given. [`FLOW_WINDOW_BYTES`] is the window of ferry's peers.
+    pub fn enable_flow_control(&mut self, window: u64) {
+        self.flow_window = Some(window);
     }
 
     /// Sends `hello`. Call once when the pipe opens; `now` starts the clock of the hello retries.
@@ -264,10 +282,13 @@ impl Engine {
 
     fn send_hello(&mut self) {
         // No `call`: this engine does transfers only (it declines calls, below).
-        let features = match self.verify {
-            Some(_) => vec![FEATURE_VERIFY.to_string()],
-            None => Vec::new(),
-        };
+        let mut features = Vec::new();
+        if self.flow_window.is_some() {
+            features.push(FEATURE_FLOW.to_string());
+        }
+        if self.verify.is_some() {
+            features.push(FEATURE_VERIFY.to_string());
+        }
         self.send(ControlMessage::Hello {
             version: TRANSFER_VERSION,
             app: self.app.clone(),
@@ -462,6 +483,7 @@ impl Engine {
                     self.out.push_back(Output::Close);
                     return;
                 }
+                self.peer_flow = features.iter().any(|f| f == FEATURE_FLOW);
                 let repeated = self.peer_hello && self.hello_sent && !self.hello_implied;
                 self.send_first_hello();
                 if features.iter().any(|f| f == FEATURE_VERIFY) {
@@ -493,7 +515,12 @@ impl Engine {
             ControlMessage::Accept {
                 transfer_id,
                 resume,
-            } => self.on_accept(transfer_id, resume),
+                credit,
+            } => self.on_accept(transfer_id, resume, credit),
+            ControlMessage::Credit { transfer_id, bytes } => self.on_credit(transfer_id, bytes),
+            ControlMessage::FileRestart { transfer_id, index } => {
+                self.on_file_restart(transfer_id, index)
+            }
             ControlMessage::Decline { transfer_id } => self.on_decline(transfer_id),
             ControlMessage::Cancel {
                 transfer_id,

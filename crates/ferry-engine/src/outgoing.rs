@@ -141,6 +141,9 @@ pub(crate) struct Outgoing {
     pub total: u64,
     /// Per-file resume offsets granted by the receiver.
     pub resume: Vec<u64>,
+    /// Per file, the SHA-256 the receiver gave for its kept prefix (`accept.resume[].sha256`):
+    /// checked against our file once the prefix is hashed.
+    pub resume_sha256: Vec<Option<String>>,
     pub phase: SendPhase,
     /// Bytes counted as done (sent, or held by the receiver already).
     pub done_bytes: u64,
@@ -149,6 +152,9 @@ pub(crate) struct Outgoing {
     /// Files the receiver reported `ok: false` for. Per file, so that a repeated verdict
     /// replaces the earlier one instead of counting twice.
     pub mismatched: Vec<bool>,
+    /// Flow control: payload bytes we may still send (`accept.credit` plus every `credit`, less
+    /// what we sent). `None`: the receiver asked for none, send as the pipe allows.
+    pub credit: Option<u64>,
 }
 
 impl Outgoing {
@@ -158,10 +164,12 @@ impl Outgoing {
             files,
             total,
             resume: vec![0; n],
+            resume_sha256: vec![None; n],
             phase: SendPhase::Offered,
             done_bytes: 0,
             hashes: vec![String::new(); n],
             mismatched: vec![false; n],
+            credit: None,
         }
     }
 
@@ -293,7 +301,12 @@ impl Engine {
                 let len = if *offset < *send_from {
                     (*send_from - *offset).min(4 * 1024 * 1024) as usize
                 } else {
-                    remaining.min(chunk as u64) as usize
+                    // Flow control: never more than the credit; none left, wait for a `credit`.
+                    let credit = t.credit.unwrap_or(u64::MAX);
+                    if credit == 0 {
+                        continue;
+                    }
+                    remaining.min(chunk as u64).min(credit) as usize
                 };
                 *read_in_flight = true;
                 return Some(ReadRequest {
@@ -340,11 +353,37 @@ impl Engine {
         hasher.update(&buf[FRAME_HEADER_BYTES..]);
         let is_prefix = *offset < *send_from;
         *offset += payload_len as u64;
+        let mut restart = false;
+        if is_prefix
+            && *offset == *send_from
+            && let Some(theirs) = &t.resume_sha256[*index]
+        {
+            // The receiver's prefix is all hashed here: does it match our file? If not, send
+            // the whole file rather than a tail the receiver's prefix would spoil.
+            let ours = hex::encode(hasher.clone().finalize());
+            if !ours.eq_ignore_ascii_case(theirs) {
+                restart = true;
+                t.done_bytes -= *send_from - payload_len as u64;
+                *offset = 0;
+                *send_from = 0;
+                *hasher = Sha256::new();
+            }
+        }
         let at = *offset;
         let i = *index;
+        if restart {
+            self.send(ControlMessage::FileRestart {
+                transfer_id: req.transfer_id,
+                index: req.index,
+            });
+            return;
+        }
         if !is_prefix {
             DataFrame::write_header(req.transfer_id, req.index, req.offset, &mut buf);
             t.done_bytes += payload_len as u64;
+            if let Some(c) = &mut t.credit {
+                *c = c.saturating_sub(payload_len as u64);
+            }
             self.out.push_back(Output::SendBinary(buf));
         } else {
             // Prefix bytes count as done once hashed: the receiver already holds them.
@@ -397,14 +436,21 @@ impl Engine {
         }
     }
 
-    pub(crate) fn on_accept(&mut self, transfer_id: u32, resume: Vec<ResumePoint>) {
+    pub(crate) fn on_accept(
+        &mut self,
+        transfer_id: u32,
+        resume: Vec<ResumePoint>,
+        credit: Option<u64>,
+    ) {
         match self.outgoing.get_mut(&transfer_id) {
             Some(t) if matches!(t.phase, SendPhase::Offered) => {
+                t.credit = credit;
                 for r in resume {
                     let i = r.index as usize;
                     // An offset past the end restarts the file (protocol: "restarts it at 0").
                     if i < t.files.len() && r.offset <= t.files[i].size {
                         t.resume[i] = r.offset;
+                        t.resume_sha256[i] = r.sha256;
                     }
                 }
                 t.start_file(0);
@@ -414,6 +460,21 @@ impl Engine {
             Some(_) => self.refuse(
                 TransferErrorCode::ProtocolViolation,
                 format!("second accept for transfer {transfer_id}"),
+            ),
+            None => self.unknown_outgoing(transfer_id),
+        }
+    }
+
+    /// More credit for a flow-controlled transfer we send. Credit for a transfer accepted
+    /// without any (or not yet accepted) is out of place; for one that ended it crossed the end.
+    pub(crate) fn on_credit(&mut self, transfer_id: u32, bytes: u64) {
+        match self.outgoing.get_mut(&transfer_id) {
+            Some(Outgoing {
+                credit: Some(c), ..
+            }) => *c = c.saturating_add(bytes),
+            Some(_) => self.refuse(
+                TransferErrorCode::ProtocolViolation,
+                format!("credit for transfer {transfer_id}, which was not accepted with credit"),
             ),
             None => self.unknown_outgoing(transfer_id),
         }

@@ -125,6 +125,14 @@ pub enum Event {
         /// What was wrong with the offer.
         reason: String,
     },
+    /// The sender found our kept prefix of file `index` different from its file and sends the
+    /// file from byte 0 (`file-restart`); an `IoRequest::Open` with offset 0 came before this.
+    FileRestarted {
+        /// The incoming transfer.
+        transfer_id: u32,
+        /// The file's position in the offer.
+        index: u32,
+    },
     /// Our offer was accepted; streaming starts ([`crate::Engine::next_read`] has work).
     Accepted {
         /// Our transfer.

@@ -222,6 +222,7 @@ fn messages_that_cross_a_cancel_are_dropped_silently() {
         ControlMessage::Accept {
             transfer_id: id,
             resume: vec![],
+            credit: None,
         }
         .to_json(),
     ));
@@ -243,6 +244,7 @@ fn messages_that_cross_a_cancel_are_dropped_silently() {
         ControlMessage::Accept {
             transfer_id: 99,
             resume: vec![],
+            credit: None,
         }
         .to_json(),
     ));
@@ -285,7 +287,9 @@ fn resume_offset_past_the_end_restarts_the_file() {
             resume: vec![ferry_protocol::transfer::ResumePoint {
                 index: 0,
                 offset: 11,
+                sha256: None,
             }],
+            credit: None,
         }
         .to_json(),
     );
@@ -371,6 +375,7 @@ fn file_verified_before_its_file_end_is_refused() {
         &ControlMessage::Accept {
             transfer_id: id,
             resume: vec![],
+            credit: None,
         }
         .to_json(),
     );

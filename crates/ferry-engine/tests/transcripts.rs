@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ferry_engine::{Engine, Event, LocalFile, Output};
+use ferry_engine::{Engine, Event, IoRequest, LocalFile, Output};
 use ferry_protocol::transfer::{DataFrame, FRAME_HEADER_BYTES, Role};
 use serde_json::{Value, json};
 
@@ -86,7 +86,12 @@ fn normalize(e: Event) -> Option<Value> {
         Event::Text { text, .. } => json!({"event":"text","text":text}),
         Event::PeerError { code, .. } => json!({"event":"peer-error","code":code}),
         Event::SecurityCode { code } => json!({"event":"security-code","code":code}),
-        Event::PeerHello { .. } | Event::Progress { .. } | Event::ProtocolError { .. } => {
+        // Only a resuming receiver sees FileRestarted, and the browser's engine does not
+        // resume yet: no transcript can expect it of both.
+        Event::PeerHello { .. }
+        | Event::Progress { .. }
+        | Event::ProtocolError { .. }
+        | Event::FileRestarted { .. } => {
             return None;
         }
     })
@@ -141,7 +146,11 @@ impl Runner {
                     Output::SendBinary(b) => self.wire.push(frame_json(&b)),
                     Output::Close => self.wire.push(json!({"close":true})),
                     Output::Event(e) => self.events.extend(normalize(e)),
-                    Output::Io(_) => {} // the storage always succeeds here
+                    // The storage always succeeds here, at once: report the write as stored.
+                    Output::Io(IoRequest::Write {
+                        transfer_id, data, ..
+                    }) => self.engine.written(transfer_id, data.len() as u64),
+                    Output::Io(_) => {}
                 }
             }
             let Some(req) = self.engine.next_read() else {
@@ -242,6 +251,9 @@ fn run(path: &std::path::Path) -> usize {
         wire: Vec::new(),
         events: Vec::new(),
     };
+    if let Some(w) = t["flowWindow"].as_u64() {
+        r.engine.enable_flow_control(w);
+    }
     if let Some(m) = t["maxMessageSize"].as_u64() {
         r.engine.set_max_message_size(m as usize);
     }

@@ -159,6 +159,57 @@ fn resume_sends_only_the_missing_suffix_and_hashes_the_whole_file() {
 }
 
 #[test]
+fn a_kept_prefix_that_is_not_the_file_is_refused_and_the_file_sent_whole() {
+    let data = bytes(500_000, 7);
+    let mut p = Pair::new();
+    p.b.auto_accept = false;
+    let id = p.a.offer(&[("f.bin", data.clone())]);
+    p.drive();
+    // The receiver kept 300,000 bytes of another file under the same name.
+    let other = bytes(300_000, 8);
+    p.b.kept_partial.insert("f.bin".into(), other.clone());
+    let mut h = Hasher::new();
+    h.update(&other);
+    p.b.engine
+        .accept(
+            id,
+            vec![ResumeFrom {
+                index: 0,
+                offset: other.len() as u64,
+                hasher: h,
+            }],
+        )
+        .unwrap();
+    p.drive();
+    // The accept carried the prefix's hash; the sender checked it and restarted the file.
+    assert!(
+        p.b.sent
+            .iter()
+            .any(|m| matches!(m, Msg::Text(t) if t.contains("\"sha256\"")))
+    );
+    assert!(
+        p.a.sent
+            .iter()
+            .any(|m| matches!(m, Msg::Text(t) if t.contains("\"file-restart\"")))
+    );
+    assert!(p.b.has(|e| matches!(e, Event::FileRestarted { index: 0, .. })));
+    assert_eq!(
+        p.b.complete["f.bin"], data,
+        "verified, not a mismatch at the end"
+    );
+    let sent_payload: usize =
+        p.a.sent
+            .iter()
+            .map(|m| match m {
+                Msg::Binary(b) => b.len() - 16,
+                _ => 0,
+            })
+            .sum();
+    assert_eq!(sent_payload, data.len(), "the whole file, once");
+    assert!(p.a.errors_sent().is_empty() && p.b.errors_sent().is_empty());
+}
+
+#[test]
 fn corrupted_bytes_fail_verification_but_the_transfer_goes_on() {
     let mut p = Pair::new();
     p.a.offer(&[("one", bytes(1000, 1)), ("two", bytes(1000, 2))]);

@@ -59,6 +59,16 @@ pub const MAX_CALL_ID_BYTES: usize = 64;
 /// every `call-invite`).
 pub const CALL_DECLINE_UNSUPPORTED: &str = "unsupported";
 
+/// The `hello.features` entry of a peer that takes part in end-to-end flow control
+/// (docs/protocol.md, "Flow control"): as a sender it obeys `accept.credit` and `credit`; as a
+/// receiver it grants credit as its storage drains. A receiver puts `credit` in its `accept`
+/// only for a sender that listed this.
+pub const FEATURE_FLOW: &str = "flow";
+
+/// The credit a flow-controlled receiver grants in `accept`: payload bytes the sender may have
+/// sent beyond what the receiver has written. Bounds what any queue of a transfer holds.
+pub const FLOW_WINDOW_BYTES: u64 = 8 * 1024 * 1024;
+
 /// One file as listed in an offer, exactly as it arrives from the network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -79,13 +89,18 @@ pub struct OfferedFile {
 
 /// Where a receiver already has bytes of a file (from an earlier, interrupted transfer): one
 /// entry of `accept.resume`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumePoint {
     /// Position of the file in the offer's `files` list, from 0.
     pub index: u32,
     /// How many leading bytes of that file the receiver holds; the sender's frames for the file
     /// start here. An offset past the file's size makes the sender restart the file at 0.
     pub offset: u64,
+    /// Lowercase hex SHA-256 of those `offset` bytes, so the sender can check them against its
+    /// file before continuing; on a mismatch it sends `file-restart` and the file from byte 0.
+    /// Absent (an older receiver): not checked, and `file-end`'s hash catches a wrong prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Most offers one selection is split into: 1,000 parts of up to 10,000 files.
@@ -185,6 +200,30 @@ pub enum ControlMessage {
         /// prefix is not checked on its own: `file-end`'s hash covers the whole file.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         resume: Vec<ResumePoint>,
+        /// Flow control (feature [`FEATURE_FLOW`]): the payload bytes the sender may send before
+        /// it gets more in `credit` messages. Absent: no flow control for this transfer (a
+        /// version-1 receiver, or a sender that did not list the feature).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credit: Option<u64>,
+    },
+    /// `file-restart`: the receiver's kept prefix of file `index` (`accept.resume` with `sha256`)
+    /// differs from the sender's file, so the sender sends that file from byte 0 instead; the
+    /// receiver discards its prefix. Sent only for a resume point that carried `sha256`.
+    #[serde(rename = "file-restart", rename_all = "camelCase")]
+    FileRestart {
+        /// The transfer.
+        transfer_id: u32,
+        /// The file whose prefix did not match: the file in progress, before any of its frames.
+        index: u32,
+    },
+    /// `credit`: the receiver of a flow-controlled transfer has written `bytes` more of its
+    /// payload; the sender may send that many more.
+    #[serde(rename_all = "camelCase")]
+    Credit {
+        /// The transfer (accepted with `credit`).
+        transfer_id: u32,
+        /// Payload bytes granted on top of everything granted before; at least 1.
+        bytes: u64,
     },
     /// `decline`: the receiver refuses the offer (the user said no, or the offer was invalid,
     /// then followed by an `error` `invalid-offer`); nothing was written, the transfer is over.
@@ -350,6 +389,13 @@ impl ControlMessage {
                 "verify values are 64 lowercase hex digits".into(),
             ));
         }
+        if let ControlMessage::Credit { bytes, .. } = &msg
+            && (*bytes == 0 || *bytes > MAX_FILE_SIZE)
+        {
+            return Err(TransferError::Malformed(format!(
+                "credit must be 1 to {MAX_FILE_SIZE} bytes"
+            )));
+        }
         if let Some(id) = msg.call_id()
             && (id.is_empty() || id.len() > MAX_CALL_ID_BYTES)
         {
@@ -377,9 +423,11 @@ const KNOWN_TYPES: &[&str] = &[
     "hello",
     "offer",
     "accept",
+    "credit",
     "decline",
     "cancel",
     "file-end",
+    "file-restart",
     "file-verified",
     "done",
     "text",
@@ -755,12 +803,14 @@ mod vector_tests {
         assert_eq!(n("MAX_CALL_ID_BYTES"), MAX_CALL_ID_BYTES as u64);
         assert_eq!(v["CALL_DECLINE_UNSUPPORTED"], CALL_DECLINE_UNSUPPORTED);
         assert_eq!(n("MAX_SELECTION_PARTS"), u64::from(MAX_SELECTION_PARTS));
+        assert_eq!(v["FEATURE_FLOW"], FEATURE_FLOW);
+        assert_eq!(n("FLOW_WINDOW_BYTES"), FLOW_WINDOW_BYTES);
         let keys = v
             .as_object()
             .unwrap()
             .keys()
             .filter(|k| !k.starts_with('_'))
             .count();
-        assert_eq!(keys, 15, "every limit in limits.json is checked here");
+        assert_eq!(keys, 17, "every limit in limits.json is checked here");
     }
 }

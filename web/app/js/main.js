@@ -23,6 +23,7 @@ import { SendAnywhere } from './ui/send-anywhere.js';
 import { registerShell, takeShared } from './ui/shell.js';
 import { setUpDeviceName, storedName } from './ui/device-name.js';
 import { deviceKind } from './ui/device-kind.js';
+import { FLOW_WINDOW_BYTES } from './protocol/constants.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
@@ -42,8 +43,28 @@ setAnnouncer(byTestId('announcer'));
 const transferHistory = new TransferHistory(byTestId('history-list'), byTestId('history-empty'));
 
 // Test hooks exist only on pages opened with ?test=1; normal pages never tamper with anything.
-/** @type {{corruptNextFrame: boolean, links: Map<string, PeerLink>, notifications: Notification[]} | undefined} */
-const testHooks = params.get('test') === '1' ? { corruptNextFrame: false, links, notifications: [] } : undefined;
+/**
+ * `sinkGate`: while set, every write of the `sinkRate` throttle waits for it (a disk that has
+ * stalled); `holdSink()` sets it, `releaseSink()` lets the writes go (browser/flow-control.test.js).
+ * @type {{corruptNextFrame: boolean, links: Map<string, PeerLink>, notifications: Notification[], sinkGate: Promise<void> | null, holdSink: () => void, releaseSink: () => void} | undefined}
+ */
+const testHooks =
+  params.get('test') === '1'
+    ? {
+        corruptNextFrame: false,
+        links,
+        notifications: [],
+        sinkGate: null,
+        holdSink() {
+          this.sinkGate = new Promise((resolve) => (releaseSinkGate = resolve));
+        },
+        releaseSink() {
+          this.sinkGate = null;
+          releaseSinkGate();
+        },
+      }
+    : undefined;
+let releaseSinkGate = () => {};
 if (testHooks) /** @type {any} */ (window).__ferryTest = testHooks;
 const notifier = new OfferNotifier(
   /** @type {HTMLInputElement} */ (byTestId('notify-switch')),
@@ -56,6 +77,9 @@ const sessionOptions = {
   hasherFactory: hashes.create,
   // This page can carry calls on its peer connections (PeerLink drops it for relay sessions).
   features: ['call'],
+  // End-to-end flow control for what we receive: the sender gets credit as our sinks drain.
+  // Test hook `?test=1&flow=0`: off, as a version-1 receiver (the sender then runs ahead).
+  flowWindow: testHooks && params.get('flow') === '0' ? undefined : FLOW_WINDOW_BYTES,
   tamperFrame: testHooks
     ? (frame) => {
         if (!testHooks.corruptNextFrame || frame.length <= 16) return;
@@ -147,15 +171,17 @@ const sinks = sinkRate > 0 ? async () => throttledSinks(await makeSinkFactory(),
 function throttledSinks(made, rate) {
   return {
     streaming: made.streaming,
-    factory: async (file, index, transfer) => {
-      const sink = await made.factory(file, index, transfer);
+    ...(made.kept ? { kept: made.kept } : {}),
+    factory: async (file, index, transfer, offset) => {
+      const sink = await made.factory(file, index, transfer, offset);
       return {
         async write(bytes) {
+          if (testHooks?.sinkGate) await testHooks.sinkGate;
           await new Promise((r) => setTimeout(r, (bytes.length / rate) * 1000));
           await sink.write(bytes);
         },
         close: () => sink.close(),
-        abort: (reason) => sink.abort(reason),
+        abort: (reason, keep) => sink.abort(reason, keep),
       };
     },
   };

@@ -30,6 +30,12 @@ export const FEATURE_VERIFY = 'verify';
 export const MAX_CALL_ID_BYTES = 64;
 export const CALL_DECLINE_UNSUPPORTED = 'unsupported';
 
+// Flow control (docs/protocol.md §2 "Flow control"): a peer whose hello lists FEATURE_FLOW obeys
+// `accept.credit` / `credit` as a sender; a receiver grants FLOW_WINDOW_BYTES in its accept and
+// more only as its sink drains.
+export const FEATURE_FLOW = 'flow';
+export const FLOW_WINDOW_BYTES = 8 * 1024 * 1024;
+
 /**
  * Codes of the transfer protocol's `error` message (docs/protocol.md §2); mirror of
  * TransferErrorCode in transfer.rs, both checked against vectors/error_codes.json. What a peer

@@ -7,12 +7,14 @@ import { sanitizePath } from './names.js';
 
 /**
  * @typedef {{path: string, size: number, type: string, mtime?: number}} OfferedFile
- * @typedef {{index: number, offset: number}} ResumePoint
+ * @typedef {{index: number, offset: number, sha256?: string}} ResumePoint
  * @typedef {{first: number, part: number, parts: number}} SelectionPart
  * @typedef {'sender' | 'receiver'} Role
  * @typedef {{type: 'hello', version: number, app: string, features?: string[]}
  *  | {type: 'offer', transferId: number, files: OfferedFile[], totalSize: number, selection?: SelectionPart}
- *  | {type: 'accept', transferId: number, resume?: ResumePoint[]}
+ *  | {type: 'accept', transferId: number, resume?: ResumePoint[], credit?: number}
+ *  | {type: 'credit', transferId: number, bytes: number}
+ *  | {type: 'file-restart', transferId: number, index: number}
  *  | {type: 'decline', transferId: number}
  *  | {type: 'cancel', transferId: number, role: Role, reason: string}
  *  | {type: 'file-end', transferId: number, index: number, sha256: string}
@@ -126,15 +128,27 @@ const PARSERS = {
     transferId: u32(o, 'transferId'),
     resume: (o.resume === undefined ? [] : arr(o, 'resume')).map((r, i) => {
       obj(r, `resume[${i}]`);
-      return { index: u32(r, 'index'), offset: u64(r, 'offset') };
+      /** @type {ResumePoint} */
+      const point = { index: u32(r, 'index'), offset: u64(r, 'offset') };
+      // The receiver's hash of its kept prefix, checked by the sender (absent: not checked).
+      if (r.sha256 !== undefined && r.sha256 !== null) point.sha256 = str(r, 'sha256');
+      return point;
     }),
+    // Flow control (feature `flow`): absent means none for this transfer.
+    ...(o.credit === undefined || o.credit === null ? {} : { credit: u64(o, 'credit') }),
   }),
+  credit: (o) => {
+    const bytes = u64(o, 'bytes');
+    if (bytes === 0 || bytes > MAX_FILE_SIZE) throw bad(`credit must be 1 to ${MAX_FILE_SIZE} bytes`);
+    return { type: 'credit', transferId: u32(o, 'transferId'), bytes };
+  },
   decline: (o) => ({ type: 'decline', transferId: u32(o, 'transferId') }),
   cancel: (o) => {
     const role = str(o, 'role');
     if (role !== 'sender' && role !== 'receiver') throw bad('role must be "sender" or "receiver"');
     return { type: 'cancel', transferId: u32(o, 'transferId'), role, reason: optStr(o, 'reason', '') };
   },
+  'file-restart': (o) => ({ type: 'file-restart', transferId: u32(o, 'transferId'), index: u32(o, 'index') }),
   'file-end': (o) => ({ type: 'file-end', transferId: u32(o, 'transferId'), index: u32(o, 'index'), sha256: str(o, 'sha256') }),
   'file-verified': (o) => {
     if (typeof o.ok !== 'boolean') throw bad('ok must be a boolean');

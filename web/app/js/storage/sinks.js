@@ -7,12 +7,21 @@
 // download cannot create folders; the path is still shown in the UI.
 
 import { t } from '../i18n.js';
+import { expireKeptPartials, keptPartialSink, keptPartialsAvailable, keptPrefix } from './kept-partials.js';
 
 /** @typedef {import('../transfer/engine.js').FileSink} FileSink */
 /** @typedef {import('../transfer/engine.js').SinkFactory} SinkFactory */
 
 /** How long a failed streamed download is given to be torn down before the next one starts. */
 const ABORT_SETTLE_MS = 1000;
+
+/**
+ * Bytes a streamed download may hold in the service worker beyond what the browser's download
+ * took: a write resolves only once the worker holds less than this. The engine grants the
+ * sender credit as writes resolve, so a disk slower than the network slows the sender
+ * (docs/protocol.md "Flow control") and no queue grows with the file.
+ */
+const STREAM_BUFFER_BYTES = 1024 * 1024;
 
 /** The memory-receive budget where the browser does not say how much memory it has. */
 export const DEFAULT_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
@@ -109,10 +118,31 @@ async function streamedSink(reg, file) {
   const id = `${Date.now().toString(36)}-${(downloadSeq++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   /** @type {() => void} */
   let aborted = () => {};
+  /** Bytes posted to the worker that the download has not taken yet. */
+  let held = 0;
+  /** Set when the user cancelled the download in the browser: writes fail from then on. */
+  let cancelled = false;
+  /** The worker reports drained chunks (false for an older worker still active during an update). */
+  let drains = false;
+  /** Wakes a write waiting for the worker to drain. @type {(() => void) | null} */
+  let drained = null;
+  const wake = () => {
+    drained?.();
+    drained = null;
+  };
   const ready = new Promise((resolve) => {
     channel.port1.onmessage = (m) => {
-      if (m.data.type === 'ready') resolve(m.data.url);
-      else if (m.data.type === 'aborted') aborted();
+      if (m.data.type === 'ready') {
+        drains = m.data.drains === true;
+        resolve(m.data.url);
+      }
+      else if (m.data.type === 'drained') {
+        held -= m.data.bytes;
+        wake();
+      } else if (m.data.type === 'cancelled') {
+        cancelled = true;
+        wake();
+      } else if (m.data.type === 'aborted') aborted();
     };
   });
   worker.postMessage({ type: 'ferry-download', id, name: downloadName(file.path), size: file.size, port: channel.port2 }, [channel.port2]);
@@ -131,9 +161,13 @@ async function streamedSink(reg, file) {
     }
   };
   return {
-    write(bytes) {
+    async write(bytes) {
+      if (cancelled) throw new Error(t('downloadCancelled'));
       const buf = bytes.slice().buffer;
+      held += buf.byteLength;
       channel.port1.postMessage({ type: 'chunk', data: buf }, [buf]);
+      while (drains && held >= STREAM_BUFFER_BYTES && !cancelled && open) await new Promise((/** @type {(v?: any) => void} */ r) => (drained = r));
+      if (cancelled) throw new Error(t('downloadCancelled'));
     },
     async close() {
       channel.port1.postMessage({ type: 'close' });
@@ -151,6 +185,7 @@ async function streamedSink(reg, file) {
       });
       channel.port1.postMessage({ type: 'abort', reason });
       finish();
+      wake();
       return done;
     },
   };
@@ -206,8 +241,32 @@ function memorySink(file) {
   };
 }
 
-/** @returns {Promise<{factory: SinkFactory, streaming: boolean}>} */
+/** Offers a received file as a download of `blob` (an in-memory Blob, or an OPFS File). @param {Blob} blob @param {string} path */
+function presentDownload(blob, path) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = downloadName(path);
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/**
+ * `factory` makes the sinks; `streaming`: they go to disk as they arrive; `kept` (the `?sink=opfs`
+ * path only): the kept prefix of a file from a transfer that broke off, to resume from.
+ * @returns {Promise<{factory: SinkFactory, streaming: boolean, kept?: (file: {path: string, size: number}) => Promise<Blob | null>}>}
+ */
 export async function makeSinkFactory() {
+  if (new URLSearchParams(location.search).get('sink') === 'opfs' && keptPartialsAvailable()) {
+    await expireKeptPartials().catch(() => {});
+    return {
+      streaming: true,
+      factory: (file, _index, _transfer, offset = 0) => keptPartialSink(file, offset, (f) => presentDownload(f.slice(0, f.size, file.type || 'application/octet-stream'), file.path)),
+      kept: keptPrefix,
+    };
+  }
   const reg = await streamingSupport();
   if (reg) return { streaming: true, factory: (file) => streamedSink(reg, file) };
   return { streaming: false, factory: (file) => memorySink(file) };

@@ -12,6 +12,7 @@ import {
   CALL_DECLINE_UNSUPPORTED,
   FEATURE_CALL,
   FEATURE_VERIFY,
+  FEATURE_FLOW,
   HELLO_RETRIES,
   HELLO_RETRY_MS,
   MAX_CONTROL_BYTES,
@@ -98,7 +99,7 @@ export class TransferSession extends EventTarget {
    * @param {MessagePipe} pipe
    * @param {{hasherFactory: HasherFactory, highWaterMark?: number, progressEveryMs?: number,
    *   tamperFrame?: (frame: Uint8Array, transferId: number, index: number, offset: number) => void,
-   *   now?: () => number, timers?: boolean, features?: string[],
+   *   now?: () => number, timers?: boolean, features?: string[], flowWindow?: number,
    *   verify?: {ownId: string, peerId: string, nonce?: string} | null}} opts
    *   `now` is the clock (ms) handed to handleTimeout(); with `timers: false` the session arms no
    *   timers of its own and the caller drives time with pollTimeout() / handleTimeout(now).
@@ -106,6 +107,9 @@ export class TransferSession extends EventTarget {
    *   without 'call' a call-invite is declined as unsupported, as the native engine does.
    *   `verify` names the keys the pipe is bound to (protocol/verify.js): with it the hello lists
    *   'verify' and a `security-code` event (detail: {code}) follows the peer's opening.
+   *   `flowWindow` turns on flow control for what we receive (docs/protocol.md "Flow control"):
+   *   our hello lists `flow`, and a peer that listed it too gets that many bytes of credit in our
+   *   accept and more only as the sinks' writes resolve (FLOW_WINDOW_BYTES in the app).
    */
   constructor(pipe, opts) {
     super();
@@ -131,8 +135,10 @@ export class TransferSession extends EventTarget {
      * @type {{transferId: number | null, msg: ControlMessage}[]} */
     this.held = [];
     this.peerApp = '';
+    /** Flow control window as a receiver, or null when off. @type {number | null} */
+    this.flowWindow = opts.flowWindow ?? null;
     /** @type {string[]} */
-    this.features = opts.features ?? [];
+    this.features = [...(opts.features ?? []), ...(this.flowWindow !== null ? [FEATURE_FLOW] : [])];
     this.verify = opts.verify ? new VerifyExchange(opts.verify.ownId, opts.verify.peerId, opts.verify.nonce) : null;
     /** What the peer's hello listed (empty until it arrives, and for peers that list nothing). @type {string[]} */
     this.peerFeatures = [];
@@ -474,6 +480,13 @@ export class TransferSession extends EventTarget {
       if (!t) return;
       return t.end('cancelled', msg.reason || 'cancelled by peer', 'peer');
     }
+    if (msg.type === 'file-restart') {
+      const t = this.incoming.get(msg.transferId);
+      if (t && t.state === 'active') return t.onFileRestart(msg.index);
+      if (t) return t.violation(`file-restart for transfer ${t.id} before it was accepted`);
+      if (this.endedIncoming.has(msg.transferId)) return;
+      return this.sendError(TransferErrorCode.UNKNOWN_TRANSFER, `no incoming transfer ${msg.transferId}`);
+    }
     if (msg.type === 'file-end') {
       const t = this.incoming.get(msg.transferId);
       if (t && t.state === 'active') return t.onFileEnd(msg.index, msg.sha256);
@@ -490,8 +503,12 @@ export class TransferSession extends EventTarget {
     switch (msg.type) {
       case 'accept':
         if (t.state !== 'waiting') return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer ${t.id} was already answered`);
-        void t.run(msg.resume ?? []);
+        void t.run(msg.resume ?? [], msg.credit ?? null);
         return;
+      case 'credit':
+        // Credit only means something for a transfer accepted with credit.
+        if (t.credit === null) return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `credit for transfer ${t.id}, which was not accepted with credit`);
+        return t.addCredit(msg.bytes);
       case 'decline':
         if (t.state !== 'waiting') return this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, `transfer ${t.id} was already answered`);
         return t.end('declined', '', 'peer');

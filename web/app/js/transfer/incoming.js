@@ -2,7 +2,7 @@
 // queue, each checked (file, offset, size) before it is written; hashes verified before a file is
 // presented as complete.
 
-import { TransferErrorCode } from '../protocol/constants.js';
+import { FEATURE_FLOW, TransferErrorCode } from '../protocol/constants.js';
 import { Transfer } from './transfer.js';
 
 /**
@@ -13,6 +13,7 @@ import { Transfer } from './transfer.js';
  * @typedef {import('./transfer.js').SinkFactory} SinkFactory
  * @typedef {import('./transfer.js').FileState} FileState
  * @typedef {import('./transfer.js').TransferState} TransferState
+ * @typedef {{index: number, offset: number, sha256: string, hasher: Hasher}} ResumeFrom
  */
 
 export class IncomingTransfer extends Transfer {
@@ -29,16 +30,61 @@ export class IncomingTransfer extends Transfer {
     this.queue = Promise.resolve();
     /** Set when the offer is one part of a selection split into several offers. @type {import('../protocol/control.js').SelectionPart | null} */
     this.selection = null;
+    /**
+     * Flow control when accepted with credit (docs/protocol.md "Flow control"): payload bytes
+     * granted, received in frames and written by the sink, as FlowIn in the Rust engine.
+     * @type {{window: number, granted: number, received: number, written: number} | null}
+     */
+    this.flow = null;
+    /**
+     * Files resumed from a kept prefix, by index: its length, and the whole-file hasher that
+     * has hashed it (the frames continue it). @type {Map<number, {offset: number, hasher: Hasher}>}
+     */
+    this.resumed = new Map();
   }
 
-  /** Consent: from now on frames are written through sinks from `sinkFactory`. @param {SinkFactory} sinkFactory */
-  accept(sinkFactory) {
-    if (this.state !== 'waiting') return;
+  /**
+   * Consent: from now on frames are written through sinks from `sinkFactory`. `resume` lists
+   * kept prefixes (keptPrefixes below): the sender checks each by its hash and continues after it.
+   * @param {SinkFactory} sinkFactory @param {ResumeFrom[]} [resume]
+   */
+  accept(sinkFactory, resume = []) {
+    if (this.state !== 'waiting') {
+      for (const r of resume) r.hasher.drop();
+      return;
+    }
     this.sinkFactory = sinkFactory;
     this.state = 'active';
     this.startedAt = performance.now();
-    this.session.sendControl({ type: 'accept', transferId: this.id });
+    for (const r of resume) {
+      this.resumed.set(r.index, { offset: r.offset, hasher: r.hasher });
+      this.files[r.index].bytes = r.offset;
+    }
+    const points = resume.map((r) => ({ index: r.index, offset: r.offset, sha256: r.sha256 }));
+    const window = this.session.peerFeatures.includes(FEATURE_FLOW) ? this.session.flowWindow : null;
+    if (window !== null) {
+      this.flow = { window, granted: window, received: 0, written: 0 };
+      this.session.sendControl({ type: 'accept', transferId: this.id, ...(points.length ? { resume: points } : {}), credit: window });
+    } else {
+      this.session.sendControl({ type: 'accept', transferId: this.id, ...(points.length ? { resume: points } : {}) });
+    }
     this.changed();
+  }
+
+  /**
+   * The sink has written `n` more bytes: grant them to the sender once an eighth of the window
+   * is owed (any step up to the window keeps the sender going). As Engine::written in Rust.
+   * @param {number} n
+   */
+  written(n) {
+    const fl = this.flow;
+    if (!fl || this.finished) return;
+    fl.written = Math.min(fl.written + n, fl.received);
+    const owed = fl.written + fl.window - fl.granted;
+    if (owed >= Math.max(1, Math.floor(fl.window / 8))) {
+      fl.granted += owed;
+      this.session.sendControl({ type: 'credit', transferId: this.id, bytes: owed });
+    }
   }
 
   decline() {
@@ -48,10 +94,13 @@ export class IncomingTransfer extends Transfer {
   }
 
   cleanup() {
-    this.sink?.abort(this.error || this.state);
+    // Partial data is worth keeping for a resume unless this side cancelled.
+    this.sink?.abort(this.error || this.state, !(this.state === 'cancelled' && this.endedBy === 'me'));
     this.sink = null;
     this.hasher?.drop();
     this.hasher = null;
+    for (const r of this.resumed.values()) r.hasher.drop();
+    this.resumed.clear();
   }
 
   /** @param {() => Promise<void> | void} step */
@@ -69,12 +118,38 @@ export class IncomingTransfer extends Transfer {
   async openFile() {
     const file = this.files[this.current];
     file.state = 'active';
-    this.hasher = this.session.hasherFactory();
-    this.sink = await /** @type {SinkFactory} */ (this.sinkFactory)(file, this.current, this);
+    const r = this.resumed.get(this.current);
+    this.resumed.delete(this.current);
+    this.hasher = r?.hasher ?? this.session.hasherFactory();
+    this.sink = await /** @type {SinkFactory} */ (this.sinkFactory)(file, this.current, this, r?.offset ?? 0);
+  }
+
+  /**
+   * The sender found our kept prefix of file `index` different from its file: it sends the file
+   * from byte 0. Only for the file in progress, resumed, before any of its frames.
+   * @param {number} index
+   */
+  onFileRestart(index) {
+    this.enqueue(() => {
+      const r = this.resumed.get(index);
+      if (index !== this.current || !r || this.sink) return this.violation(`file-restart for file ${index}, which is not a resumed file yet to start`);
+      r.hasher.drop();
+      this.resumed.delete(index);
+      this.files[index].bytes = 0;
+      this.changed();
+    });
   }
 
   /** @param {import('../protocol/frames.js').DataFrame} f */
   onFrame(f) {
+    // Credit is checked as frames arrive, not as the queue reaches them: the queue is what it bounds.
+    const fl = this.flow;
+    if (fl) {
+      if (fl.received + f.payload.byteLength > fl.granted) {
+        return this.violation(`data beyond the credit: ${fl.granted} bytes granted, ${fl.received} received before this frame of ${f.payload.byteLength}`);
+      }
+      fl.received += f.payload.byteLength;
+    }
     this.enqueue(async () => {
       const file = this.files[this.current];
       if (f.index !== this.current || !file) return this.violation(`frame for file ${f.index}, expected file ${this.current}`);
@@ -86,6 +161,7 @@ export class IncomingTransfer extends Transfer {
       await /** @type {FileSink} */ (this.sink).write(f.payload);
       file.bytes += f.payload.byteLength;
       this.bytesDone += f.payload.byteLength;
+      this.written(f.payload.byteLength);
       this.session.progress(this);
     });
   }
@@ -131,4 +207,32 @@ export class IncomingTransfer extends Transfer {
     this.session.sendControl({ type: 'cancel', transferId: this.id, role: 'receiver', reason: why });
     this.end(state, why, 'me');
   }
+}
+
+/** Bytes read at a time while hashing a kept prefix. */
+const PREFIX_READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The kept prefixes of an offer's files, hashed for `accept`: per file with one, its length, its
+ * SHA-256 (sent, for the sender to check) and a whole-file hasher that has hashed it.
+ * @param {ValidatedFile[]} files @param {(file: ValidatedFile) => Promise<Blob | null>} kept
+ * @param {import('../hash/hasher.js').HasherFactory} hasherFactory
+ * @returns {Promise<ResumeFrom[]>}
+ */
+export async function keptPrefixes(files, kept, hasherFactory) {
+  /** @type {ResumeFrom[]} */
+  const out = [];
+  for (const [index, file] of files.entries()) {
+    const blob = await kept(file);
+    if (!blob || blob.size === 0 || blob.size > file.size) continue;
+    const whole = hasherFactory();
+    const prefix = hasherFactory();
+    for (let off = 0; off < blob.size; off += PREFIX_READ_BYTES) {
+      const bytes = new Uint8Array(await blob.slice(off, Math.min(blob.size, off + PREFIX_READ_BYTES)).arrayBuffer());
+      prefix.update(bytes.slice());
+      whole.update(bytes);
+    }
+    out.push({ index, offset: blob.size, sha256: await prefix.digest(), hasher: whole });
+  }
+  return out;
 }

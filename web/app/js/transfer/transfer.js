@@ -10,8 +10,11 @@
  * Where a received file goes. `write` may return a promise (the engine awaits it before the next
  * frame of that transfer); `close` is called only after the file's hash was verified; `abort`
  * on mismatch, cancel or a lost connection — the sink must then not present the data as a file.
- * @typedef {{write(bytes: Uint8Array): void | Promise<void>, close(): Promise<void>, abort(reason: string): void | Promise<void>}} FileSink
- * @typedef {(file: ValidatedFile, index: number, transfer: Transfer) => FileSink | Promise<FileSink>} SinkFactory
+ * @typedef {{write(bytes: Uint8Array): void | Promise<void>, close(): Promise<void>, abort(reason: string, keep?: boolean): void | Promise<void>}} FileSink
+ * `offset` > 0: the sink keeps the first `offset` bytes it already holds (a resumed prefix) and
+ * appends after them. `abort(reason, keep)`: `keep` false when the partial data is of no use for
+ * a resume (this side cancelled).
+ * @typedef {(file: ValidatedFile, index: number, transfer: Transfer, offset?: number) => FileSink | Promise<FileSink>} SinkFactory
  *
  * @typedef {'pending' | 'active' | 'verifying' | 'verified' | 'mismatch' | 'failed'} FileState
  * @typedef {{path: string, size: number, type: string, mtime?: number, bytes: number, state: FileState}} TransferFile

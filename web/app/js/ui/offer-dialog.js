@@ -11,7 +11,9 @@ import { announce } from './announcer.js';
  * part keeps its own transfer; they are answered together).
  * @param {(import('../transfer/engine.js').Transfer & {accept: Function, decline: Function})[]} parts
  * @param {string} peerName
- * @param {{streaming: boolean, onAccept: () => void, extra?: HTMLElement | null}} opts `extra`: more for the dialog (the notifications button)
+ * @param {{streaming: boolean, onAccept: () => void, extra?: HTMLElement | null, resumable?: number}} opts `extra`: more for the
+ *   dialog (the notifications button); `resumable`: bytes kept from an earlier attempt at these
+ *   files, which the transfer resumes from
  */
 export function showOfferDialog(parts, peerName, opts) {
   const files = parts.flatMap((tr) => tr.files);
@@ -30,6 +32,7 @@ export function showOfferDialog(parts, peerName, opts) {
       h('h2', { class: 'offer-title', id: `offer-title-${parts[0].id}`, testid: 'offer-summary' }, t('incomingOffer', { name: peerName, count: files.length, size: formatBytes(totalSize) })),
       h('ul', {}, ...files.slice(0, 500).map((f) => h('li', { testid: 'offer-file', dataset: { path: f.path } }, `${f.path} — ${formatBytes(f.size)}`))),
       files.length > 500 ? h('p', { class: 'hint' }, `… +${files.length - 500}`) : null,
+      opts.resumable ? h('p', { class: 'hint', testid: 'offer-resumable' }, t('offerResumable', { size: formatBytes(opts.resumable) })) : null,
       warn ? h('p', { class: 'warn', testid: 'offer-memory-warning' }, t('memoryWarning', { size: formatBytes(totalSize) })) : null,
       opts.extra ?? null,
       h(

@@ -2,6 +2,7 @@
 // and a message box with history. Connections are opened on demand (clicking the card, sending)
 // and reused.
 
+import { keptPrefixes } from '../transfer/incoming.js';
 import { h } from './dom.js';
 import { t } from '../i18n.js';
 import { transferView } from './transfer-view.js';
@@ -16,7 +17,7 @@ const KIND_KEYS = { phone: 'kindPhone', tablet: 'kindTablet', desktop: 'kindDesk
  * @typedef {{id: string, name: string, client: string, device?: string}} PeerInfo
  * @typedef {import('../rtc/peer-link.js').PeerLink} PeerLink
  * @typedef {import('../transfer/engine.js').TransferSession} TransferSession
- * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean}>, selectBox?: HTMLInputElement,
+ * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean, kept?: (file: {path: string, size: number}) => Promise<Blob | null>}>, selectBox?: HTMLInputElement,
  *   onOffer?: (peerName: string, count: number, size: number) => HTMLElement | null}} PeerCardDeps
  *   `onOffer` is told of each offer before its dialog opens and may return an element for the dialog.
  */
@@ -201,11 +202,15 @@ export class PeerCard {
       }
       const extra = this.onOffer?.(this.info.name, parts.reduce((n, p) => n + p.files.length, 0), parts.reduce((n, p) => n + p.totalSize, 0)) ?? null;
       const sinks = await this.sinks();
+      let resumable = 0;
+      for (const f of sinks.kept ? parts.flatMap((p) => p.files) : []) resumable += (await sinks.kept?.(f))?.size ?? 0;
       showOfferDialog(parts, this.info.name, {
         streaming: sinks.streaming,
         extra,
-        onAccept: () => {
-          for (const p of parts) p.accept(sinks.factory);
+        resumable,
+        onAccept: async () => {
+          // Kept prefixes of a transfer that broke off (the ?sink=opfs path) resume after a hash check.
+          for (const p of parts) p.accept(sinks.factory, sinks.kept ? await keptPrefixes(p.files, sinks.kept, session.hasherFactory) : []);
         },
       });
     }, { signal });

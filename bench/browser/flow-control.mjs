@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// End-to-end flow control with a slow disk, at sizes too big for the test suite: one browser
+// sends a file of MiB random bytes to another whose sink writes at most RATE bytes/s (the
+// `?test=1&sinkRate=` throttle in front of the real streamed download). Every half second it
+// samples the sender's sent bytes, then the receiver's written bytes (so sent − written can only
+// overstate the gap), and the receiving tab's JS heap after a forced GC (DevTools
+// `Performance.getMetrics`, JSHeapUsedSize); at the end it checks the download byte for byte.
+//
+//   cargo build -p ferry && (cd e2e && npm ci) && node bench/browser/flow-control.mjs [MiB] [RATE]
+//
+// Prints the sender's throughput next to the sink's rate, the largest gap against the window,
+// and the heap's range: the figures in docs/benchmarks.md "Flow control with a slow disk".
+
+import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeRandomFile } from '../lib/common.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const e2e = path.resolve(here, '..', '..', 'e2e');
+const require = createRequire(path.join(e2e, 'package.json'));
+require.resolve('playwright-core');
+const { startServer } = await import(path.join(e2e, 'lib', 'server.js'));
+const { launchBrowser, openPair, inState } = await import(path.join(e2e, 'lib', 'browser.js'));
+const { collectDownloads } = await import(path.join(e2e, 'lib', 'transfer.js'));
+const { FLOW_WINDOW_BYTES } = await import(path.join(here, '..', '..', 'web', 'app', 'js', 'protocol', 'constants.js'));
+
+const MIB = Number(process.argv[2] ?? 1024);
+const RATE = Number(process.argv[3] ?? 6_000_000);
+const MiB = 1024 * 1024;
+
+const dir = mkdtempSync(path.join(tmpdir(), 'ferry-bench-'));
+const file = writeRandomFile(dir, MIB);
+const sha = await new Promise((resolve, reject) => {
+  const h = createHash('sha256');
+  createReadStream(file)
+    .on('data', (d) => h.update(d))
+    .on('end', () => resolve(h.digest('hex')))
+    .on('error', reject);
+});
+
+const server = await startServer();
+const browser = await launchBrowser();
+
+/** @param {import('playwright-core').Page} page @param {'outgoing' | 'incoming'} dir */
+const moved = (page, dir) =>
+  page.evaluate((d) => {
+    for (const link of /** @type {any} */ (window).__ferryTest.links.values()) {
+      for (const t of link.session?.[d].values() ?? []) if (t.state === 'active') return t.bytesDone;
+    }
+    return -1;
+  }, dir);
+
+try {
+  const p = await openPair(browser, server.url, { queryA: '?test=1', queryB: `?test=1&sinkRate=${RATE}` });
+  const cdp = await p.b.context.newCDPSession(p.b.page);
+  await cdp.send('Performance.enable');
+  const heap = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    return metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+  };
+  const downloads = collectDownloads(p.b.page);
+  await p.cardAB.getByTestId('peer-send-files').setInputFiles(file);
+  await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
+  const t0 = performance.now();
+  let worst = 0;
+  let senderDoneMs = 0;
+  /** @type {[number, number][]} */
+  const heaps = [];
+  for (;;) {
+    const sent = await moved(p.a.page, 'outgoing');
+    const written = await moved(p.b.page, 'incoming');
+    if (written < 0 && sent < 0 && (await inState(p.cardBA.getByTestId('transfer').first(), 'done').count()) > 0) break;
+    if (sent < 0 && !senderDoneMs && written > 0) senderDoneMs = performance.now() - t0;
+    if (sent >= 0 && written >= 0) worst = Math.max(worst, sent - written);
+    if (written >= 0) heaps.push([written, await heap()]);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const ms = performance.now() - t0;
+  const d = await downloads.get(path.basename(file), 600_000);
+  if (d.sha !== sha) throw new Error(`download differs: ${d.failure ?? d.sha}`);
+  const hs = heaps.map(([, h]) => h);
+  const mb = (/** @type {number} */ b) => (b / MiB).toFixed(1);
+  console.log(
+    `| ${MIB} MiB | sink ${(RATE / 1e6).toFixed(1)} MB/s | transfer ${((MIB * MiB) / 1e6 / (ms / 1000)).toFixed(2)} MB/s | ` +
+      `sender ahead ≤ ${mb(worst)} MiB (window ${mb(FLOW_WINDOW_BYTES)}) | receiver JS heap ${mb(Math.min(...hs))}–${mb(Math.max(...hs))} MiB over ${heaps.length} samples |`,
+  );
+  for (const [w, h] of heaps.filter((_, i) => i % Math.max(1, Math.floor(heaps.length / 8)) === 0)) console.error(`  written ${mb(w)} MiB: heap ${mb(h)} MiB`);
+  await p.close();
+} finally {
+  await browser.close();
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,134 @@
+// Browser resume from kept partial data (`?sink=opfs`: received files are written into the
+// Origin Private File System as they arrive, docs/protocol.md "Checking a kept prefix"). The
+// sender's tab is closed at about half of a file; a new sender tab picks the same file again and
+// offers it; the receiver's accept carries the kept prefix's length and SHA-256, the sender checks
+// it and sends only the rest. Counted on the receiver: the second transfer's payload bytes are the
+// file less the prefix. The saved file is byte for byte. The receiver writes through the
+// `sinkRate` throttle so the first transfer is still running when the tab closes.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { launchBrowser, openApp, openPair, inState, peerCard, selfName } from '../lib/browser.js';
+import { startServer } from '../lib/server.js';
+import { makeFiles, collectDownloads } from '../lib/transfer.js';
+
+const MiB = 1024 * 1024;
+
+/** The receiver's running incoming transfer: its payload bytes written this session, its files' bytes. @param {import('playwright-core').Page} page */
+function incoming(page) {
+  return page.evaluate(() => {
+    for (const link of /** @type {any} */ (window).__ferryTest.links.values()) {
+      for (const t of link.session?.incoming.values() ?? []) if (t.state === 'active') return { session: t.bytesDone, file: t.files[0].bytes };
+    }
+    return null;
+  });
+}
+
+test('the sender tab closed at half a file and reopened with the file picked again: the rest resumes', { timeout: 300_000 }, async () => {
+  const size = 32 * MiB;
+  const server = await startServer();
+  const browser = await launchBrowser();
+  const p = await openPair(browser, server.url, { queryA: '?test=1', queryB: '?test=1&sink=opfs&sinkRate=8000000' });
+  const files = makeFiles({ 'half-way.bin': size });
+  try {
+    const downloads = collectDownloads(p.b.page);
+    await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
+    await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
+    // About half written on the receiver: the sender's tab goes.
+    await p.b.page.waitForFunction(
+      (half) => {
+        for (const link of /** @type {any} */ (window).__ferryTest.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.bytesDone >= half) return true;
+        return false;
+      },
+      size / 2,
+      { timeout: 120_000 },
+    );
+    await p.a.context.close();
+    await inState(p.cardBA.getByTestId('transfer').first(), 'failed').waitFor({ timeout: 60_000 });
+
+    // A new tab (a new peer) picks the same file again.
+    const a2 = await openApp(browser, `${server.url}/?test=1`);
+    const nameA2 = await selfName(a2.page);
+    await peerCard(a2.page, p.nameB).waitFor();
+    await peerCard(p.b.page, nameA2).waitFor();
+    await peerCard(a2.page, p.nameB).getByTestId('peer-send-files').setInputFiles(files.paths);
+    // The dialog says what is kept and that the transfer resumes from it.
+    const note = await p.b.page.getByTestId('offer-dialog').getByTestId('offer-resumable').textContent();
+    assert.match(note ?? '', /MB of this arrived before and was kept/);
+    await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
+    const card = peerCard(p.b.page, nameA2);
+    // Record the resumed transfer's counts as it runs (it leaves the session when done).
+    let seen = /** @type {{session: number, file: number} | null} */ (null);
+    for (let i = 0; i < 10_000 && (await inState(card.getByTestId('transfer').first(), 'done').count()) === 0; i++) {
+      seen = (await incoming(p.b.page)) ?? seen;
+    }
+    await inState(card.getByTestId('transfer').first(), 'done').waitFor({ timeout: 120_000 });
+    assert.ok(seen, 'saw the resumed transfer run');
+    // What the file holds less what this transfer wrote is the prefix it resumed from (the same
+    // at every sample: frames start at the accepted offset); only the rest crosses the wire.
+    const { session, file } = /** @type {{session: number, file: number}} */ (seen);
+    const prefix = file - session;
+    console.error(`resume: ${(prefix / MiB).toFixed(1)} MiB kept, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
+    assert.ok(prefix >= size / 2, `resumed from the kept half or more: ${prefix} bytes`);
+    const d = await downloads.get('half-way.bin');
+    assert.equal(d.failure, null);
+    assert.equal(d.sha, files.sha['half-way.bin'], 'byte for byte');
+    await a2.context.close();
+  } finally {
+    await p.close();
+    await browser.close();
+    await server.stop();
+    rmSync(files.dir, { recursive: true, force: true });
+  }
+});
+
+/** Names in the page's kept-partials folder of the Origin Private File System. @param {import('playwright-core').Page} page */
+function keptNames(page) {
+  return page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle('ferry-partial', { create: true });
+    const names = [];
+    // @ts-ignore: async-iterable in every browser with OPFS
+    for await (const name of dir.keys()) names.push(name);
+    return names.sort();
+  });
+}
+
+test('a transfer the receiver cancels keeps nothing: the next offer of the file starts from 0', { timeout: 300_000 }, async () => {
+  const size = 16 * MiB;
+  const server = await startServer();
+  const browser = await launchBrowser();
+  const p = await openPair(browser, server.url, { queryA: '?test=1', queryB: '?test=1&sink=opfs&sinkRate=4000000' });
+  const files = makeFiles({ 'cancelled.bin': size });
+  try {
+    await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
+    await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
+    await p.b.page.waitForFunction(() => {
+      for (const link of /** @type {any} */ (window).__ferryTest.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.bytesDone > 0) return true;
+      return false;
+    });
+    const arriving = await keptNames(p.b.page);
+    assert.ok(arriving.some((n) => n.endsWith('.part')) && arriving.some((n) => n.endsWith('.json')), `the arriving file and its note are in OPFS: ${arriving}`);
+    await p.cardBA.getByTestId('transfer').first().getByTestId('transfer-cancel').click();
+    await inState(p.cardBA.getByTestId('transfer').first(), 'cancelled').waitFor();
+    await p.b.page.waitForFunction(async () => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ferry-partial', { create: true });
+      // @ts-ignore: async-iterable
+      for await (const _ of dir.keys()) return false;
+      return true;
+    });
+    assert.deepEqual(await keptNames(p.b.page), [], 'removed on cancel');
+    // Offered again: nothing resumable, and the accept resumes nothing.
+    await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
+    const dialog = p.b.page.getByTestId('offer-dialog');
+    await dialog.waitFor();
+    assert.equal(await dialog.getByTestId('offer-resumable').count(), 0);
+    await dialog.getByTestId('offer-decline').click();
+  } finally {
+    await p.close();
+    await browser.close();
+    await server.stop();
+    rmSync(files.dir, { recursive: true, force: true });
+  }
+});
