@@ -80,8 +80,8 @@ test('browser with ?relay=1 → ferry receive follows it onto the relay', { time
   for (const [rel, sha] of Object.entries(files.sha)) {
     assert.equal(await sha256File(path.join(out, rel)), sha, `${rel} byte for byte`);
   }
-  const { code } = await receiver.event('security-code');
-  assert.equal(done.securityCode, code);
-  assert.ok(shownCodes.includes(code), `page showed ${shownCodes}, CLI ${code}`);
+  const { code: securityCode } = await receiver.event('security-code');
+  assert.equal(done.securityCode, securityCode);
+  assert.ok(shownCodes.includes(securityCode), `page showed ${shownCodes}, CLI ${securityCode}`);
   await a.context.close();
 });
