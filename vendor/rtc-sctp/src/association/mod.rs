@@ -58,6 +58,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
+mod rate_floor;
 pub(crate) mod state;
 pub(crate) mod stats;
 pub(crate) mod stream;
@@ -232,6 +233,8 @@ pub struct Association {
     partial_bytes_acked: u32,
     pub(crate) in_fast_recovery: bool,
     fast_recover_exit_point: u32,
+    // FERRY PATCH: cwnd floor from the delivery rate (rate_floor.rs).
+    rate_floor: rate_floor::RateFloor,
 
     // Chunks stored for retransmission
     stored_init: Option<ChunkInit>,
@@ -327,6 +330,7 @@ impl Default for Association {
             partial_bytes_acked: 0,
             in_fast_recovery: false,
             fast_recover_exit_point: 0,
+            rate_floor: Default::default(),
 
             // Chunks stored for retransmission
             stored_init: None,
@@ -1475,6 +1479,13 @@ impl Association {
 
         self.process_fast_retransmission(d.cumulative_tsn_ack, htna, cum_tsn_ack_point_advanced)?;
 
+        // FERRY PATCH (rate_floor.rs): after loss has had its say, keep cwnd at or above what
+        // the measured delivery rate justifies, so random loss does not collapse the window.
+        if total_bytes_acked > 0 {
+            self.rate_floor.on_delivered(total_bytes_acked as u64, now);
+        }
+        self.cwnd = self.cwnd.max(self.rate_floor.cwnd());
+
         if self.use_forward_tsn {
             // RFC 3758 Sec 3.5 C1
             if sna32lt(
@@ -1771,6 +1782,7 @@ impl Association {
                         self.min_tsn2measure_rtt = self.my_next_tsn;
                         if let Some(since) = &c.since {
                             let rtt = now.duration_since(*since);
+                            self.rate_floor.on_rtt(rtt);
                             let srtt = self.rto_mgr.set_new_rtt(rtt.as_millis() as u64);
                             trace!(
                                 "[{}] SACK: measured-rtt={} srtt={} new-rto={}",
@@ -1826,6 +1838,7 @@ impl Association {
                             self.min_tsn2measure_rtt = self.my_next_tsn;
                             if let Some(since) = &c.since {
                                 let rtt = now.duration_since(*since);
+                                self.rate_floor.on_rtt(rtt);
                                 let srtt = self.rto_mgr.set_new_rtt(rtt.as_millis() as u64);
                                 trace!(
                                     "[{}] SACK: measured-rtt={} srtt={} new-rto={}",
@@ -1955,8 +1968,14 @@ impl Association {
         // b)  In fast-recovery AND the Cumulative TSN Ack Point advanced
         //     the miss indications are incremented for all TSNs reported missing
         //     in the SACK.
-        if !self.in_fast_recovery || cum_tsn_ack_point_advanced {
-            let max_tsn = if !self.in_fast_recovery {
+        //
+        // FERRY PATCH: RFC 9260 7.2.4 applies (a) to every SACK and (b) in addition; skipping
+        // SACKs in fast recovery that do not advance the cumulative ack (as upstream did) means a
+        // chunk lost during recovery behind an unfilled hole collects no miss indications and
+        // waits for T3. A chunk reaching three indications in fast recovery is retransmitted
+        // too (rule 3 is not conditional on fast recovery), without a second cwnd cut.
+        {
+            let max_tsn = if !self.in_fast_recovery || !cum_tsn_ack_point_advanced {
                 // a) increment only for missing TSNs prior to the HTNA
                 htna
             } else {
@@ -1969,6 +1988,9 @@ impl Association {
                 if let Some(c) = self.inflight_queue.get_mut(tsn) {
                     if c.is_outstanding() && c.miss_indicator < 3 {
                         c.miss_indicator += 1;
+                        if c.miss_indicator == 3 {
+                            self.will_retransmit_fast = true;
+                        }
                         if c.miss_indicator == 3 && !self.in_fast_recovery {
                             // 2)  If not in Fast Recovery, adjust the ssthresh and cwnd of the
                             //     destination address(es) to which the missing DATA chunks were
@@ -2459,7 +2481,16 @@ impl Association {
                     // decisions.
                     let data_chunk_size =
                         (DATA_CHUNK_HEADER_SIZE + c.user_data.len() as u32).next_multiple_of(4);
-                    if self.mtu < fast_retrans_size + data_chunk_size {
+                    // FERRY PATCH: not just the one packet of rule 3. Every candidate was
+                    // reported missing three times; left for a later SACK it is stranded once
+                    // fast recovery ends (its miss indicator stays at 3 and nothing re-arms
+                    // will_retransmit_fast), and only T3 recovers it. RFC 9260 6.1 C sends
+                    // chunks marked for retransmission ahead of new data, within cwnd: the first
+                    // packet ignores cwnd (rule 3), the rest stop at it and go on the next round.
+                    if fast_retrans_size > COMMON_HEADER_SIZE
+                        && fast_retrans_size + data_chunk_size > self.mtu.max(self.cwnd)
+                    {
+                        self.will_retransmit_fast = true;
                         break;
                     }
 
@@ -3352,6 +3383,7 @@ impl Association {
 
                 self.ssthresh = std::cmp::max(self.cwnd / 2, 4 * self.mtu);
                 self.cwnd = self.mtu;
+                self.rate_floor.forget_rate();
                 trace!(
                     "[{}] updated cwnd={} ssthresh={} inflight={} (RTO)",
                     self.side,

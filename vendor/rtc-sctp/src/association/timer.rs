@@ -168,7 +168,11 @@ impl TimerTable {
 // RFC 9260 §16 recommends a one-second initial RTO.  This value is used by
 // both T1-init and T1-cookie before an RTT measurement is available.
 const RTO_INITIAL: u64 = 1000; // msec
-const RTO_MIN: u64 = 1000; // msec
+// FERRY PATCH: RFC 9260's RTO.Min of 1 s stalls a bulk transfer for a second whenever a
+// retransmission is lost. libwebrtc's dcsctp (Chromium's SCTP) uses 400 ms
+// (`DcSctpOptions::rto_min`, net/dcsctp/public/dcsctp_options.h), which still exceeds the
+// 200 ms delayed-SACK timer (ACK_INTERVAL) of this crate and of usrsctp/dcsctp peers.
+const RTO_MIN: u64 = 400; // msec
 const RTO_MAX: u64 = 60000; // msec
 const RTO_ALPHA: u64 = 1;
 const RTO_BETA: u64 = 2;
