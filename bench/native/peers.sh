@@ -20,7 +20,8 @@
 # transfer, verification, file written) -> MB/s of the file size; receiver peak RSS (VmHWM, via
 # /usr/bin/time). Every received file is compared with the original (cmp) outside the timing.
 # ferry-relay is ferry through its WebSocket relay (--relay), for the same table; ferry-rwnd8m and
-# ferry-mtu8k are tuning probes (below).
+# ferry-mtu8k are tuning probes (below); ferry-base is the build FERRY_BASE_BIN names (A/B).
+# KEEP=1 keeps the work directory (every tool's logs) instead of deleting it.
 set -euo pipefail
 
 MIB=${1:-1024}
@@ -53,7 +54,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for ns in lo a b w; do ip netns del "$tag-$ns" 2>/dev/null || true; done
-  rm -rf "$work"
+  if [ -n "${KEEP:-}" ]; then rm -rf "$work/data.bin" "$work/out"; echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -127,6 +128,8 @@ run_ferry-relay() { run_ferry "$@" --relay; }
 # (default 1191 B, which fits TURN over IPv6; loopback only: on the 1500-byte wire they fragment).
 run_ferry-rwnd8m() { FERRY_SCTP_RWND=8388608 run_ferry "$@"; }
 run_ferry-mtu8k() { FERRY_SCTP_MTU=8192 run_ferry "$@"; }
+# Another ferry build next to this one (before/after a change, same run): FERRY_BASE_BIN=path.
+run_ferry-base() { ferry=${FERRY_BASE_BIN:?FERRY_BASE_BIN=path of the other ferry build} run_ferry "$@"; }
 run_wormhole() {
   local file=$1 out=$2 log=$3 code=7-ferry-bench-$RANDOM
   local w=("$venv/bin/wormhole" --relay-url "ws://$HOST:4000/v1" --transit-helper "tcp:$HOST:4001")

@@ -1,0 +1,86 @@
+//! FERRY PATCH tests (FERRY-PATCHES.md): fast retransmit that leaves no lost chunk for T3.
+
+use super::*;
+use crate::chunk::chunk_selective_ack::GapAckBlock;
+
+// One 1024-byte chunk per 1191-byte packet, as in a bulk transfer.
+const PAYLOAD: &[u8] = &[0x5a; 1024];
+
+fn sent(count: usize) -> Result<(Association, Instant, u32)> {
+    let mut a = timed_test_association();
+    a.cwnd = 64 * 1024;
+    let now = Instant::now();
+    let first = a.my_next_tsn;
+    let ppi = PayloadProtocolIdentifier::Binary;
+    let mut stream = a.open_stream(1, ppi)?;
+    for _ in 0..count {
+        stream.write_sctp(now, &Bytes::from_static(PAYLOAD), ppi)?;
+    }
+    assert_eq!(transmitted_data(&a.gather_outbound(now).0).len(), count);
+    Ok((a, now, first))
+}
+
+/// A SACK with nothing cumulatively acked past `first - 1` and these (inclusive) ranges of
+/// offsets from `first` acked by gap blocks.
+fn sack(first: u32, acked: &[(u16, u16)]) -> ChunkSelectiveAck {
+    ChunkSelectiveAck {
+        cumulative_tsn_ack: first.wrapping_sub(1),
+        advertised_receiver_window_credit: 1 << 20,
+        gap_ack_blocks: acked
+            .iter()
+            .map(|&(s, e)| GapAckBlock {
+                start: s + 1,
+                end: e + 1,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn every_fast_retransmit_candidate_is_sent_not_one_packets_worth() -> Result<()> {
+    let (mut a, now, first) = sent(8)?;
+    // The first two chunks are lost; three SACKs each acknowledge one more chunk behind them.
+    for (i, last) in [2u16, 3, 4].into_iter().enumerate() {
+        a.handle_sack(
+            &sack(first, &[(2, last)]),
+            now + Duration::from_millis(20 + i as u64),
+        )?;
+    }
+    assert!(a.in_fast_recovery);
+    let resent: Vec<u32> = transmitted_data(&a.gather_outbound(now + Duration::from_millis(25)).0)
+        .iter()
+        .map(|c| c.tsn)
+        .collect();
+    // Upstream sent only `first` (one packet) and left `first + 1` to T3.
+    assert_eq!(resent, vec![first, first.wrapping_add(1)]);
+    Ok(())
+}
+
+#[test]
+fn a_chunk_lost_in_fast_recovery_still_collects_miss_indications() -> Result<()> {
+    let (mut a, now, first) = sent(12)?;
+    let t = |ms| now + Duration::from_millis(ms);
+    // Chunk 0 lost: three SACKs put the association into fast recovery.
+    for (i, last) in [2u16, 3, 4].into_iter().enumerate() {
+        a.handle_sack(&sack(first, &[(1, last)]), t(20 + i as u64))?;
+    }
+    assert!(a.in_fast_recovery);
+    a.gather_outbound(t(23));
+    // Chunk 5 lost as well, while chunk 0's retransmission is still on its way: the cumulative
+    // ack does not move, but SACKs keep acknowledging chunks beyond chunk 5.
+    for (i, last) in [6u16, 7, 8].into_iter().enumerate() {
+        a.handle_sack(&sack(first, &[(1, 4), (6, last)]), t(24 + i as u64))?;
+    }
+    let lost = a.inflight_queue.get(first.wrapping_add(5)).unwrap();
+    assert_eq!(
+        lost.miss_indicator, 3,
+        "upstream left it at 0 until the cumulative ack moved"
+    );
+    let resent: Vec<u32> = transmitted_data(&a.gather_outbound(t(27)).0)
+        .iter()
+        .map(|c| c.tsn)
+        .collect();
+    assert_eq!(resent, vec![first.wrapping_add(5)]);
+    Ok(())
+}
