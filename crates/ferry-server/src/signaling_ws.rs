@@ -375,7 +375,7 @@ impl<'a> HubRef<'a> {
         quiet_for: Option<Duration>,
     ) -> Result<(Session, std::sync::Arc<crate::outbox::Outbox>), HubError> {
         match self {
-            HubRef::Embedded(h) => Ok(h.connect_as(
+            HubRef::Embedded(h) => Ok(h.connect_with(
                 peer_id,
                 client,
                 device,
@@ -385,7 +385,7 @@ impl<'a> HubRef<'a> {
                 quiet_for,
             )),
             HubRef::Redis(h) => {
-                h.connect_as(
+                h.connect_with(
                     peer_id,
                     client,
                     device,

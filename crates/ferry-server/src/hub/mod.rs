@@ -166,35 +166,16 @@ impl Hub {
         token: String,
         ice_servers: Vec<IceServer>,
     ) -> (Session, Arc<Outbox>) {
-        self.connect_with(peer_id, client, lan_key, token, ice_servers, None)
+        let device = String::new();
+        self.connect_with(peer_id, client, device, lan_key, token, ice_servers, None)
     }
 
-    /// [`Hub::connect`], with `quiet_for`: announce the peer to its LAN room only after this long
-    /// (and never if it leaves first). Given to connections from addresses over their
-    /// announcement budget, so that reconnect churn is not amplified into the room.
-    pub fn connect_with(
-        &self,
-        peer_id: String,
-        client: String,
-        lan_key: String,
-        token: String,
-        ice_servers: Vec<IceServer>,
-        quiet_for: Option<Duration>,
-    ) -> (Session, Arc<Outbox>) {
-        self.connect_as(
-            peer_id,
-            client,
-            String::new(),
-            lan_key,
-            token,
-            ice_servers,
-            quiet_for,
-        )
-    }
-
-    /// [`Hub::connect_with`] for a peer that said what device it is (`PeerInfo::device`).
+    /// [`Hub::connect`], with the device the peer said it is (`PeerInfo::device`, may be empty)
+    /// and `quiet_for`: announce the peer to its LAN room only after this long (and never if it
+    /// leaves first). Given to connections from addresses over their announcement budget, so
+    /// that reconnect churn is not amplified into the room.
     #[allow(clippy::too_many_arguments)]
-    pub fn connect_as(
+    pub fn connect_with(
         &self,
         peer_id: String,
         client: String,

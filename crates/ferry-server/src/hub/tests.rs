@@ -282,6 +282,7 @@ fn quiet_peers_churn_without_reaching_the_room_and_are_announced_if_they_stay() 
         h.connect_with(
             id.into(),
             "t".into(),
+            String::new(),
             "n".into(),
             "t".into(),
             vec![],

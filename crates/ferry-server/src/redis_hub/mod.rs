@@ -171,30 +171,9 @@ impl RedisHub {
 
     /// Registers a connection; returns once its `welcome` is queued in the outbox. If `peer_id`
     /// is connected anywhere in the cluster, that connection is closed.
-    pub async fn connect_with(
-        &self,
-        peer_id: String,
-        client: String,
-        lan_key: String,
-        token: String,
-        ice_servers: Vec<IceServer>,
-        quiet_for: Option<Duration>,
-    ) -> Result<(Session, Arc<Outbox>), HubError> {
-        self.connect_as(
-            peer_id,
-            client,
-            String::new(),
-            lan_key,
-            token,
-            ice_servers,
-            quiet_for,
-        )
-        .await
-    }
-
-    /// [`RedisHub::connect_with`] for a peer that said what device it is (`PeerInfo::device`).
+    /// `device` is what the peer said it is (`PeerInfo::device`, may be empty).
     #[allow(clippy::too_many_arguments)]
-    pub async fn connect_as(
+    pub async fn connect_with(
         &self,
         peer_id: String,
         client: String,
