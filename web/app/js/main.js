@@ -356,6 +356,12 @@ void streamingSupport().then((reg) => {
   document.body.dataset.storage = reg ? 'stream' : 'memory';
 });
 signaling.connect();
+// Closing the tab (or navigating away) ends every connection on purpose: pc.close() sends the
+// peer an SCTP ABORT, so a transfer on the other side fails at once with "connection lost"
+// instead of after ICE's consent timeout (~10-30 s of silence).
+window.addEventListener('pagehide', () => {
+  for (const link of links.values()) link.close();
+});
 void registerShell();
 // Shared into the installed app from another app: always ask which device gets it.
 void takeShared().then((shared) => {
