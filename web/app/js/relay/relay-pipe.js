@@ -79,7 +79,7 @@ export class RelayPipe {
 
   /** @param {string | Uint8Array} data */
   send(data) {
-    if (this.closed || this.ws.readyState !== WebSocket.OPEN) throw new Error('the relay is not open');
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) throw new Error('connection lost (the relay closed)');
     // seal() reads `data` before returning (it copies into the plaintext buffer).
     const sealed = this.session.seal(data);
     const size = typeof data === 'string' ? data.length : data.length;

@@ -30,7 +30,7 @@ export class DataChannelPipe {
 
   /** @param {string | Uint8Array} data */
   send(data) {
-    if (this.closed || this.dc.readyState !== 'open') throw new Error('data channel is not open');
+    if (this.closed || this.dc.readyState !== 'open') throw new Error('connection lost (the data channel closed)');
     // send() copies into the SCTP queue synchronously, so the caller may reuse `data`.
     if (typeof data === 'string') this.dc.send(data);
     else this.dc.send(/** @type {Uint8Array<ArrayBuffer>} */ (data));
