@@ -75,11 +75,10 @@ test('call: A calls B, B answers: video and audio both ways, quality shown, hang
     assert.deepEqual(await keptTrackStates(p.a.page), ['ended', 'ended', 'ended', 'ended']);
     assert.deepEqual(await keptTrackStates(p.b.page), ['ended', 'ended', 'ended', 'ended']);
     // Nothing is sent any more: the senders lost their tracks with their transceivers.
-    const live = await p.a.page.evaluate(async () => {
-      // The connected link (a page may also hold links to other peers of the LAN room).
-      const link = [.../** @type {any} */ (window).__ferryTest.links.values()].find((l) => l.pc);
+    const live = await p.a.page.evaluate(async (id) => {
+      const link = /** @type {any} */ (window).__ferryTest.links.get(id);
       return link.pc.getTransceivers().filter((/** @type {any} */ t) => t.currentDirection !== 'stopped' && t.sender.track).length;
-    });
+    }, await p.cardAB.getAttribute('data-peer-id'));
     assert.equal(live, 0);
 
     // A second call on the same connection, the other way round: new transceivers, same result.
@@ -146,12 +145,12 @@ test('call: choosing another microphone and camera replaces the tracks, the peer
     const other = await mics.locator('option').nth(1).getAttribute('value');
     await mics.selectOption(/** @type {string} */ (other));
     const label = await mics.locator('option').nth(1).textContent();
+    const idB = await p.cardAB.getAttribute('data-peer-id');
     await pollUntil(
-      () => p.a.page.evaluate(() => {
-        // The connected link (a page may also hold links to other peers of the LAN room).
-      const link = [.../** @type {any} */ (window).__ferryTest.links.values()].find((l) => l.pc);
+      () => p.a.page.evaluate((id) => {
+        const link = /** @type {any} */ (window).__ferryTest.links.get(id);
         return link.pc.getSenders().find((/** @type {any} */ s) => s.track?.kind === 'audio')?.track.label ?? '';
-      }),
+      }, idB),
       (l) => l === label,
       'the chosen microphone on the audio sender',
     );
@@ -200,14 +199,13 @@ test('call: screen sharing replaces the video track and back', { timeout: 180_00
     // The browser's own "stop sharing" ends the track: the call goes back to the camera.
     await p.cardAB.getByTestId('call-screen').click();
     await p.cardBA.getByTestId('call-remote-media').and(p.b.page.locator('[data-screen="true"]')).waitFor({ state: 'attached', timeout: 15_000 });
-    await p.a.page.evaluate(() => {
-      // The connected link (a page may also hold links to other peers of the LAN room).
-      const link = [.../** @type {any} */ (window).__ferryTest.links.values()].find((l) => l.pc);
+    await p.a.page.evaluate((id) => {
+      const link = /** @type {any} */ (window).__ferryTest.links.get(id);
       const sender = link.pc.getSenders().find((/** @type {any} */ s) => s.track?.kind === 'video');
       // What the browser does when the user stops sharing from its own UI.
       sender.track.stop();
       sender.track.dispatchEvent(new Event('ended'));
-    });
+    }, await p.cardAB.getAttribute('data-peer-id'));
     await p.cardBA.getByTestId('call-remote-media').and(p.b.page.locator('[data-screen="false"]')).waitFor({ state: 'attached', timeout: 15_000 });
     await pollUntil(() => rtpStats(p.b.page, p.nameA), (s) => isCamera(s.inVideo), 'the camera after the browser stopped the share');
   } finally {
@@ -298,35 +296,33 @@ test('call: media a peer adds without a call is refused, not received', { timeou
     await p.cardAB.getByTestId('chat-input').fill('hi');
     await p.cardAB.getByTestId('chat-send').click();
     await p.cardBA.getByTestId('chat-message').waitFor({ timeout: 30_000 });
-    const added = await p.a.page.evaluate(async () => {
-      // The connected link (a page may also hold links to other peers of the LAN room).
-      const link = [.../** @type {any} */ (window).__ferryTest.links.values()].find((l) => l.pc);
+    const idB = await p.cardAB.getAttribute('data-peer-id');
+    const added = await p.a.page.evaluate(async (id) => {
+      const link = /** @type {any} */ (window).__ferryTest.links.get(id);
       const media = await navigator.mediaDevices.getUserMedia({ video: true });
       link.pc.addTrack(media.getVideoTracks()[0], media);
       return link.pc.getTransceivers().length;
-    });
+    }, idB);
     assert.equal(added, 1, 'A has a video transceiver');
     // B stops the transceiver; once that is negotiated A's side of it is stopped too, and
     // Chromium then drops it from getTransceivers().
     await pollUntil(
       () =>
-        p.a.page.evaluate(() => {
-          // The connected link (a page may also hold links to other peers of the LAN room).
-      const link = [.../** @type {any} */ (window).__ferryTest.links.values()].find((l) => l.pc);
+        p.a.page.evaluate((id) => {
+          const link = /** @type {any} */ (window).__ferryTest.links.get(id);
           return link.pc.getTransceivers().map((/** @type {RTCRtpTransceiver} */ t) => t.currentDirection);
-        }),
+        }, idB),
       (dirs) => dirs.every((d) => d === 'stopped'),
       "A's unasked-for transceiver stopped by B",
     );
-    const framesOnB = await p.b.page.evaluate(async () => {
-      // The connected link (a page may also hold links to other peers of the LAN room).
-      const link = [.../** @type {any} */ (window).__ferryTest.links.values()].find((l) => l.pc);
+    const framesOnB = await p.b.page.evaluate(async (id) => {
+      const link = /** @type {any} */ (window).__ferryTest.links.get(id);
       let frames = 0;
       (await link.pc.getStats()).forEach((/** @type {any} */ r) => {
         if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded ?? 0;
       });
       return frames;
-    });
+    }, await p.cardBA.getAttribute('data-peer-id'));
     assert.equal(framesOnB, 0, 'B decoded nothing');
     assert.equal(await p.cardBA.getByTestId('call-panel').isVisible(), false, 'no call shown');
     // The connection is still good for what B did agree to.
