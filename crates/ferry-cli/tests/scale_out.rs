@@ -1,6 +1,8 @@
 //! Three `ferry serve --redis` instances sharing one real `redis-server` behave as one server:
 //! LAN and code rooms, names, leaves and signals span instances, the guessing limit and the room
-//! TTL hold cluster-wide, per-room event order holds across instances, and a CLI → CLI transfer
+//! TTL hold cluster-wide, per-room event order holds across instances, paired rooms join devices
+//! on different networks through different instances (and come back after a Redis restart),
+//! and a CLI → CLI transfer
 //! whose peers signal through different instances arrives byte for byte.
 mod cluster;
 mod common;
@@ -133,6 +135,100 @@ async fn rooms_names_leaves_and_signals_span_instances() {
     );
     d.send(json!({"type": "join-room", "code": code})).await;
     assert_eq!(d.recv_type("error").await["code"], "room-not-found");
+}
+
+/// Paired rooms (signaling v3) join two devices on two networks through two instances, carry
+/// the device kind, bound what one join may do, and are re-asserted after Redis restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paired_rooms_span_instances_and_survive_a_redis_restart() {
+    let Some(bin) = redis_server_or_skip("paired_rooms_span_instances_and_survive_a_redis_restart")
+    else {
+        return;
+    };
+    const PAIR: &str = "00112233445566778899aabbccddeeff";
+    let mut redis = Redis::start(bin);
+    let i: Vec<Instance> = (0..2).map(|_| Instance::start(&redis.url(), &[])).collect();
+    let mut phone = Client::connect_query(&i[0].addr, NET, "?device=phone").await;
+    let mut laptop = Client::connect(&i[1], "198.51.100.20", None).await;
+    assert_eq!(phone.welcome["version"], 3, "{}", phone.welcome);
+
+    phone
+        .send(json!({"type": "join-paired", "rooms": [PAIR]}))
+        .await;
+    let room = phone.recv_type("room-joined").await;
+    assert_eq!(
+        (&room["room"]["id"], &room["room"]["kind"]),
+        (&json!(PAIR), &json!("paired"))
+    );
+    assert!(listed(&room["room"]).is_empty(), "{room}");
+    laptop
+        .send(json!({"type": "join-paired", "rooms": [PAIR]}))
+        .await;
+    let room = laptop.recv_type("room-joined").await;
+    assert_eq!(listed(&room["room"]), [phone.id.clone()]);
+    // The device kind travels through Redis too.
+    assert_eq!(room["room"]["peers"][0]["device"], "phone", "{room}");
+    let joined = phone.recv_type("peer-joined").await;
+    assert_eq!(
+        (&joined["room"], &joined["peer"]["id"]),
+        (&json!(PAIR), &json!(laptop.id))
+    );
+    assert!(joined["peer"].get("device").is_none(), "{joined}");
+    phone.send(signal(&laptop.id, 1)).await;
+    assert_eq!(laptop.recv_type("signal").await["from"], json!(phone.id));
+
+    // A malformed id is refused; the well-formed one beside it is listed again.
+    laptop
+        .send(json!({"type": "join-paired", "rooms": ["K7H3QD", PAIR]}))
+        .await;
+    assert_eq!(laptop.recv_type("room-joined").await["room"]["id"], PAIR);
+    assert_eq!(laptop.recv_type("error").await["code"], "invalid-value");
+    laptop
+        .send(json!({"type": "join-paired", "rooms": []}))
+        .await;
+    assert_eq!(laptop.recv_type("error").await["code"], "invalid-value");
+
+    // Redis restarts empty: each instance re-asserts its peer in the paired room.
+    redis.stop();
+    for x in &i {
+        x.wait_redis_up(false);
+    }
+    redis.restart();
+    for x in &i {
+        x.wait_redis_up(true);
+    }
+    let (phone_id, laptop_id) = (phone.id.clone(), laptop.id.clone());
+    for (me, other) in [(&mut phone, &laptop_id), (&mut laptop, &phone_id)] {
+        let w = me.recv_type("welcome").await;
+        let paired = w["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == PAIR)
+            .cloned()
+            .unwrap_or_else(|| panic!("no paired room in {w}"));
+        assert_eq!(paired["kind"], "paired");
+        if !listed(&paired).contains(other) {
+            me.recv_until(|m| {
+                m["type"] == "peer-joined" && m["room"] == PAIR && m["peer"]["id"] == **other
+            })
+            .await;
+        }
+    }
+    laptop.send(signal(&phone.id, 2)).await;
+    assert_eq!(phone.recv_type("signal").await["from"], json!(laptop.id));
+
+    laptop
+        .send(json!({"type": "leave-room", "room": PAIR}))
+        .await;
+    assert_eq!(laptop.recv_type("room-left").await["room"], PAIR);
+    let left = phone.recv_type("peer-left").await;
+    assert_eq!(
+        (&left["room"], &left["peerId"]),
+        (&json!(PAIR), &json!(laptop.id))
+    );
+    laptop.send(signal(&phone.id, 3)).await;
+    assert_eq!(laptop.recv_type("error").await["code"], "peer-not-found");
 }
 
 /// Peers join one LAN room concurrently through three instances. Each must see a consistent

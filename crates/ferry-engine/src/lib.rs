@@ -580,6 +580,13 @@ impl Engine {
                     self.verify_step(step);
                 }
             }
+            // Pairing keeps a secret in a browser profile (the web app); this engine does not
+            // pair and its hello does not list `pair`, so a peer has no reason to send these.
+            ControlMessage::PairRequest { .. }
+            | ControlMessage::PairAccept { .. }
+            | ControlMessage::PairDecline { .. }
+            | ControlMessage::PairProof { .. }
+            | ControlMessage::PairRevoke { .. } => {}
         }
     }
 

@@ -7,7 +7,22 @@ use serde::{Deserialize, Serialize};
 
 /// Signaling protocol version, sent in `welcome`.
 /// 2: room peer lists are paged (`room-peers`); see [`ROOM_PEERS_PAGE`].
-pub const SIGNALING_VERSION: u32 = 2;
+/// 3: paired rooms (`join-paired`, room kind `paired`), for devices paired once that should find
+/// each other on any network.
+pub const SIGNALING_VERSION: u32 = 3;
+
+/// Hex digits in a paired room's id. The id is derived by the paired devices from a secret they
+/// share (docs/security.md "Paired devices"); the server sees only the id.
+pub const PAIRED_ROOM_ID_LEN: usize = 32;
+
+/// Paired rooms one `join-paired` may name, and one peer may be in at once.
+pub const MAX_PAIRED_ROOMS_PER_PEER: usize = 32;
+
+/// Whether `id` is a paired room id: [`PAIRED_ROOM_ID_LEN`] lowercase hex digits. (No room code
+/// is that long, so the two kinds of id never meet.)
+pub fn is_paired_room_id(id: &str) -> bool {
+    id.len() == PAIRED_ROOM_ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
 
 /// How many peers a `welcome` or `room-joined` lists per room; the rest follow at once in
 /// `room-peers` messages of this many. No signaling message then grows with the room, which
@@ -38,10 +53,21 @@ pub enum ClientMessage {
         /// many wrong guesses: all answered alike with `room-not-found`.
         code: String,
     },
-    /// `leave-room`: leave a code room; answered with `room-left`, the others get `peer-left`.
+    /// `join-paired` (version 3): join the paired rooms named, creating those that do not exist
+    /// yet; answered with one `room-joined` per room (and `room-peers` pages), while the members
+    /// get `peer-joined`. Joining a room the peer is in already just lists it again. Costs one
+    /// unit of the address's `join-room` budget, however many rooms it names.
+    JoinPaired {
+        /// Paired room ids ([`is_paired_room_id`]), 1–[`MAX_PAIRED_ROOMS_PER_PEER`] of them. An id
+        /// of the wrong shape gets `invalid-value` and the others are still joined; past the
+        /// per-peer limit, `limit`.
+        rooms: Vec<String>,
+    },
+    /// `leave-room`: leave a code room or a paired room; answered with `room-left`, the others
+    /// get `peer-left`.
     LeaveRoom {
-        /// The room's `id` from `room-joined` (its code). The LAN room cannot be left: `"lan"`,
-        /// like a room this peer is not in, gets `room-not-found`.
+        /// The room's `id` from `room-joined` (its code, or the paired room's id). The LAN room
+        /// cannot be left: `"lan"`, like a room this peer is not in, gets `room-not-found`.
         room: String,
     },
     /// `set-name`: change this peer's display name; everyone sharing a room with it, and the
@@ -160,15 +186,18 @@ pub enum RoomKind {
     /// `code`: created with `create-room` and joined with its short code; lives while it has
     /// members and for the room TTL after.
     Code,
+    /// `paired` (version 3): joined with `join-paired` by devices that share a pairing secret;
+    /// created by its first member and gone with its last.
+    Paired,
 }
 
 /// A room and who else is in it (never including the receiving peer itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomInfo {
-    /// `"lan"` for the LAN room, the room code for code rooms.
+    /// `"lan"` for the LAN room, the room code for code rooms, the id for paired rooms.
     pub id: String,
-    /// LAN room or code room.
+    /// LAN room, code room or paired room.
     pub kind: RoomKind,
     /// The other members: at most [`ROOM_PEERS_PAGE`] in one message (the rest follow in
     /// `room-peers`, see [`RoomInfo::paged`]); never the receiving peer itself.
@@ -269,7 +298,7 @@ pub enum ServerMessage {
         /// to this peer.
         ice_servers: Vec<IceServer>,
     },
-    /// `room-joined`: answer to `create-room` and `join-room`.
+    /// `room-joined`: answer to `create-room` and `join-room`, and one per room of `join-paired`.
     RoomJoined {
         /// The room, with its first page of other members.
         room: RoomInfo,
@@ -448,6 +477,32 @@ mod tests {
         assert!(ClientMessage::parse(r#"{"type":"nope"}"#).is_err());
         assert!(ClientMessage::parse(r#"{"type":"join-room"}"#).is_err());
         assert!(ClientMessage::parse("not json").is_err());
+    }
+
+    #[test]
+    fn paired_room_ids() {
+        assert!(is_paired_room_id("0123456789abcdef0123456789abcdef"));
+        assert!(!is_paired_room_id("0123456789ABCDEF0123456789abcdef"));
+        assert!(!is_paired_room_id("0123456789abcdef0123456789abcde"));
+        assert!(!is_paired_room_id("0123456789abcdef0123456789abcdefa"));
+        assert!(!is_paired_room_id("0123456789abcdef0123456789abcdeg"));
+        let m = ClientMessage::parse(
+            r#"{"type":"join-paired","rooms":["0123456789abcdef0123456789abcdef"]}"#,
+        )
+        .unwrap();
+        assert!(matches!(m, ClientMessage::JoinPaired { rooms } if rooms.len() == 1));
+        assert!(ClientMessage::parse(r#"{"type":"join-paired","rooms":"x"}"#).is_err());
+        let room = RoomInfo {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            kind: RoomKind::Paired,
+            peers: vec![],
+            crowded: false,
+        };
+        assert!(
+            ServerMessage::RoomJoined { room }
+                .to_json()
+                .contains(r#""kind":"paired""#)
+        );
     }
 
     #[test]

@@ -346,6 +346,42 @@ pub enum ControlMessage {
         /// 64 lowercase hex digits (32 bytes).
         nonce: String,
     },
+    /// `pair-request` (feature `pair`): asks the peer to pair with us for good, handing it the
+    /// pairing's secret (docs/security.md "Paired devices"). Answered with `pair-accept` or
+    /// `pair-decline` once the peer's user chose.
+    #[serde(rename = "pair-request")]
+    PairRequest {
+        /// 32 random bytes, 64 lowercase hex digits.
+        secret: String,
+    },
+    /// `pair-accept`: the peer's user agreed; both keep the pairing.
+    #[serde(rename = "pair-accept")]
+    PairAccept {
+        /// The paired room id derived from the request's secret (32 lowercase hex digits), so
+        /// that both sides know they derived the same one.
+        room: String,
+    },
+    /// `pair-decline`: the peer's user said no (or the peer cannot pair now); nothing is kept.
+    #[serde(rename = "pair-decline")]
+    PairDecline {
+        /// The paired room id of the request declined.
+        room: String,
+    },
+    /// `pair-proof`: shows that the sender holds the secret of the pairing behind `room`, bound
+    /// to this connection's keys and security-code nonces.
+    #[serde(rename = "pair-proof")]
+    PairProof {
+        /// The paired room id (32 lowercase hex digits).
+        room: String,
+        /// HMAC-SHA-256 under the pairing's proof key, 64 lowercase hex digits.
+        proof: String,
+    },
+    /// `pair-revoke`: the sender's user removed the pairing; the receiver forgets it too.
+    #[serde(rename = "pair-revoke")]
+    PairRevoke {
+        /// The paired room id (32 lowercase hex digits).
+        room: String,
+    },
     /// `error`: the peer refused something we sent; the message is otherwise ignored and the
     /// connection stays usable (except `version-mismatch`, after which the sender closes it).
     Error {
@@ -389,6 +425,21 @@ impl ControlMessage {
                 "verify values are 64 lowercase hex digits".into(),
             ));
         }
+        if let ControlMessage::PairRequest { secret: v }
+        | ControlMessage::PairProof { proof: v, .. } = &msg
+            && !crate::verify::is_hex32(v)
+        {
+            return Err(TransferError::Malformed(
+                "pairing secrets and proofs are 64 lowercase hex digits".into(),
+            ));
+        }
+        if let Some(room) = msg.pair_room()
+            && !crate::signaling::is_paired_room_id(room)
+        {
+            return Err(TransferError::Malformed(
+                "a paired room id is 32 lowercase hex digits".into(),
+            ));
+        }
         if let ControlMessage::Credit { bytes, .. } = &msg
             && (*bytes == 0 || *bytes > MAX_FILE_SIZE)
         {
@@ -404,6 +455,17 @@ impl ControlMessage {
             )));
         }
         Ok(msg)
+    }
+
+    /// The paired room id of a `pair-*` message that names one, `None` for every other message.
+    pub fn pair_room(&self) -> Option<&str> {
+        match self {
+            ControlMessage::PairAccept { room }
+            | ControlMessage::PairDecline { room }
+            | ControlMessage::PairProof { room, .. }
+            | ControlMessage::PairRevoke { room } => Some(room),
+            _ => None,
+        }
     }
 
     /// The call id of a `call-*` message, `None` for every other message.
@@ -439,6 +501,11 @@ const KNOWN_TYPES: &[&str] = &[
     "call-media",
     "verify-commit",
     "verify-open",
+    "pair-request",
+    "pair-accept",
+    "pair-decline",
+    "pair-proof",
+    "pair-revoke",
 ];
 
 /// The `code` of an `error` control message (docs/protocol.md §2, "Error codes"). What a peer

@@ -108,6 +108,9 @@ impl AppState {
         g.rooms
             .get_or_create(&kind("code"))
             .set(hub.code_rooms as i64);
+        g.rooms
+            .get_or_create(&kind("paired"))
+            .set(hub.paired_rooms as i64);
         g.lan_networks.set(hub.lan_networks as i64);
         g.outbox_bytes.set(hub.queued_bytes as i64);
         g.address_limit_entries

@@ -13,7 +13,8 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferry_protocol::signaling::{
-    ClientMessage, ErrorCode, MAX_SIGNAL_MESSAGE_BYTES, ServerMessage, Signal,
+    ClientMessage, ErrorCode, MAX_PAIRED_ROOMS_PER_PEER, MAX_SIGNAL_MESSAGE_BYTES, ServerMessage,
+    Signal,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -302,6 +303,18 @@ impl Conn<'_> {
                     Err(e) => Err(e),
                 }
             }
+            ClientMessage::JoinPaired { rooms } => {
+                match self.budget(&self.state.address_limits.room_joins, "room-joins") {
+                    Ok(()) if rooms.is_empty() || rooms.len() > MAX_PAIRED_ROOMS_PER_PEER => {
+                        Err(HubError::new(
+                            ErrorCode::InvalidValue,
+                            format!("join-paired names 1 to {MAX_PAIRED_ROOMS_PER_PEER} rooms"),
+                        ))
+                    }
+                    Ok(()) => hub.join_paired(session, &rooms).await,
+                    Err(e) => Err(e),
+                }
+            }
             ClientMessage::LeaveRoom { room } => hub.leave_room(session, &room).await,
             ClientMessage::SetName { name } => hub.set_name(session, &name).await,
             ClientMessage::Signal { to, signal } => hub.forward(session, &to, signal).await,
@@ -424,6 +437,13 @@ impl<'a> HubRef<'a> {
         match self {
             HubRef::Embedded(h) => h.join_room(session, code),
             HubRef::Redis(h) => h.join_room(session, code).await,
+        }
+    }
+
+    async fn join_paired(self, session: &Session, rooms: &[String]) -> Result<(), HubError> {
+        match self {
+            HubRef::Embedded(h) => h.join_paired(session, rooms),
+            HubRef::Redis(h) => h.join_paired(session, rooms).await,
         }
     }
 

@@ -23,7 +23,12 @@ import { SendAnywhere } from './ui/send-anywhere.js';
 import { registerShell, takeShared } from './ui/shell.js';
 import { setUpDeviceName, storedName } from './ui/device-name.js';
 import { deviceKind } from './ui/device-kind.js';
-import { FLOW_WINDOW_BYTES } from './protocol/constants.js';
+import { FEATURE_PAIR, FLOW_WINDOW_BYTES } from './protocol/constants.js';
+import { PairingStore } from './storage/pairings.js';
+import { PairedDevices } from './pairing/paired-devices.js';
+import { askToPair } from './ui/pair-dialog.js';
+import { setUpPairedList } from './ui/paired-list-view.js';
+import './ui/pairing-strings.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
@@ -75,8 +80,9 @@ const notifier = new OfferNotifier(
 /** @type {ConstructorParameters<typeof PeerLink>[0]['sessionOptions']} */
 const sessionOptions = {
   hasherFactory: hashes.create,
-  // This page can carry calls on its peer connections (PeerLink drops it for relay sessions).
-  features: ['call'],
+  // This page can carry calls on its peer connections (PeerLink drops `call` for relay sessions),
+  // and keeps pairings.
+  features: ['call', FEATURE_PAIR],
   // End-to-end flow control for what we receive: the sender gets credit as our sinks drain.
   // Test hook `?test=1&flow=0`: off, as a version-1 receiver (the sender then runs ahead).
   flowWindow: testHooks && params.get('flow') === '0' ? undefined : FLOW_WINDOW_BYTES,
@@ -137,9 +143,20 @@ function linkFor(peerId) {
       });
     });
     links.set(peerId, link);
+    paired.attach(link);
   }
   return link;
 }
+
+const pairingStore = new PairingStore();
+const paired = new PairedDevices({
+  store: pairingStore,
+  send: (msg) => signaling.send(msg),
+  directory,
+  linkFor,
+  askUser: askToPair,
+});
+if (testHooks) /** @type {any} */ (testHooks).paired = paired;
 
 // Send to several: the selection asks the card of each chosen peer to offer the files.
 /** @type {Map<string, PeerCard>} */
@@ -196,6 +213,7 @@ const peerList = new PeerListView(byTestId('peer-list'), byTestId('no-peers'), (
       notifier.offer(name, count, size);
       return notifier.askButton();
     },
+    paired,
   });
   cards.set(info.id, card);
   return card;
@@ -298,6 +316,7 @@ signaling.addEventListener('message', (ev) => {
       for (const code of wantedRooms) {
         if (!directory.rooms.has(code)) signaling.send({ type: 'join-room', code });
       }
+      void paired.rejoin();
       break;
     case 'room-joined':
       wantedRooms.add(msg.room.id);
@@ -315,6 +334,7 @@ signaling.addEventListener('message', (ev) => {
   }
 });
 directory.addEventListener('change', render);
+directory.addEventListener('change', () => paired.onDirectoryChange());
 
 byTestId('create-room').addEventListener('click', () => signaling.send({ type: 'create-room' }));
 byTestId('join-form').addEventListener('submit', (ev) => {
@@ -345,6 +365,7 @@ applyTranslations(document);
 setUpInsecureNotice(byTestId('insecure-notice'));
 setUpThemeSelect(/** @type {HTMLSelectElement} */ (byTestId('theme-select')));
 setUpEmptyState(byTestId('no-peers'));
+setUpPairedList(byTestId('paired-devices'), paired, () => pairingStore.persistent);
 setUpDeviceName(
   /** @type {HTMLElement} */ (document.querySelector('section.me')),
   (name) => signaling.send({ type: 'set-name', name }),

@@ -2,7 +2,7 @@
 // peer sharing two rooms appears once. Fed with server messages; emits `change`.
 
 /** @typedef {{id: string, name: string, client: string, device?: string}} PeerInfo `device`: phone, tablet, desktop, or absent */
-/** @typedef {{id: string, kind: 'lan' | 'code', peers: PeerInfo[]}} RoomInfo */
+/** @typedef {{id: string, kind: 'lan' | 'code' | 'paired', peers: PeerInfo[]}} RoomInfo */
 
 export class PeerDirectory extends EventTarget {
   constructor() {
@@ -11,7 +11,7 @@ export class PeerDirectory extends EventTarget {
     this.self = null;
     /** @type {Map<string, Map<string, PeerInfo>>} room id → peers */
     this.rooms = new Map();
-    /** @type {Map<string, 'lan' | 'code'>} */
+    /** @type {Map<string, 'lan' | 'code' | 'paired'>} */
     this.roomKinds = new Map();
   }
 

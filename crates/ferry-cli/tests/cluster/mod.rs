@@ -257,6 +257,11 @@ impl Client {
 
     pub async fn connect_addr(addr: &str, from: &str, token: Option<&str>) -> Client {
         let query = token.map(|t| format!("?token={t}")).unwrap_or_default();
+        Self::connect_query(addr, from, &query).await
+    }
+
+    /// Connects with `query` (`""` or `"?device=phone"`, …) as the URL's query string.
+    pub async fn connect_query(addr: &str, from: &str, query: &str) -> Client {
         let mut req = format!("ws://{addr}/ws{query}")
             .into_client_request()
             .unwrap();

@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::signaling::{
-    ErrorCode, IceServer, PeerInfo, SIGNALING_VERSION, ServerMessage, Signal, validate_display_name,
+    ErrorCode, IceServer, MAX_PAIRED_ROOMS_PER_PEER, PAIRED_ROOM_ID_LEN, PeerInfo,
+    SIGNALING_VERSION, ServerMessage, Signal, is_paired_room_id, validate_display_name,
 };
 
 pub use room_code::{
@@ -37,6 +38,8 @@ use crate::outbox::Outbox;
 pub const MAX_CODE_ROOMS_PER_PEER: usize = 8;
 /// Peers in one code room.
 pub const MAX_PEERS_PER_CODE_ROOM: usize = 64;
+/// Peers in one paired room: a pairing joins two devices, each with a few tabs or windows open.
+pub const MAX_PEERS_PER_PAIRED_ROOM: usize = 8;
 
 /// The hub's limits; `Default` is what `ferry serve` uses.
 #[derive(Debug, Clone)]
@@ -108,6 +111,7 @@ pub struct Session {
 pub struct HubStats {
     pub peers: usize,
     pub code_rooms: usize,
+    pub paired_rooms: usize,
     pub lan_rooms: usize,
     pub lan_networks: usize,
     pub queued_bytes: usize,
@@ -324,6 +328,25 @@ impl Hub {
         Ok(())
     }
 
+    /// `join-paired`: each room named is joined (created if need be) as `join-room` joins a code
+    /// room: `room-joined` for the joiner, `peer-joined` for the others, in one critical section.
+    /// Rooms the peer is in already are listed again. Every room that can be joined is; the
+    /// answer is then `invalid-value` if an id was malformed, else the first refusal.
+    pub fn join_paired(&self, session: &Session, rooms: &[String]) -> Result<(), HubError> {
+        let mut st = self.lock();
+        current(&st, session)?;
+        let mut refused = None;
+        for id in rooms.iter().filter(|r| is_paired_room_id(r)) {
+            if let Err(e) = join_one_paired(&mut st, session, id) {
+                refused.get_or_insert(e);
+            }
+        }
+        if !rooms.iter().all(|r| is_paired_room_id(r)) {
+            return Err(invalid_paired_room_id());
+        }
+        refused.map_or(Ok(()), Err)
+    }
+
     fn tell_room_closed(&self, st: &mut State, code: &str) {
         tracing::warn!(
             room = code,
@@ -353,6 +376,20 @@ impl Hub {
     pub fn leave_room(&self, session: &Session, code: &str) -> Result<(), HubError> {
         let mut st = self.lock();
         let peer = current(&st, session)?;
+        if is_paired_room_id(code) && peer.paired.contains(code) {
+            let key = RoomKey::Paired(code.to_string());
+            st.leave_room(&key, &session.peer_id);
+            if let Some(p) = st.peers.get_mut(&session.peer_id) {
+                p.paired.remove(code);
+            }
+            st.send_to(
+                &session.peer_id,
+                ServerMessage::RoomLeft { room: code.into() }
+                    .to_json()
+                    .into(),
+            );
+            return Ok(());
+        }
         let code = normalize_room_code(code).filter(|c| peer.codes.contains(c));
         let Some(code) = code else {
             return Err(HubError::new(
@@ -460,7 +497,8 @@ impl Hub {
         HubStats {
             peers: st.peers.len(),
             code_rooms: st.code_rooms,
-            lan_rooms: st.rooms.len() - st.code_rooms,
+            paired_rooms: st.paired_rooms,
+            lan_rooms: st.rooms.len() - st.code_rooms - st.paired_rooms,
             lan_networks: st.lan_networks(),
             queued_bytes: st.peers.values().map(|p| p.outbox.queued_bytes()).sum(),
         }
@@ -473,6 +511,51 @@ impl Hub {
     pub fn room_count(&self) -> usize {
         self.lock().rooms.len()
     }
+}
+
+fn join_one_paired(st: &mut State, session: &Session, id: &str) -> Result<(), HubError> {
+    let already_in = current(st, session)?.paired.contains(id);
+    if !already_in && current(st, session)?.paired.len() >= MAX_PAIRED_ROOMS_PER_PEER {
+        return Err(too_many_paired_rooms());
+    }
+    let key = RoomKey::Paired(id.to_string());
+    let members = st.rooms.get(&key).map_or(0, |r| r.members.len());
+    if !already_in && members >= MAX_PEERS_PER_PAIRED_ROOM {
+        st.metrics.limit_hit("paired-room-full");
+        return Err(HubError::new(
+            ErrorCode::Limit,
+            format!("paired room {id} is full ({MAX_PEERS_PER_PAIRED_ROOM} devices)"),
+        ));
+    }
+    let info = st.room_info(&key, &session.peer_id, false);
+    st.send_room_listing(&session.peer_id, info, |room| ServerMessage::RoomJoined {
+        room,
+    });
+    if !already_in {
+        st.join_room(&key, &session.peer_id);
+        if let Some(p) = st.peers.get_mut(&session.peer_id) {
+            p.paired.insert(id.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The refusal of a malformed paired room id (both hubs).
+pub fn invalid_paired_room_id() -> HubError {
+    HubError::new(
+        ErrorCode::InvalidValue,
+        format!("a paired room id is {PAIRED_ROOM_ID_LEN} lowercase hex digits"),
+    )
+}
+
+/// The refusal of a paired room past [`MAX_PAIRED_ROOMS_PER_PEER`] (both hubs).
+pub fn too_many_paired_rooms() -> HubError {
+    HubError::new(
+        ErrorCode::Limit,
+        format!(
+            "you are in {MAX_PAIRED_ROOMS_PER_PEER} paired rooms already; unpair a device first"
+        ),
+    )
 }
 
 fn too_many_rooms() -> HubError {

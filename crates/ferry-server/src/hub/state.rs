@@ -28,13 +28,15 @@ pub(super) enum RoomKey {
         shard: u32,
     },
     Code(String),
+    /// A paired room, by the id its devices derived from their shared secret.
+    Paired(String),
 }
 
 impl RoomKey {
     pub(super) fn public_id(&self) -> &str {
         match self {
             RoomKey::Lan { .. } => "lan",
-            RoomKey::Code(c) => c,
+            RoomKey::Code(c) | RoomKey::Paired(c) => c,
         }
     }
 
@@ -42,6 +44,7 @@ impl RoomKey {
         match self {
             RoomKey::Lan { .. } => RoomKind::Lan,
             RoomKey::Code(_) => RoomKind::Code,
+            RoomKey::Paired(_) => RoomKind::Paired,
         }
     }
 }
@@ -52,6 +55,8 @@ pub(super) struct Peer {
     pub outbox: Arc<Outbox>,
     pub lan: RoomKey,
     pub codes: BTreeSet<String>,
+    /// Paired rooms it is in.
+    pub paired: BTreeSet<String>,
     /// Marked for removal by [`State::reap`]: its outbox overflowed.
     doomed: bool,
     /// Order of arrival in its LAN room: who saw this peer in their listing, and who did not.
@@ -68,6 +73,7 @@ impl Peer {
             outbox,
             lan,
             codes: BTreeSet::new(),
+            paired: BTreeSet::new(),
             doomed: false,
             lan_seq: 0,
             lan_quiet: false,
@@ -75,7 +81,9 @@ impl Peer {
     }
 
     pub fn rooms(&self) -> impl Iterator<Item = RoomKey> + '_ {
-        std::iter::once(self.lan.clone()).chain(self.codes.iter().cloned().map(RoomKey::Code))
+        std::iter::once(self.lan.clone())
+            .chain(self.codes.iter().cloned().map(RoomKey::Code))
+            .chain(self.paired.iter().cloned().map(RoomKey::Paired))
     }
 }
 
@@ -109,6 +117,7 @@ pub(super) struct State {
     /// Nameplate → live code rooms with it (usually one).
     nameplates: HashMap<String, Vec<String>>,
     pub code_rooms: usize,
+    pub paired_rooms: usize,
     doomed: Vec<String>,
     lan_room_size: usize,
     next_lan_seq: u64,
@@ -125,6 +134,7 @@ impl State {
             lans: HashMap::new(),
             nameplates: HashMap::new(),
             code_rooms: 0,
+            paired_rooms: 0,
             doomed: Vec::new(),
             lan_room_size: lan_room_size.max(2),
             next_lan_seq: 0,
@@ -236,6 +246,9 @@ impl State {
                 .or_default()
                 .push(code.clone());
         }
+        if matches!(key, RoomKey::Paired(_)) && !self.rooms.contains_key(key) {
+            self.paired_rooms += 1;
+        }
         let room = self.rooms.entry(key.clone()).or_default();
         room.empty_since = None;
         if !room.members.insert(peer_id.to_string()) {
@@ -314,6 +327,13 @@ impl State {
                 room.empty_since = Some(Instant::now());
             }
             RoomKey::Code(_) => {}
+            // Nothing to keep: the devices that share the id join it again whenever they come.
+            RoomKey::Paired(_) => {
+                if room.members.is_empty() {
+                    self.rooms.remove(key);
+                    self.paired_rooms -= 1;
+                }
+            }
         }
         let msg: Arc<str> = ServerMessage::PeerLeft {
             room: key.public_id().to_string(),

@@ -320,3 +320,102 @@ fn quiet_peers_churn_without_reaching_the_room_and_are_announced_if_they_stay() 
             .any(|m| matches!(m, ServerMessage::PeerLeft { peer_id, .. } if peer_id == "stayer"))
     );
 }
+
+const PAIR_A: &str = "0123456789abcdef0123456789abcdef";
+const PAIR_B: &str = "fedcba9876543210fedcba9876543210";
+
+#[test]
+fn paired_rooms_join_two_networks_and_vanish_with_their_last_member() {
+    let h = hub(HubOptions::default());
+    let (laptop, laptop_ob) = connect(&h, "aaaaaaaaaaaaaaa1", "home");
+    let (phone, phone_ob) = connect(&h, "aaaaaaaaaaaaaaa2", "carrier");
+    messages(&laptop_ob);
+    messages(&phone_ob);
+    // On different networks they cannot signal each other.
+    assert!(h.forward(&laptop, &phone.peer_id, app_signal()).is_err());
+
+    h.join_paired(&laptop, &[PAIR_A.into()]).unwrap();
+    h.join_paired(&phone, &[PAIR_A.into(), PAIR_B.into()])
+        .unwrap();
+    assert_eq!(h.stats().paired_rooms, 2);
+    let (seen, in_order) = replay(&messages(&laptop_ob), PAIR_A);
+    assert!(in_order && seen.contains(&phone.peer_id), "{seen:?}");
+    let phone_msgs = messages(&phone_ob);
+    let kinds: Vec<_> = phone_msgs
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::RoomJoined { room } => Some((room.id.clone(), room.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (PAIR_A.to_string(), RoomKind::Paired),
+            (PAIR_B.to_string(), RoomKind::Paired)
+        ]
+    );
+    assert!(replay(&phone_msgs, PAIR_A).0.contains(&laptop.peer_id));
+    h.forward(&laptop, &phone.peer_id, app_signal()).unwrap();
+
+    // Joining again lists the room again, and changes nothing else.
+    h.join_paired(&laptop, &[PAIR_A.into()]).unwrap();
+    assert!(
+        messages(&phone_ob)
+            .iter()
+            .all(|m| !matches!(m, ServerMessage::PeerJoined { .. }))
+    );
+
+    h.leave_room(&laptop, PAIR_A).unwrap();
+    assert!(
+        messages(&phone_ob)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::PeerLeft { room, .. } if room == PAIR_A))
+    );
+    assert!(h.forward(&laptop, &phone.peer_id, app_signal()).is_err());
+    assert!(h.leave_room(&laptop, PAIR_A).is_err(), "left already");
+    h.disconnect(&phone);
+    assert_eq!(h.stats().paired_rooms, 0, "empty paired rooms are not kept");
+    assert_eq!(h.stats().lan_rooms, 1);
+}
+
+#[test]
+fn paired_rooms_are_bounded_and_malformed_ids_refused() {
+    let h = hub(HubOptions::default());
+    let (s, _ob) = connect(&h, "bbbbbbbbbbbbbbb0", "net");
+    let err = h
+        .join_paired(&s, &["K7H3QD".into(), PAIR_A.to_uppercase()])
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidValue);
+    // A malformed id does not keep the good ones out.
+    let err = h
+        .join_paired(&s, &["nope".into(), PAIR_A.into()])
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidValue);
+    assert_eq!(h.stats().paired_rooms, 1);
+
+    let ids: Vec<String> = (0..MAX_PAIRED_ROOMS_PER_PEER + 1)
+        .map(|i| format!("{i:032x}"))
+        .collect();
+    let err = h.join_paired(&s, &ids).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Limit);
+    assert_eq!(h.stats().paired_rooms, MAX_PAIRED_ROOMS_PER_PEER);
+
+    let mut members = Vec::new();
+    for i in 0..MAX_PEERS_PER_PAIRED_ROOM {
+        let (m, _) = connect(&h, &format!("c{i:015}"), "elsewhere");
+        h.join_paired(&m, &[PAIR_B.into()]).unwrap();
+        members.push(m);
+    }
+    let (late, _) = connect(&h, "dddddddddddddddd", "elsewhere");
+    let err = h.join_paired(&late, &[PAIR_B.into()]).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Limit);
+    // A member asking again is not refused as one too many.
+    h.join_paired(&members[0], &[PAIR_B.into()]).unwrap();
+}
+
+fn app_signal() -> Signal {
+    Signal::App {
+        payload: serde_json::json!({"hi": 1}),
+    }
+}

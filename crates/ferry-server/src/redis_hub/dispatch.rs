@@ -189,6 +189,7 @@ fn room(v: &Value) -> Option<RoomInfo> {
     let id = v.get("id")?.as_str()?.to_string();
     let kind = match v.get("kind")?.as_str()? {
         "lan" => RoomKind::Lan,
+        "paired" => RoomKind::Paired,
         _ => RoomKind::Code,
     };
     let peers = v

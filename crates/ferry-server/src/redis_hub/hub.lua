@@ -43,6 +43,13 @@ local function now_ms()
 end
 local function nameplate(code) return string.sub(code, 1, math.floor(#code / 2)) end
 local function is_lan(rk) return string.sub(rk, 1, 4) == 'lan:' end
+local function is_code(rk) return string.sub(rk, 1, 5) == 'code:' end
+local function is_paired(rk) return string.sub(rk, 1, 5) == 'pair:' end
+local function kind_of(rk)
+  if is_lan(rk) then return 'lan' elseif is_paired(rk) then return 'paired' end
+  return 'code'
+end
+-- 'code:' and 'pair:' are both five characters: the public id follows.
 local function public_id(rk)
   if is_lan(rk) then return 'lan' end
   return string.sub(rk, 6)
@@ -54,8 +61,11 @@ local function parse_lan(rk)
 end
 
 local function info(id)
-  local h = redis.call('HMGET', pkey(id), 'name', 'client')
-  return { id = id, name = h[1], client = h[2] }
+  local h = redis.call('HMGET', pkey(id), 'name', 'client', 'device')
+  local i = { id = id, name = h[1], client = h[2] }
+  -- Absent (false) or empty: not said, so not on the wire.
+  if h[3] and h[3] ~= '' then i.device = h[3] end
+  return i
 end
 local function is_current(id, conn)
   local h = redis.call('HMGET', pkey(id), 'inst', 'conn')
@@ -66,6 +76,7 @@ local function rooms_of(id)
   local lan = redis.call('HGET', pkey(id), 'lan')
   if lan then r[1] = lan end
   for _, c in ipairs(redis.call('SMEMBERS', pkey(id) .. ':codes')) do r[#r + 1] = 'code:' .. c end
+  for _, c in ipairs(redis.call('SMEMBERS', pkey(id) .. ':pairs')) do r[#r + 1] = 'pair:' .. c end
   return r
 end
 
@@ -95,7 +106,7 @@ local function listing(rk, viewer, crowded)
   for _, m in ipairs(redis.call('SMEMBERS', rkey(rk))) do
     if m ~= viewer then peers[#peers + 1] = info(m) end
   end
-  return { id = public_id(rk), kind = is_lan(rk) and 'lan' or 'code', peers = peers, crowded = crowded }
+  return { id = public_id(rk), kind = kind_of(rk), peers = peers, crowded = crowded }
 end
 
 local function room_mates(id)
@@ -135,7 +146,7 @@ local function lan_shard(net)
 end
 
 local function join(rk, id)
-  if not is_lan(rk) then
+  if is_code(rk) then
     local code = string.sub(rk, 6)
     local ck = P .. 'code:' .. code
     if redis.call('EXISTS', ck) == 0 then
@@ -159,7 +170,7 @@ local function join(rk, id)
     local nk = P .. 'lan:' .. net
     redis.call('HINCRBY', nk, 'members', 1)
     if redis.call('SCARD', rkey(rk)) >= LAN_SIZE then redis.call('ZREM', nk .. ':open', shard) end
-  else
+  elseif is_code(rk) then
     local fk = P .. 'code:' .. string.sub(rk, 6) .. ':former'
     if redis.call('SCARD', fk) < 4 * MAX_PEERS_PER_CODE_ROOM then redis.call('SADD', fk, id) end
   end
@@ -184,7 +195,7 @@ local function leave(rk, id)
     local left = redis.call('HINCRBY', nk, 'members', -1)
     redis.call('ZADD', nk .. ':open', shard, shard)
     if left <= 0 then redis.call('DEL', nk, nk .. ':open') end
-  elseif #others == 0 then
+  elseif is_code(rk) and #others == 0 then
     -- Code rooms linger when empty so that a link stays valid a while.
     local code, t = string.sub(rk, 6), now_ms()
     redis.call('HSET', P .. 'code:' .. code, 'empty_since', t)
@@ -197,11 +208,11 @@ local function remove_peer(id)
   for _, rk in ipairs(rooms_of(id)) do leave(rk, id) end
   local inst = redis.call('HGET', pkey(id), 'inst')
   if inst then redis.call('SREM', P .. 'inst:' .. inst .. ':peers', id) end
-  redis.call('DEL', pkey(id), pkey(id) .. ':codes')
+  redis.call('DEL', pkey(id), pkey(id) .. ':codes', pkey(id) .. ':pairs')
 end
 
 -- Makes `id` this instance's, replacing (and closing) a connection it had anywhere.
-local function register(id, conn, client, name, net, quiet)
+local function register(id, conn, client, name, net, quiet, device)
   local old = redis.call('HMGET', pkey(id), 'inst', 'conn')
   if old[1] then
     remove_peer(id)
@@ -209,7 +220,7 @@ local function register(id, conn, client, name, net, quiet)
   end
   local rk, crowded = lan_shard(net)
   redis.call('HSET', pkey(id), 'inst', INST, 'conn', conn, 'name', name, 'client', client,
-    'lan', rk, 'quiet', quiet, 'seq', 0)
+    'lan', rk, 'quiet', quiet, 'seq', 0, 'device', device)
   redis.call('SADD', P .. 'inst:' .. INST .. ':peers', id)
   return rk, crowded
 end
@@ -250,14 +261,14 @@ end
 local result = 'ok'
 
 if OP == 'connect' then
-  -- id, conn, client, name, net, quiet
+  -- id, conn, client, name, net, quiet, device
   local id, conn = A[1], A[2]
-  local rk, crowded = register(id, conn, A[3], A[4], A[5], A[6])
+  local rk, crowded = register(id, conn, A[3], A[4], A[5], A[6], A[7])
   emit(INST, { k = 'welcome', to = { id }, conn = conn, lists = { listing(rk, id, crowded) } })
   join(rk, id)
 
 elseif OP == 'resync' then
-  -- id, conn, client, name, net, quiet, code...: after Redis came back (or lost events while it
+  -- id, conn, client, name, net, quiet, device, room... ('code:K7H3QD', 'pair:<id>'): after Redis came back (or lost events while it
   -- was away), re-assert a local peer and send it a fresh welcome listing all its rooms.
   local id, conn = A[1], A[2]
   local owner = redis.call('HGET', pkey(id), 'inst')
@@ -267,11 +278,12 @@ elseif OP == 'resync' then
     return { 'elsewhere' }
   end
   if not is_current(id, conn) then
-    local rk = register(id, conn, A[3], A[4], A[5], A[6])
+    local rk = register(id, conn, A[3], A[4], A[5], A[6], A[7])
     join(rk, id)
-    for i = 7, #A do
-      redis.call('SADD', pkey(id) .. ':codes', A[i])
-      join('code:' .. A[i], id)
+    for i = 8, #A do
+      local set = is_paired(A[i]) and ':pairs' or ':codes'
+      redis.call('SADD', pkey(id) .. set, string.sub(A[i], 6))
+      join(A[i], id)
     end
   end
   local lists = {}
@@ -353,6 +365,52 @@ elseif OP == 'leave' then
     leave('code:' .. code, id)
     redis.call('SREM', pkey(id) .. ':codes', code)
     emit(INST, { k = 'room-left', to = { id }, room = code })
+  end
+
+elseif OP == 'join-pair' then
+  -- id, conn, max paired rooms per peer, max peers per paired room, room id...: each room is
+  -- joined (made by its first member) or listed again. Reply: the first refusal ('' or
+  -- 'too-many-paired' or 'paired-full'), the room it concerns (or ''), then every room the peer
+  -- is in now among those named.
+  local id, conn = A[1], A[2]
+  local per_peer, per_room = tonumber(A[3]), tonumber(A[4])
+  if not is_current(id, conn) then
+    result = { 'err', 'replaced' }
+  else
+    local refusal, about, joined = '', '', {}
+    for i = 5, #A do
+      local room, rk = A[i], 'pair:' .. A[i]
+      local already_in = redis.call('SISMEMBER', pkey(id) .. ':pairs', room) == 1
+      local refused
+      if not already_in and redis.call('SCARD', pkey(id) .. ':pairs') >= per_peer then
+        refused = 'too-many-paired'
+      elseif not already_in and redis.call('SCARD', rkey(rk)) >= per_room then
+        refused = 'paired-full'
+      else
+        emit(INST, { k = 'listing', to = { id }, conn = conn, list = listing(rk, id, false) })
+        if not already_in then
+          join(rk, id)
+          redis.call('SADD', pkey(id) .. ':pairs', room)
+        end
+        joined[#joined + 1] = room
+      end
+      if refused and refusal == '' then refusal, about = refused, room end
+    end
+    result = { refusal, about }
+    for _, r in ipairs(joined) do result[#result + 1] = r end
+  end
+
+elseif OP == 'leave-pair' then
+  -- id, conn, room id
+  local id, conn, room = A[1], A[2], A[3]
+  if not is_current(id, conn) then
+    result = { 'err', 'replaced' }
+  elseif redis.call('SISMEMBER', pkey(id) .. ':pairs', room) == 0 then
+    result = { 'err', 'not-in-room' }
+  else
+    leave('pair:' .. room, id)
+    redis.call('SREM', pkey(id) .. ':pairs', room)
+    emit(INST, { k = 'room-left', to = { id }, room = room })
   end
 
 elseif OP == 'name' then

@@ -149,8 +149,10 @@ async fn resync(hub: &RedisHub) {
                 p.info.name.clone(),
                 p.net.clone(),
                 if p.quiet { "1" } else { "0" }.to_string(),
+                p.info.device.clone(),
             ];
-            args.extend(p.codes.iter().cloned());
+            args.extend(p.codes.iter().map(|c| format!("code:{c}")));
+            args.extend(p.paired.iter().map(|r| format!("pair:{r}")));
             args
         })
         .collect();

@@ -23,13 +23,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ferry_protocol::signaling::{
-    ErrorCode, IceServer, PeerInfo, ServerMessage, Signal, validate_display_name,
+    ErrorCode, IceServer, MAX_PAIRED_ROOMS_PER_PEER, PeerInfo, ServerMessage, Signal,
+    is_paired_room_id, validate_display_name,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::display_name::display_name_for;
 use crate::hub::{
-    HubError, HubOptions, HubStats, MAX_CODE_ROOMS_PER_PEER, Session, normalize_room_code,
+    HubError, HubOptions, HubStats, MAX_CODE_ROOMS_PER_PEER, MAX_PEERS_PER_PAIRED_ROOM, Session,
+    normalize_room_code, too_many_paired_rooms,
 };
 use crate::metrics::Metrics;
 use crate::outbox::{CloseReason, Outbox, Push};
@@ -54,6 +56,8 @@ struct LocalPeer {
     net: String,
     /// Code rooms it is in, as far as this instance knows (for re-asserting it after an outage).
     codes: BTreeSet<String>,
+    /// Paired rooms it is in, likewise.
+    paired: BTreeSet<String>,
     quiet: bool,
     /// Signalled when its `welcome` is in the outbox.
     welcomed: Arc<tokio::sync::Notify>,
@@ -200,6 +204,7 @@ impl RedisHub {
             ice_servers,
             net: lan_key.clone(),
             codes: BTreeSet::new(),
+            paired: BTreeSet::new(),
             quiet: quiet_for.is_some(),
             welcomed: welcomed.clone(),
             ready: false,
@@ -220,6 +225,7 @@ impl RedisHub {
                     &info.name,
                     &lan_key,
                     quiet,
+                    &info.device,
                 ],
             )
             .await;
@@ -367,6 +373,42 @@ impl RedisHub {
         }
     }
 
+    /// `join-paired`, as [`crate::hub::Hub::join_paired`].
+    pub async fn join_paired(&self, session: &Session, rooms: &[String]) -> Result<(), HubError> {
+        let (valid, invalid): (Vec<&String>, Vec<&String>) =
+            rooms.iter().partition(|r| is_paired_room_id(r));
+        let conn = session.conn.to_string();
+        let per_peer = MAX_PAIRED_ROOMS_PER_PEER.to_string();
+        let per_room = MAX_PEERS_PER_PAIRED_ROOM.to_string();
+        let mut args: Vec<&str> = vec![&session.peer_id, &conn, &per_peer, &per_room];
+        args.extend(valid.iter().map(|r| r.as_str()));
+        let reply = self.call("join-pair", &args).await?;
+        let [refusal, about, joined @ ..] = reply.as_slice() else {
+            return Err(script_error(&reply));
+        };
+        if refusal == "err" {
+            return Err(script_error(&reply));
+        }
+        // What the script joined is what Redis holds now; remembered for a resync.
+        self.with_local(session, |p| p.paired.extend(joined.iter().cloned()));
+        let refused = match refusal.as_str() {
+            "" => None,
+            "too-many-paired" => Some(too_many_paired_rooms()),
+            "paired-full" => {
+                self.metrics.limit_hit("paired-room-full");
+                Some(HubError::new(
+                    ErrorCode::Limit,
+                    format!("paired room {about} is full ({MAX_PEERS_PER_PAIRED_ROOM} devices)"),
+                ))
+            }
+            _ => return Err(script_error(&reply)),
+        };
+        if !invalid.is_empty() {
+            return Err(crate::hub::invalid_paired_room_id());
+        }
+        refused.map_or(Ok(()), Err)
+    }
+
     pub async fn leave_room(&self, session: &Session, code: &str) -> Result<(), HubError> {
         let not_in = || {
             HubError::new(
@@ -374,6 +416,22 @@ impl RedisHub {
                 "you are not in that room (the LAN room cannot be left)",
             )
         };
+        if is_paired_room_id(code) {
+            let conn = session.conn.to_string();
+            let reply = self
+                .call("leave-pair", &[&session.peer_id, &conn, code])
+                .await?;
+            return match reply.as_slice() {
+                [ok] if ok == "ok" => {
+                    self.with_local(session, |p| {
+                        p.paired.remove(code);
+                    });
+                    Ok(())
+                }
+                [_, e] if e == "not-in-room" => Err(not_in()),
+                other => Err(script_error(other)),
+            };
+        }
         let code = normalize_room_code(code).ok_or_else(not_in)?;
         let conn = session.conn.to_string();
         let reply = self
@@ -434,8 +492,8 @@ impl RedisHub {
         }
     }
 
-    /// Without Redis, a signal between two peers of this instance that share a network or a
-    /// code room still goes through, so that a negotiation under way survives a Redis restart.
+    /// Without Redis, a signal between two peers of this instance that share a network, a code
+    /// room or a paired room still goes through, so that a negotiation under way survives a Redis restart.
     /// (The LAN shard is not known here: the network stands for it.)
     fn forward_locally(&self, session: &Session, to: &str, msg: String) -> Option<()> {
         let full = {
@@ -444,7 +502,9 @@ impl RedisHub {
                 .get(&session.peer_id)
                 .filter(|p| p.conn == session.conn)?;
             let target = local.get(to).filter(|p| p.ready && to != session.peer_id)?;
-            let shared = from.net == target.net || !from.codes.is_disjoint(&target.codes);
+            let shared = from.net == target.net
+                || !from.codes.is_disjoint(&target.codes)
+                || !from.paired.is_disjoint(&target.paired);
             if !shared {
                 return None;
             }
@@ -558,6 +618,7 @@ impl RedisHub {
         HubStats {
             peers: local.len(),
             code_rooms: self.code_rooms.load(Ordering::Relaxed),
+            paired_rooms: 0,
             lan_rooms: 0,
             lan_networks: 0,
             queued_bytes: local.values().map(|p| p.outbox.queued_bytes()).sum(),

@@ -27,6 +27,9 @@ export const FEATURE_CALL = 'call';
 // The security code (docs/protocol.md §2 "Feature verify"): a peer whose hello lists
 // FEATURE_VERIFY runs the verify-commit / verify-open exchange.
 export const FEATURE_VERIFY = 'verify';
+// Paired devices (docs/protocol.md §2 "Feature pair"): a peer whose hello lists FEATURE_PAIR takes
+// pair-* messages; no other peer is sent one.
+export const FEATURE_PAIR = 'pair';
 export const MAX_CALL_ID_BYTES = 64;
 export const CALL_DECLINE_UNSUPPORTED = 'unsupported';
 

@@ -28,7 +28,13 @@ import { sanitizePath } from './names.js';
  *  | {type: 'call-end', callId: string, reason?: string}
  *  | {type: 'call-media', callId: string, muted: boolean, cameraOff: boolean, screen: boolean}
  *  | {type: 'verify-commit', commit: string}
- *  | {type: 'verify-open', nonce: string}} ControlMessage
+ *  | {type: 'verify-open', nonce: string}
+ *  | {type: 'pair-request', secret: string}
+ *  | {type: 'pair-accept', room: string}
+ *  | {type: 'pair-decline', room: string}
+ *  | {type: 'pair-proof', room: string, proof: string}
+ *  | {type: 'pair-revoke', room: string}} ControlMessage
+ * @typedef {Extract<ControlMessage, {type: `pair-${string}`}>} PairMessage
  * @typedef {Extract<ControlMessage, {callId: string}>} CallMessage
  */
 
@@ -175,7 +181,19 @@ const PARSERS = {
   'call-media': (o) => ({ type: 'call-media', callId: callId(o), muted: bool(o, 'muted'), cameraOff: bool(o, 'cameraOff'), screen: bool(o, 'screen') }),
   'verify-commit': (o) => ({ type: 'verify-commit', commit: hex32(o, 'commit') }),
   'verify-open': (o) => ({ type: 'verify-open', nonce: hex32(o, 'nonce') }),
+  'pair-request': (o) => ({ type: 'pair-request', secret: hex32(o, 'secret') }),
+  'pair-accept': (o) => ({ type: 'pair-accept', room: pairedRoom(o) }),
+  'pair-decline': (o) => ({ type: 'pair-decline', room: pairedRoom(o) }),
+  'pair-proof': (o) => ({ type: 'pair-proof', room: pairedRoom(o), proof: hex32(o, 'proof') }),
+  'pair-revoke': (o) => ({ type: 'pair-revoke', room: pairedRoom(o) }),
 };
+
+/** A paired room id: 32 lowercase hex digits, as is_paired_room_id in Rust. @param {any} o */
+function pairedRoom(o) {
+  const v = str(o, 'room');
+  if (!/^[0-9a-f]{32}$/.test(v)) throw bad('room must be 32 lowercase hex digits');
+  return v;
+}
 
 /** 64 lowercase hex digits (a verify commitment or nonce). @param {any} o @param {string} key */
 function hex32(o, key) {

@@ -15,7 +15,7 @@ export function toHex(bytes) {
 }
 
 /** @param {string} hex lowercase, even length */
-function fromHex(hex) {
+export function fromHex(hex) {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
@@ -83,6 +83,8 @@ export class VerifyExchange {
     /** @type {string | null} */
     this.peerCommit = null;
     this.opened = false;
+    /** The peer's nonce, once it opened its commitment (pairing proofs are bound to it). @type {string | null} */
+    this.peerNonce = null;
     /** @type {string | null} */
     this.code = null;
   }
@@ -111,6 +113,7 @@ export class VerifyExchange {
     if (this.opened) return { violation: 'a second verify-open' };
     this.opened = true;
     if (commitment(nonce) !== this.peerCommit) return { violation: 'verify-open does not match its verify-commit: no security code' };
+    this.peerNonce = nonce;
     this.code = securityCode(this.ownId, this.nonce, this.peerId, nonce);
     return { code: this.code };
   }

@@ -170,12 +170,14 @@ export class PeerLink extends EventTarget {
   /**
    * Runs a TransferSession over `pipe` (a DataChannel or the relay).
    * @param {import('../transfer/pipe.js').MessagePipe} pipe
-   * @param {boolean} viaRelay the relay carries no media, so its session offers no calls
+   * @param {boolean} viaRelay the relay carries no media, so its session offers no calls (the
+   *   other features stay)
    * @param {{ownId: string, peerId: string} | null} verify the keys the pipe is bound to
    */
   runSession(pipe, viaRelay, verify) {
     const opts = this.opts.sessionOptions;
-    const session = new TransferSession(pipe, { ...opts, ...(viaRelay ? { features: [] } : {}), verify });
+    const features = viaRelay ? (opts.features ?? []).filter((f) => f !== 'call') : opts.features;
+    const session = new TransferSession(pipe, { ...opts, features, verify });
     this.session = session;
     this.securityCode = '';
     session.addEventListener('security-code', (e) => {

@@ -13,6 +13,7 @@ import {
   FEATURE_CALL,
   FEATURE_VERIFY,
   FEATURE_FLOW,
+  FEATURE_PAIR,
   HELLO_RETRIES,
   HELLO_RETRY_MS,
   MAX_CONTROL_BYTES,
@@ -92,7 +93,8 @@ export const HIGH_WATER_MARK = 4 * 1024 * 1024;
  * `peer-error` (detail: {code, message}: an `error` from the peer), `offer-refused` (detail:
  * {transferId, reason}: the peer's offer was invalid and refused here), `hello` (detail: {app,
  * features}), `call` (detail: a parsed call-* message; only with the `call` feature, see
- * call/call-controller.js), `closed` (detail: {reason}).
+ * call/call-controller.js), `pair` (detail: a parsed pair-* message; only with the `pair`
+ * feature, see pairing/paired-devices.js), `closed` (detail: {reason}).
  */
 export class TransferSession extends EventTarget {
   /**
@@ -137,9 +139,11 @@ export class TransferSession extends EventTarget {
     this.peerApp = '';
     /** Flow control window as a receiver, or null when off. @type {number | null} */
     this.flowWindow = opts.flowWindow ?? null;
-    /** @type {string[]} */
-    this.features = [...(opts.features ?? []), ...(this.flowWindow !== null ? [FEATURE_FLOW] : [])];
     this.verify = opts.verify ? new VerifyExchange(opts.verify.ownId, opts.verify.peerId, opts.verify.nonce) : null;
+    // A pairing proof is bound to the connection's keys: without them there is nothing to prove.
+    const features = (opts.features ?? []).filter((f) => f !== FEATURE_PAIR || this.verify);
+    /** @type {string[]} */
+    this.features = [...features, ...(this.flowWindow !== null ? [FEATURE_FLOW] : [])];
     /** What the peer's hello listed (empty until it arrives, and for peers that list nothing). @type {string[]} */
     this.peerFeatures = [];
     this.peerHeard = false;
@@ -224,6 +228,32 @@ export class TransferSession extends EventTarget {
     if ('send' in step) for (const m of step.send) this.sendControl(m);
     else if ('code' in step) this.emit('security-code', { code: step.code });
     else this.sendError(TransferErrorCode.PROTOCOL_VIOLATION, step.violation);
+  }
+
+  /**
+   * Both ends of the connection as the security code saw them, once it is known: the identities
+   * and nonces a pairing proof is bound to (protocol/pairing.js).
+   * @returns {{own: {id: string, nonce: string}, peer: {id: string, nonce: string}} | null}
+   */
+  verifiedEnds() {
+    const v = this.verify;
+    if (!v?.code || v.peerNonce === null) return null;
+    return { own: { id: v.ownId, nonce: v.nonce }, peer: { id: v.peerId, nonce: v.peerNonce } };
+  }
+
+  /** Whether both hellos listed `pair`: pair-* messages may go out. */
+  canPair() {
+    return this.features.includes(FEATURE_PAIR) && this.peerFeatures.includes(FEATURE_PAIR);
+  }
+
+  /**
+   * Sends a pair-* message to a peer that takes them (see canPair).
+   * @param {import('../protocol/control.js').PairMessage} msg
+   */
+  sendPair(msg) {
+    if (this.closed) throw new Error('not connected');
+    if (!this.canPair()) throw new Error('the peer does not pair');
+    this.sendControl(msg);
   }
 
   /** Whether the peer's hello said it takes calls. */
@@ -471,6 +501,15 @@ export class TransferSession extends EventTarget {
         return;
       case 'verify-open':
         if (this.verify) this.verifyStep(this.verify.onOpen(msg.nonce));
+        return;
+      // Without `pair` here (the relay's sessions keep it; a page that stores nothing would not
+      // list it) the peer should not have sent these: dropped like a feature we lack.
+      case 'pair-request':
+      case 'pair-accept':
+      case 'pair-decline':
+      case 'pair-proof':
+      case 'pair-revoke':
+        if (this.features.includes(FEATURE_PAIR)) this.emit('pair', msg);
         return;
     }
     if (msg.type === 'cancel') {

@@ -18,8 +18,10 @@ const KIND_KEYS = { phone: 'kindPhone', tablet: 'kindTablet', desktop: 'kindDesk
  * @typedef {import('../rtc/peer-link.js').PeerLink} PeerLink
  * @typedef {import('../transfer/engine.js').TransferSession} TransferSession
  * @typedef {{link: PeerLink, sinks: () => Promise<{factory: import('../transfer/engine.js').SinkFactory, streaming: boolean, kept?: (file: {path: string, size: number}) => Promise<Blob | null>}>, selectBox?: HTMLInputElement,
- *   onOffer?: (peerName: string, count: number, size: number) => HTMLElement | null}} PeerCardDeps
- *   `onOffer` is told of each offer before its dialog opens and may return an element for the dialog.
+ *   onOffer?: (peerName: string, count: number, size: number) => HTMLElement | null,
+ *   paired?: import('../pairing/paired-devices.js').PairedDevices}} PeerCardDeps
+ *   `onOffer` is told of each offer before its dialog opens and may return an element for the dialog;
+ *   `paired` makes the card show whether the peer proved a pairing, and offer to pair.
  */
 
 const PATH_KEYS = { direct: 'pathDirect', stun: 'pathStun', relay: 'pathRelay', websocket: 'pathWebsocket', '': 'pathNone' };
@@ -31,6 +33,7 @@ export class PeerCard {
     this.link = deps.link;
     this.sinks = deps.sinks;
     this.onOffer = deps.onOffer;
+    this.paired = deps.paired ?? null;
     // The link outlives the card (a peer that leaves and comes back gets a new card on the same
     // link): a dropped card must stop listening, or both would answer the link's offers.
     this.listening = new AbortController();
@@ -47,6 +50,10 @@ export class PeerCard {
     // (docs/security.md). Comes one round trip after the connection opens.
     this.codeEl = h('span', { class: 'badge', testid: 'security-code', hidden: true });
     this.linkStateEl = h('span', { class: 'badge', testid: 'peer-link-state', dataset: { state: 'idle' }, hidden: true });
+    // Shown only once the peer proved, on this connection, that it holds a pairing's secret.
+    this.pairedEl = h('span', { class: 'badge paired', testid: 'paired-badge', hidden: true });
+    this.pairButton = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'small secondary', testid: 'pair-button', hidden: true, onclick: () => void this.pair() }));
+    this.pairing = false;
     this.errorEl = h('p', { class: 'peer-error', testid: 'peer-error', hidden: true });
     this.filesInput = /** @type {HTMLInputElement} */ (h('input', { type: 'file', multiple: true, testid: 'peer-send-files' }));
     this.folderInput = /** @type {HTMLInputElement} */ (h('input', { type: 'file', multiple: true, webkitdirectory: true, testid: 'peer-send-folder' }));
@@ -62,7 +69,7 @@ export class PeerCard {
     this.el = h(
       'li',
       { class: 'peer', testid: 'peer', dataset: { peerId: info.id } },
-      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.iconEl, this.nameEl, this.deviceEl, this.kindEl, this.pathEl, this.codeEl, this.linkStateEl),
+      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.iconEl, this.nameEl, this.deviceEl, this.kindEl, this.pathEl, this.codeEl, this.pairedEl, this.linkStateEl),
       this.errorEl,
       h(
         'div',
@@ -70,6 +77,7 @@ export class PeerCard {
         h('label', { class: 'pick' }, this.filesLabel, this.filesInput),
         h('label', { class: 'pick' }, this.folderLabel, this.folderInput),
         this.callView.actions,
+        this.pairButton,
       ),
       this.callView.el,
       this.transfersEl,
@@ -101,6 +109,10 @@ export class PeerCard {
       this.renderStatic();
     }, { signal });
     window.addEventListener('ferry-lang', () => this.renderStatic(), { signal });
+    this.paired?.addEventListener('change', () => {
+      if (this.paired?.isUnconfirmed(this.info.id)) this.showError(t('pairUnconfirmed', { name: this.info.name }));
+      this.renderStatic();
+    }, { signal });
     if (this.link.session) this.attachSession(this.link.session);
     this.renderStatic();
   }
@@ -151,12 +163,38 @@ export class PeerCard {
     this.codeEl.dataset.code = this.link.securityCode;
     this.codeEl.textContent = this.link.securityCode ? t('securityCode', { code: this.link.securityCode }) : '';
     this.linkStateEl.dataset.state = this.link.state;
+    const pairing = this.paired?.pairedWith(this.info.id) ?? null;
+    this.pairedEl.hidden = !pairing;
+    this.pairedEl.textContent = t('paired');
+    this.pairedEl.title = t('pairedTitle');
+    // The CLI keeps no pairings; a browser peer says whether it can once connected.
+    this.pairButton.hidden = !this.paired || Boolean(pairing) || this.info.client !== 'browser';
+    this.pairButton.disabled = this.pairing;
+    this.pairButton.textContent = this.pairing ? t('pairing') : t('pair');
     this.filesLabel.textContent = t('sendFiles');
     this.folderLabel.textContent = t('sendFolder');
     this.chatTitle.textContent = t('chat');
     this.chatInput.placeholder = t('chatPlaceholder');
     this.chatInput.setAttribute('aria-label', t('chatInputLabel', { name: this.info.name }));
     this.chatSend.textContent = t('send');
+  }
+
+  /** Asks the peer to pair (after its user compared the security code and said yes). */
+  async pair() {
+    if (!this.paired || this.pairing) return;
+    this.pairing = true;
+    this.renderStatic();
+    const name = this.info.name;
+    try {
+      const answer = await this.paired.request(this.link);
+      this.showError(answer === 'accepted' ? '' : t('pairDeclined', { name }));
+    } catch (e) {
+      const reason = /** @type {Error} */ (e).message;
+      this.showError(reason === 'unsupported' ? t('pairUnsupported', { name }) : t('pairFailed', { name, reason }));
+    } finally {
+      this.pairing = false;
+      this.renderStatic();
+    }
   }
 
   /** The card is gone from the list for good: it stops following the link. */
