@@ -91,6 +91,14 @@ pub fn dtls_identity(sdp: &str) -> Option<String> {
     })
 }
 
+/// The DTLS identity of a certificate as the handshake delivered it (DER): the same
+/// `dtls-sha-256:<hex>` that [`dtls_identity`] reads from an SDP whose fingerprint is this
+/// certificate's. Taken from the handshake rather than the peer's SDP, the code is bound to the
+/// key that actually authenticated the channel, whatever the library checked.
+pub fn certificate_identity(der: &[u8]) -> String {
+    format!("dtls-sha-256:{}", hex::encode(Sha256::digest(der)))
+}
+
 /// The relay identity of a base64url relay public key.
 pub fn relay_identity(public_b64: &str) -> String {
     format!("relay-p256:{public_b64}")
@@ -136,6 +144,11 @@ mod tests {
         }
         assert_eq!(
             dtls_identity(v["sdp"]["sdp"].as_str().unwrap()).as_deref(),
+            v["sdp"]["identity"].as_str()
+        );
+        // gen_verify.py's fingerprint is the SHA-256 of the "certificate" b"cert a".
+        assert_eq!(
+            Some(certificate_identity(b"cert a").as_str()),
             v["sdp"]["identity"].as_str()
         );
     }

@@ -72,8 +72,9 @@ fn rtc<E: std::fmt::Display>(e: E) -> ConnectError {
 pub struct PeerLink {
     pub pipe: DataChannelPipe,
     pub path: IcePath,
-    /// Our DTLS identity and the peer's (`ferry_protocol::verify::dtls_identity` of the local
-    /// and remote descriptions): the keys the security code binds.
+    /// Our DTLS identity (`ferry_protocol::verify::dtls_identity` of the local description) and
+    /// the peer's (`certificate_identity` of the certificate its DTLS handshake presented): the
+    /// keys the security code binds.
     pub identities: Option<(String, String)>,
     pc: Arc<dyn PeerConnection>,
     state: tokio::sync::watch::Receiver<RTCPeerConnectionState>,
@@ -387,8 +388,16 @@ pub async fn connect(
     let sdp_identity = |d: Option<RTCSessionDescription>| {
         d.and_then(|d| ferry_protocol::verify::dtls_identity(&d.sdp))
     };
-    let identities =
-        sdp_identity(pc.local_description().await).zip(sdp_identity(pc.remote_description().await));
+    let own = sdp_identity(pc.local_description().await);
+    let peer = remote_certificate_identity(&pc).await;
+    if let (Some(cert), Some(sdp)) = (&peer, sdp_identity(pc.remote_description().await))
+        && *cert != sdp
+    {
+        // The handshake's key is the one the channel is bound to; the code then differs from
+        // the peer's, which is the honest outcome.
+        tracing::warn!(%cert, %sdp, "the peer's DTLS certificate does not match its SDP fingerprint");
+    }
+    let identities = own.zip(peer);
     Ok(PeerLink {
         pipe,
         path,
@@ -420,6 +429,16 @@ async fn send_description(
 /// WebSocket relay fallback (`crates/ferry-cli/tests/cli_relay.rs`).
 fn drop_ice() -> bool {
     std::env::var_os("FERRY_TEST_DROP_ICE").is_some_and(|v| v == "1")
+}
+
+/// The peer's DTLS identity from the certificate its handshake presented (not from its SDP),
+/// `None` before the handshake completed.
+async fn remote_certificate_identity(pc: &Arc<dyn PeerConnection>) -> Option<String> {
+    let sctp = pc.sctp().await?;
+    let certs = sctp.transport().get_remote_certificates().await.ok()?;
+    certs
+        .first()
+        .map(|der| ferry_protocol::verify::certificate_identity(der))
 }
 
 async fn selected_path(pc: &Arc<dyn PeerConnection>) -> IcePath {
