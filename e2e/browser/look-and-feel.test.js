@@ -213,7 +213,7 @@ test('every control is reachable with Tab and shows a focus ring', { timeout: 60
       });
       if (f && !reached.has(f.id)) reached.set(f.id, { outline: f.outline, width: f.width });
     }
-    for (const id of ['#peers', 'lang-select', 'settings-toggle', 'create-room', 'join-code-input', 'join-code-submit', 'select-all-peers', 'peer-select', 'peer-send-files', 'peer-send-folder', 'call-start', 'chat-input', 'chat-send']) {
+    for (const id of ['#peers', 'lang-select', 'settings-toggle', 'create-room', 'join-code-input', 'join-code-submit', 'select-all-peers', 'peer-select', 'peer-send-files', 'peer-send-folder', 'call-start', 'pair-button', 'chat-input', 'chat-send']) {
       const r = reached.get(id);
       assert.ok(r, `${id} is reachable with Tab (reached: ${[...reached.keys()].join(', ')})`);
       assert.ok(r.outline !== 'none' && r.width >= 2, `${id} shows a focus ring (${r.outline} ${r.width}px)`);
