@@ -85,3 +85,32 @@ fn a_call_invite_is_declined_as_unsupported_and_the_rest_of_a_call_is_dropped() 
         matches!(&sent(&drain(&mut e))[..], [ControlMessage::Text { text, .. }] if text == "still here")
     );
 }
+
+/// The native engine keeps no pairings (docs/protocol.md "Feature `pair`"): its hello does not
+/// list `pair`, and pair-* messages a peer sends anyway are dropped without a word — not
+/// `unknown-type` — while malformed ones are refused like any broken message.
+#[test]
+fn pair_messages_are_dropped_and_malformed_ones_refused() {
+    let mut e = Engine::new("t");
+    e.start(std::time::Instant::now());
+    e.handle_text(
+        r#"{"type":"hello","version":1,"app":"ferry-web/0.1.0","features":["pair","verify"]}"#,
+    );
+    drain(&mut e);
+    let room = "9af18c370a108cd6544008fdd6335397";
+    let h64 = "ab".repeat(32);
+    for msg in [
+        format!(r#"{{"type":"pair-request","secret":"{h64}"}}"#),
+        format!(r#"{{"type":"pair-accept","room":"{room}"}}"#),
+        format!(r#"{{"type":"pair-decline","room":"{room}"}}"#),
+        format!(r#"{{"type":"pair-proof","room":"{room}","proof":"{h64}"}}"#),
+        format!(r#"{{"type":"pair-revoke","room":"{room}"}}"#),
+    ] {
+        e.handle_text(&msg);
+        assert_eq!(drain(&mut e), [], "{msg}");
+    }
+    e.handle_text(r#"{"type":"pair-proof","room":"K7H3QD","proof":"x"}"#);
+    assert!(
+        matches!(&sent(&drain(&mut e))[..], [ControlMessage::Error { code, .. }] if code == "bad-message")
+    );
+}
