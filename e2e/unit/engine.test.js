@@ -453,6 +453,45 @@ test('calls: features go out in hello; with `call` the call-* messages are event
   assert.deepEqual(await declined, { type: 'call-decline', callId: 'c-2', reason: 'unsupported' });
 });
 
+test('pair: listed only with verify identities; pair-* messages are events once both list it, and proofs bind the verified ends', async () => {
+  const { pairingKeys, pairProof } = await import('../../web/app/js/protocol/pairing.js');
+  const ids = { a: `dtls-sha-256:${'a'.repeat(64)}`, b: `dtls-sha-256:${'b'.repeat(64)}` };
+  const [pa, pb] = memoryPipePair();
+  const a = new TransferSession(pa, { hasherFactory: inlineHasher, features: ['pair'], verify: { ownId: ids.a, peerId: ids.b } });
+  const b = new TransferSession(pb, { hasherFactory: inlineHasher, features: ['pair'], verify: { ownId: ids.b, peerId: ids.a } });
+  const codes = Promise.all([next(a, 'security-code'), next(b, 'security-code')]);
+  a.start();
+  b.start();
+  await codes;
+  assert.ok(a.canPair() && b.canPair());
+  const ea = /** @type {any} */ (a.verifiedEnds());
+  const eb = /** @type {any} */ (b.verifiedEnds());
+  // Each side's view of the connection is the other's, mirrored.
+  assert.deepEqual(ea.own, eb.peer);
+  assert.deepEqual(ea.peer, eb.own);
+  const keys = pairingKeys('5'.repeat(64));
+  const got = next(b, 'pair');
+  a.sendPair({ type: 'pair-proof', room: keys.room, proof: pairProof(keys, ea.own, ea.peer) });
+  const msg = /** @type {any} */ (await got);
+  assert.equal(msg.proof, pairProof(keys, eb.peer, eb.own), 'b checks what a sent against its own view');
+
+  // Without identities there is nothing to prove: the feature is not listed, the messages dropped.
+  const [pc, pd] = memoryPipePair();
+  const c = new TransferSession(pc, { hasherFactory: inlineHasher, features: ['pair'] });
+  const d = new TransferSession(pd, { hasherFactory: inlineHasher, features: ['pair'], verify: { ownId: ids.b, peerId: ids.a } });
+  const helloC = next(d, 'hello');
+  c.start();
+  d.start();
+  assert.deepEqual((await helloC).features, []);
+  assert.equal(d.canPair(), false);
+  assert.throws(() => d.sendPair({ type: 'pair-revoke', room: keys.room }), /does not pair/);
+  let events = 0;
+  c.addEventListener('pair', () => (events += 1));
+  pd.send(JSON.stringify({ type: 'pair-revoke', room: keys.room }));
+  await tick(50);
+  assert.equal(events, 0);
+});
+
 test('sendSelection marks the parts of a split selection; the receiver sees which selection each belongs to', async () => {
   const items = Array.from({ length: 2500 }, (_, i) => ({ blob: new Blob([new Uint8Array(i % 3)]), path: `tree/${String(i).padStart(150, '0')}` }));
   const { a, b } = pair();
