@@ -41,7 +41,13 @@ async fn hostile_names_stay_inside_out() {
     // This sender speaks over its own ICE connection only; a receiver that gave up on ICE after
     // its 10 s and asked for the WebSocket relay (a loaded machine, soak K2 run 3) would leave it
     // with `RelayRequested`. What is tested here is names, not the path.
-    let receiver = receive(&server, &room.id, &out, &["--yes", "--no-relay"], Stdio::null());
+    let receiver = receive(
+        &server,
+        &room.id,
+        &out,
+        &["--yes", "--no-relay"],
+        Stdio::null(),
+    );
     let peer_id = loop {
         if let ServerMessage::PeerJoined { peer, .. } = sig.recv().await.unwrap() {
             break peer.id;
