@@ -315,15 +315,10 @@ impl Hub {
             }
             Some(_) => {}
         }
-        let info = st.room_info(&key, &session.peer_id, false);
-        st.send_room_listing(&session.peer_id, info, |room| ServerMessage::RoomJoined {
-            room,
-        });
-        if !already_in {
-            st.join_room(&key, &session.peer_id);
-            if let Some(p) = st.peers.get_mut(&session.peer_id) {
-                p.codes.insert(code);
-            }
+        if list_and_join(&mut st, session, &key, already_in)
+            && let Some(p) = st.peers.get_mut(&session.peer_id)
+        {
+            p.codes.insert(code);
         }
         Ok(())
     }
@@ -527,17 +522,26 @@ fn join_one_paired(st: &mut State, session: &Session, id: &str) -> Result<(), Hu
             format!("paired room {id} is full ({MAX_PEERS_PER_PAIRED_ROOM} devices)"),
         ));
     }
-    let info = st.room_info(&key, &session.peer_id, false);
+    if list_and_join(st, session, &key, already_in)
+        && let Some(p) = st.peers.get_mut(&session.peer_id)
+    {
+        p.paired.insert(id.to_string());
+    }
+    Ok(())
+}
+
+/// The common end of `join-room` and `join-paired`: the room's listing for the joiner (sent
+/// again to a member), then, for a newcomer, the join and its `peer-joined`. Returns whether
+/// the peer joined just now (the caller records the room with the peer).
+fn list_and_join(st: &mut State, session: &Session, key: &RoomKey, already_in: bool) -> bool {
+    let info = st.room_info(key, &session.peer_id, false);
     st.send_room_listing(&session.peer_id, info, |room| ServerMessage::RoomJoined {
         room,
     });
     if !already_in {
-        st.join_room(&key, &session.peer_id);
-        if let Some(p) = st.peers.get_mut(&session.peer_id) {
-            p.paired.insert(id.to_string());
-        }
+        st.join_room(key, &session.peer_id);
     }
-    Ok(())
+    !already_in
 }
 
 /// The refusal of a malformed paired room id (both hubs).

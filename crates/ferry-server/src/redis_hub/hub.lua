@@ -355,16 +355,17 @@ elseif OP == 'join' then
   end
 
 elseif OP == 'leave' then
-  -- id, conn, code
-  local id, conn, code = A[1], A[2], A[3]
+  -- id, conn, kind ('code' or 'pair'), room: a code room or a paired room
+  local id, conn, kind, room = A[1], A[2], A[3], A[4]
+  local set = kind == 'pair' and ':pairs' or ':codes'
   if not is_current(id, conn) then
     result = { 'err', 'replaced' }
-  elseif redis.call('SISMEMBER', pkey(id) .. ':codes', code) == 0 then
+  elseif redis.call('SISMEMBER', pkey(id) .. set, room) == 0 then
     result = { 'err', 'not-in-room' }
   else
-    leave('code:' .. code, id)
-    redis.call('SREM', pkey(id) .. ':codes', code)
-    emit(INST, { k = 'room-left', to = { id }, room = code })
+    leave(kind .. ':' .. room, id)
+    redis.call('SREM', pkey(id) .. set, room)
+    emit(INST, { k = 'room-left', to = { id }, room = room })
   end
 
 elseif OP == 'join-pair' then
@@ -398,19 +399,6 @@ elseif OP == 'join-pair' then
     end
     result = { refusal, about }
     for _, r in ipairs(joined) do result[#result + 1] = r end
-  end
-
-elseif OP == 'leave-pair' then
-  -- id, conn, room id
-  local id, conn, room = A[1], A[2], A[3]
-  if not is_current(id, conn) then
-    result = { 'err', 'replaced' }
-  elseif redis.call('SISMEMBER', pkey(id) .. ':pairs', room) == 0 then
-    result = { 'err', 'not-in-room' }
-  else
-    leave('pair:' .. room, id)
-    redis.call('SREM', pkey(id) .. ':pairs', room)
-    emit(INST, { k = 'room-left', to = { id }, room = room })
   end
 
 elseif OP == 'name' then

@@ -416,31 +416,24 @@ impl RedisHub {
                 "you are not in that room (the LAN room cannot be left)",
             )
         };
-        if is_paired_room_id(code) {
-            let conn = session.conn.to_string();
-            let reply = self
-                .call("leave-pair", &[&session.peer_id, &conn, code])
-                .await?;
-            return match reply.as_slice() {
-                [ok] if ok == "ok" => {
-                    self.with_local(session, |p| {
-                        p.paired.remove(code);
-                    });
-                    Ok(())
-                }
-                [_, e] if e == "not-in-room" => Err(not_in()),
-                other => Err(script_error(other)),
-            };
-        }
-        let code = normalize_room_code(code).ok_or_else(not_in)?;
+        let (kind, room) = if is_paired_room_id(code) {
+            ("pair", code.to_string())
+        } else {
+            ("code", normalize_room_code(code).ok_or_else(not_in)?)
+        };
         let conn = session.conn.to_string();
         let reply = self
-            .call("leave", &[&session.peer_id, &conn, &code])
+            .call("leave", &[&session.peer_id, &conn, kind, &room])
             .await?;
         match reply.as_slice() {
             [ok] if ok == "ok" => {
                 self.with_local(session, |p| {
-                    p.codes.remove(&code);
+                    let rooms = if kind == "pair" {
+                        &mut p.paired
+                    } else {
+                        &mut p.codes
+                    };
+                    rooms.remove(&room);
                 });
                 Ok(())
             }
