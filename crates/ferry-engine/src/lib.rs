@@ -586,7 +586,8 @@ impl Engine {
             | ControlMessage::PairAccept { .. }
             | ControlMessage::PairDecline { .. }
             | ControlMessage::PairProof { .. }
-            | ControlMessage::PairRevoke { .. } => {}
+            | ControlMessage::PairRevoke { .. }
+            | ControlMessage::PairRevoked { .. } => {}
         }
     }
 

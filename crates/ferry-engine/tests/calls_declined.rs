@@ -105,6 +105,7 @@ fn pair_messages_are_dropped_and_malformed_ones_refused() {
         format!(r#"{{"type":"pair-decline","room":"{room}"}}"#),
         format!(r#"{{"type":"pair-proof","room":"{room}","proof":"{h64}"}}"#),
         format!(r#"{{"type":"pair-revoke","room":"{room}"}}"#),
+        format!(r#"{{"type":"pair-revoked","room":"{room}"}}"#),
     ] {
         e.handle_text(&msg);
         assert_eq!(drain(&mut e), [], "{msg}");

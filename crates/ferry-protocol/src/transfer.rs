@@ -382,6 +382,14 @@ pub enum ControlMessage {
         /// The paired room id (32 lowercase hex digits).
         room: String,
     },
+    /// `pair-revoked`: answers `pair-revoke` once the receiver forgot the pairing, so that the
+    /// revoking side may leave the room (and with it, maybe, the connection) without losing the
+    /// revoke on the way.
+    #[serde(rename = "pair-revoked")]
+    PairRevoked {
+        /// The paired room id of the revoke answered.
+        room: String,
+    },
     /// `error`: the peer refused something we sent; the message is otherwise ignored and the
     /// connection stays usable (except `version-mismatch`, after which the sender closes it).
     Error {
@@ -463,7 +471,8 @@ impl ControlMessage {
             ControlMessage::PairAccept { room }
             | ControlMessage::PairDecline { room }
             | ControlMessage::PairProof { room, .. }
-            | ControlMessage::PairRevoke { room } => Some(room),
+            | ControlMessage::PairRevoke { room }
+            | ControlMessage::PairRevoked { room } => Some(room),
             _ => None,
         }
     }
@@ -506,6 +515,7 @@ const KNOWN_TYPES: &[&str] = &[
     "pair-decline",
     "pair-proof",
     "pair-revoke",
+    "pair-revoked",
 ];
 
 /// The `code` of an `error` control message (docs/protocol.md §2, "Error codes"). What a peer

@@ -398,6 +398,18 @@ impl Registry {
         }
     }
 
+    /// Whether `path`'s waiting sender has filled its read-ahead (so that its departure can
+    /// only be noticed by probing it): what the abandoned-sender tests wait for before the kill.
+    pub fn sender_stalled(&self, path: &str) -> bool {
+        match self.lock().get(path) {
+            Some(Slot::Waiting(Waiting {
+                sender: Some(sender),
+                ..
+            })) => sender.info.is_stalled(),
+            _ => false,
+        }
+    }
+
     pub fn is_established(&self, path: &str) -> bool {
         matches!(self.lock().get(path), Some(Slot::Established))
     }

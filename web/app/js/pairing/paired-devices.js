@@ -18,6 +18,8 @@ import { newPairingSecret, pairingKeys, pairProof, sameHex } from '../protocol/p
 
 /** How long `request` waits for the connection's security code before it gives up. */
 const CODE_WAIT_MS = 15_000;
+/** How long Unpair waits for a connected device to confirm (`pair-revoked`) before leaving anyway. */
+const REVOKE_WAIT_MS = 5_000;
 
 /**
  * @typedef {import('../rtc/peer-link.js').PeerLink} PeerLink
@@ -54,6 +56,8 @@ export class PairedDevices extends EventTarget {
     this.reached = new Set();
     /** @type {WeakSet<PeerLink>} */
     this.attached = new WeakSet();
+    /** Our `pair-revoke`s waiting for `pair-revoked`. @type {Set<{session: TransferSession, room: string, done: () => void}>} */
+    this.revoking = new Set();
     this.loaded = this.reload();
     deps.store.addEventListener('change', () => void this.reload());
   }
@@ -78,14 +82,19 @@ export class PairedDevices extends EventTarget {
     this.dispatchEvent(new Event('change'));
   }
 
-  /** Forgets a pairing: its room is left, its device no longer shown as paired. @param {string} room */
-  async forget(room) {
+  /**
+   * Forgets a pairing: its device is no longer shown as paired, and its room is left once
+   * `settled` is (see unpair).
+   * @param {string} room @param {Promise<unknown>} [settled]
+   */
+  async forget(room, settled) {
     this.pairings.delete(room);
     this.keys.delete(room);
     for (const [peer, v] of this.verified) if (v.room === room) this.verified.delete(peer);
-    this.deps.send({ type: 'leave-room', room });
     this.dispatchEvent(new Event('change'));
     await this.deps.store.remove(room);
+    await settled;
+    if (!this.pairings.has(room)) this.deps.send({ type: 'leave-room', room });
   }
 
   /** @param {Pairing} pairing */
@@ -213,10 +222,36 @@ export class PairedDevices extends EventTarget {
 
   /** Forgets a pairing here and, where its device is connected, there too. @param {string} room */
   async unpair(room) {
+    const answers = [];
     for (const v of this.verified.values()) {
-      if (v.room === room && !v.session.closed && v.session.canPair()) v.session.sendPair({ type: 'pair-revoke', room });
+      if (v.room === room && !v.session.closed && v.session.canPair()) answers.push(this.revoke(v.session, room));
     }
-    await this.forget(room);
+    // The room is left only once the device confirmed: sharing no room any more may end the
+    // connection (always on the relay), and with it a revoke still on its way.
+    await this.forget(room, Promise.all(answers));
+  }
+
+  /**
+   * Sends `pair-revoke`; resolves on the answer, the connection's end, or after REVOKE_WAIT_MS.
+   * @param {TransferSession} session @param {string} room
+   */
+  revoke(session, room) {
+    return new Promise((resolve) => {
+      const entry = {
+        session,
+        room,
+        done: () => {
+          clearTimeout(timer);
+          session.removeEventListener('closed', entry.done);
+          this.revoking.delete(entry);
+          resolve(undefined);
+        },
+      };
+      const timer = setTimeout(entry.done, REVOKE_WAIT_MS);
+      session.addEventListener('closed', entry.done);
+      this.revoking.add(entry);
+      session.sendPair({ type: 'pair-revoke', room });
+    });
   }
 
   /** @param {string} peerId @param {TransferSession} session @param {import('../protocol/control.js').PairMessage} msg */
@@ -282,9 +317,14 @@ export class PairedDevices extends EventTarget {
         // Only from the device that proved it holds this pairing, on this connection.
         const v = this.verified.get(peerId);
         if (v?.room !== msg.room || v.session !== session) return;
+        // Answered first: leaving the room may end this connection.
+        session.sendPair({ type: 'pair-revoked', room: msg.room });
         await this.forget(msg.room);
         return;
       }
+      case 'pair-revoked':
+        for (const r of this.revoking) if (r.session === session && r.room === msg.room) r.done();
+        return;
     }
   }
 

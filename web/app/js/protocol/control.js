@@ -33,7 +33,8 @@ import { sanitizePath } from './names.js';
  *  | {type: 'pair-accept', room: string}
  *  | {type: 'pair-decline', room: string}
  *  | {type: 'pair-proof', room: string, proof: string}
- *  | {type: 'pair-revoke', room: string}} ControlMessage
+ *  | {type: 'pair-revoke', room: string}
+ *  | {type: 'pair-revoked', room: string}} ControlMessage
  * @typedef {Extract<ControlMessage, {type: `pair-${string}`}>} PairMessage
  * @typedef {Extract<ControlMessage, {callId: string}>} CallMessage
  */
@@ -186,6 +187,7 @@ const PARSERS = {
   'pair-decline': (o) => ({ type: 'pair-decline', room: pairedRoom(o) }),
   'pair-proof': (o) => ({ type: 'pair-proof', room: pairedRoom(o), proof: hex32(o, 'proof') }),
   'pair-revoke': (o) => ({ type: 'pair-revoke', room: pairedRoom(o) }),
+  'pair-revoked': (o) => ({ type: 'pair-revoked', room: pairedRoom(o) }),
 };
 
 /** A paired room id: 32 lowercase hex digits, as is_paired_room_id in Rust. @param {any} o */

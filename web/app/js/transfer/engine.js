@@ -509,6 +509,7 @@ export class TransferSession extends EventTarget {
       case 'pair-decline':
       case 'pair-proof':
       case 'pair-revoke':
+      case 'pair-revoked':
         if (this.features.includes(FEATURE_PAIR)) this.emit('pair', msg);
         return;
     }
