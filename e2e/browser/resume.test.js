@@ -83,6 +83,60 @@ test('the sender tab closed at half a file and reopened with the file picked aga
   }
 });
 
+test('the receiver reloads its tab at half a file: the sender offers the rest again by itself, and it resumes from what was kept', { timeout: 300_000 }, async () => {
+  // 64 MiB in the suite; FERRY_E2E_RELOAD_MIB=256 for the size of issue 15 (docs/testing.md).
+  const size = (Number(process.env.FERRY_E2E_RELOAD_MIB) || 64) * MiB;
+  const server = await startServer();
+  const browser = await launchBrowser();
+  const p = await openPair(browser, server.url, { queryA: '?test=1', queryB: '?test=1&sink=opfs&sinkRate=8000000' });
+  const files = makeFiles({ 'reloaded.bin': size });
+  try {
+    const downloads = collectDownloads(p.b.page);
+    await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
+    await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
+    const first = p.cardAB.getByTestId('transfer').first();
+    const firstId = await first.getAttribute('data-transfer-id');
+    await p.b.page.waitForFunction(
+      (half) => {
+        for (const link of /** @type {any} */ (window).__ferryTest.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.bytesDone >= half) return true;
+        return false;
+      },
+      size / 2,
+      { timeout: 120_000 },
+    );
+    // Written in place (partial-file-worker.js), so what arrived is on disk when the tab goes.
+    await p.b.page.reload();
+    await p.b.page.getByTestId('conn-state').and(p.b.page.locator('[data-state="open"]')).waitFor();
+    // The sender's row failed, and the rest went out again with no one choosing to.
+    const row = p.a.page.locator(`[data-testid="transfer"][data-transfer-id="${firstId}"]`);
+    await inState(row, 'failed').waitFor({ timeout: 60_000 });
+    await inState(row.getByTestId('transfer-resend'), 'offered').waitFor({ timeout: 60_000 });
+    const dialog = p.b.page.getByTestId('offer-dialog');
+    const note = await dialog.getByTestId('offer-resumable').textContent({ timeout: 60_000 });
+    assert.match(note ?? '', /MB of this arrived before and was kept/);
+    await dialog.getByTestId('offer-accept').click();
+    const card = peerCard(p.b.page, p.nameA);
+    let seen = /** @type {{session: number, file: number} | null} */ (null);
+    for (let i = 0; i < 10_000 && (await inState(card.getByTestId('transfer').first(), 'done').count()) === 0; i++) {
+      seen = (await incoming(p.b.page)) ?? seen;
+    }
+    await inState(card.getByTestId('transfer').first(), 'done').waitFor({ timeout: 120_000 });
+    assert.ok(seen, 'saw the resumed transfer run');
+    const { session, file } = /** @type {{session: number, file: number}} */ (seen);
+    const prefix = file - session;
+    console.error(`reload: ${(prefix / MiB).toFixed(1)} MiB kept, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
+    assert.ok(prefix >= size / 2, `resumed from the kept half or more: ${prefix} bytes`);
+    const d = await downloads.get('reloaded.bin');
+    assert.equal(d.failure, null);
+    assert.equal(d.sha, files.sha['reloaded.bin'], 'byte for byte');
+  } finally {
+    await p.close();
+    await browser.close();
+    await server.stop();
+    rmSync(files.dir, { recursive: true, force: true });
+  }
+});
+
 /** Names in the page's kept-partials folder of the Origin Private File System. @param {import('playwright-core').Page} page */
 function keptNames(page) {
   return page.evaluate(async () => {

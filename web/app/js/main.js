@@ -29,6 +29,7 @@ import { PairedDevices } from './pairing/paired-devices.js';
 import { askToPair } from './ui/pair-dialog.js';
 import { setUpPairedList } from './ui/paired-list-view.js';
 import './ui/pairing-strings.js';
+import { Resender } from './transfer/resend.js';
 
 /** @param {string} id */
 const byTestId = (id) => /** @type {HTMLElement} */ (document.querySelector(`[data-testid="${id}"]`));
@@ -144,9 +145,13 @@ function linkFor(peerId) {
     });
     links.set(peerId, link);
     paired.attach(link);
+    resender.attach(link);
   }
   return link;
 }
+
+// Sends cut short by a lost connection go out again when their peer is back (transfer/resend.js).
+const resender = new Resender({ isPresent: (peerId) => [...directory.rooms.values()].some((peers) => peers.has(peerId)) });
 
 const pairingStore = new PairingStore();
 const paired = new PairedDevices({
@@ -335,6 +340,7 @@ signaling.addEventListener('message', (ev) => {
 });
 directory.addEventListener('change', render);
 directory.addEventListener('change', () => paired.onDirectoryChange());
+directory.addEventListener('change', () => resender.onDirectoryChange(links.values()));
 
 byTestId('create-room').addEventListener('click', () => signaling.send({ type: 'create-room' }));
 byTestId('join-form').addEventListener('submit', (ev) => {

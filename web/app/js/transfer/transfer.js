@@ -44,6 +44,10 @@ export class Transfer extends EventTarget {
     /** Who ended it early: 'me' or 'peer'. @type {'' | 'me' | 'peer'} */
     this.endedBy = '';
     this.current = 0;
+    /** A send cut short by a lost connection (transfer/resend.js): 'waiting' for the peer to be back, then 'offered' again. @type {'' | 'waiting' | 'offered'} */
+    this.resend = '';
+    /** Drops the pending resend (while `resend` is 'waiting'). @type {(() => void) | null} */
+    this.dropResend = null;
   }
 
   get role() {

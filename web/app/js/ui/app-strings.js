@@ -47,6 +47,9 @@ addStrings('en', {
   kindDesktop: 'computer',
   kindCli: 'command line',
   kindUnknown: 'device',
+  resendWaiting: 'What did not arrive is offered to {name} again when they are back.',
+  resendOffered: 'Offered to {name} again.',
+  resendDrop: 'Do not send again',
 });
 
 addStrings('zh-CN', {
@@ -93,4 +96,7 @@ addStrings('zh-CN', {
   kindDesktop: '电脑',
   kindCli: '命令行',
   kindUnknown: '设备',
+  resendWaiting: '{name} 回来后，会再次发送未送达的部分。',
+  resendOffered: '已再次发送给 {name}。',
+  resendDrop: '不再发送',
 });

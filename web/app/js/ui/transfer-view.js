@@ -26,6 +26,10 @@ export function transferView(tr, peerName) {
   const speed = h('span', { class: 'hint', testid: 'transfer-speed' });
   const cancel = h('button', { type: 'button', class: 'danger small', testid: 'transfer-cancel', onclick: () => tr.cancel() });
   const error = h('p', { class: 'error', testid: 'transfer-error', hidden: true });
+  // A send cut short by a lost connection: the rest follows when the peer is back (resend.js).
+  const resendText = h('span', { testid: 'transfer-resend-state' });
+  const resendDrop = h('button', { type: 'button', class: 'secondary small', testid: 'transfer-resend-drop', onclick: () => tr.dropResend?.() });
+  const resend = h('p', { class: 'hint', testid: 'transfer-resend', hidden: true }, resendText, ' ', resendDrop);
   const files = tr.files.map((f) => {
     const bar = /** @type {HTMLProgressElement} */ (h('progress', { testid: 'file-progress', max: String(Math.max(1, f.size)), value: '0', 'aria-label': f.path }));
     const st = h('span', { class: 'file-state', testid: 'file-state' });
@@ -38,6 +42,7 @@ export function transferView(tr, peerName) {
     { class: 'transfer', testid: 'transfer', dataset: { direction: tr.direction, transferId: String(tr.id) } },
     h('div', { class: 'transfer-head' }, title, state, speed, cancel),
     error,
+    resend,
     h('ul', { class: 'transfer-files' }, ...files.map((x) => x.row)),
   );
 
@@ -60,6 +65,11 @@ export function transferView(tr, peerName) {
     if (tr.state === 'declined') err = tr.endedBy === 'peer' ? `${peerName}: ${t('stateDeclined')}` : '';
     error.textContent = err;
     error.hidden = !err;
+    resend.hidden = tr.resend === '';
+    resend.dataset.state = tr.resend;
+    resendText.textContent = tr.resend === 'waiting' ? t('resendWaiting', { name: peerName }) : tr.resend === 'offered' ? t('resendOffered', { name: peerName }) : '';
+    resendDrop.textContent = t('resendDrop');
+    resendDrop.hidden = tr.resend !== 'waiting';
     for (const x of files) {
       const { f, bar, st, row } = x;
       const key = `${f.state}|${f.bytes}|${lang}`;
