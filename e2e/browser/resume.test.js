@@ -11,19 +11,9 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { launchBrowser, openApp, openPair, inState, peerCard, selfName } from '../lib/browser.js';
 import { startServer } from '../lib/server.js';
-import { makeFiles, collectDownloads } from '../lib/transfer.js';
+import { makeFiles, collectDownloads, resumedCounts } from '../lib/transfer.js';
 
 const MiB = 1024 * 1024;
-
-/** The receiver's running incoming transfer: its payload bytes written this session, its files' bytes. @param {import('playwright-core').Page} page */
-function incoming(page) {
-  return page.evaluate(() => {
-    for (const link of /** @type {any} */ (window).__ferryTest.links.values()) {
-      for (const t of link.session?.incoming.values() ?? []) if (t.state === 'active') return { session: t.bytesDone, file: t.files[0].bytes };
-    }
-    return null;
-  });
-}
 
 test('the sender tab closed at half a file and reopened with the file picked again: the rest resumes', { timeout: 300_000 }, async () => {
   const size = 32 * MiB;
@@ -57,17 +47,7 @@ test('the sender tab closed at half a file and reopened with the file picked aga
     const note = await p.b.page.getByTestId('offer-dialog').getByTestId('offer-resumable').textContent();
     assert.match(note ?? '', /MB of this arrived before and was kept/);
     await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
-    const card = peerCard(p.b.page, nameA2);
-    // Record the resumed transfer's counts as it runs (it leaves the session when done).
-    let seen = /** @type {{session: number, file: number} | null} */ (null);
-    for (let i = 0; i < 10_000 && (await inState(card.getByTestId('transfer').first(), 'done').count()) === 0; i++) {
-      seen = (await incoming(p.b.page)) ?? seen;
-    }
-    await inState(card.getByTestId('transfer').first(), 'done').waitFor({ timeout: 120_000 });
-    assert.ok(seen, 'saw the resumed transfer run');
-    // What the file holds less what this transfer wrote is the prefix it resumed from (the same
-    // at every sample: frames start at the accepted offset); only the rest crosses the wire.
-    const { session, file } = /** @type {{session: number, file: number}} */ (seen);
+    const { session, file } = await resumedCounts(p.b.page, peerCard(p.b.page, nameA2).getByTestId('transfer').first());
     const prefix = file - session;
     console.error(`resume: ${(prefix / MiB).toFixed(1)} MiB kept, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
     assert.ok(prefix >= size / 2, `resumed from the kept half or more: ${prefix} bytes`);
@@ -115,14 +95,7 @@ test('the receiver reloads its tab at half a file: the sender offers the rest ag
     const note = await dialog.getByTestId('offer-resumable').textContent({ timeout: 60_000 });
     assert.match(note ?? '', /MB of this arrived before and was kept/);
     await dialog.getByTestId('offer-accept').click();
-    const card = peerCard(p.b.page, p.nameA);
-    let seen = /** @type {{session: number, file: number} | null} */ (null);
-    for (let i = 0; i < 10_000 && (await inState(card.getByTestId('transfer').first(), 'done').count()) === 0; i++) {
-      seen = (await incoming(p.b.page)) ?? seen;
-    }
-    await inState(card.getByTestId('transfer').first(), 'done').waitFor({ timeout: 120_000 });
-    assert.ok(seen, 'saw the resumed transfer run');
-    const { session, file } = /** @type {{session: number, file: number}} */ (seen);
+    const { session, file } = await resumedCounts(p.b.page, peerCard(p.b.page, p.nameA).getByTestId('transfer').first());
     const prefix = file - session;
     console.error(`reload: ${(prefix / MiB).toFixed(1)} MiB kept, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
     assert.ok(prefix >= size / 2, `resumed from the kept half or more: ${prefix} bytes`);

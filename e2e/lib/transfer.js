@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, createReadStream, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import { peerCard } from './browser.js';
+import { inState, peerCard } from './browser.js';
 
 /** @typedef {Pick<Awaited<ReturnType<typeof import('./browser.js').openPair>>, 'a' | 'b' | 'cardAB' | 'cardBA'>} Pair */
 
@@ -157,3 +157,28 @@ export async function assertSameSecurityCode(cardA, cardB) {
 }
 
 export { readFileSync };
+
+/**
+ * Watches a resumed transfer on the receiving page until `row` (its row there) is done, and
+ * returns the counts of the last sample while it ran: `session`, the payload bytes this transfer
+ * carried, and `file`, the bytes its file holds. `file - session` is the prefix it resumed from
+ * (the same at every sample: frames start at the accepted offset). Bounded: 10,000 samples.
+ * @param {import('playwright-core').Page} page @param {import('playwright-core').Locator} row
+ * @returns {Promise<{session: number, file: number}>}
+ */
+export async function resumedCounts(page, row) {
+  /** @type {{session: number, file: number} | null} */
+  let seen = null;
+  for (let i = 0; i < 10_000 && (await inState(row, 'done').count()) === 0; i++) {
+    const now = await page.evaluate(() => {
+      for (const link of /** @type {any} */ (window).__ferryTest.links.values()) {
+        for (const t of link.session?.incoming.values() ?? []) if (t.state === 'active') return { session: t.bytesDone, file: t.files[0].bytes };
+      }
+      return null;
+    });
+    seen = now ?? seen;
+  }
+  await inState(row, 'done').waitFor({ timeout: 120_000 });
+  assert.ok(seen, 'saw the resumed transfer run');
+  return seen;
+}

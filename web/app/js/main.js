@@ -151,7 +151,10 @@ function linkFor(peerId) {
 }
 
 // Sends cut short by a lost connection go out again when their peer is back (transfer/resend.js).
-const resender = new Resender({ isPresent: (peerId) => [...directory.rooms.values()].some((peers) => peers.has(peerId)) });
+// The directory keeps its rooms while signaling is down (no flicker): present needs both.
+const resender = new Resender({
+  isPresent: (peerId) => signaling.state === 'open' && [...directory.rooms.values()].some((peers) => peers.has(peerId)),
+});
 
 const pairingStore = new PairingStore();
 const paired = new PairedDevices({

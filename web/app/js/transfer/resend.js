@@ -19,6 +19,8 @@
  */
 
 export const MAX_RESENDS = 3;
+/** A connection attempt for a pending resend that fails is tried again this many times, backing off from 2 s. */
+const MAX_RETRIES = 5;
 
 /** @param {OutgoingTransfer} tr */
 function lostConnection(tr) {
@@ -35,6 +37,8 @@ export class Resender {
     this.attempts = new WeakMap();
     /** @type {WeakSet<PeerLink>} */
     this.attached = new WeakSet();
+    /** Failed connection attempts since the last resend went out, by link. @type {Map<PeerLink, number>} */
+    this.retries = new Map();
   }
 
   /** @param {PeerLink} link */
@@ -48,6 +52,15 @@ export class Resender {
         if (tr.direction === 'send') this.track(link, tr);
       });
       this.flush(link, session);
+    });
+    // An attempt made as the connection dropped can fail later (a relay set up through a dying
+    // server times out): try again, a few times, once the peer is back.
+    link.addEventListener('state', (e) => {
+      const { state } = /** @type {CustomEvent} */ (e).detail;
+      if (state !== 'failed' || !this.pending.get(link)?.length) return;
+      const n = (this.retries.get(link) ?? 0) + 1;
+      this.retries.set(link, n);
+      if (n <= MAX_RETRIES) setTimeout(() => this.reconnect(link), 1000 * 2 ** n);
     });
   }
 
@@ -94,7 +107,7 @@ export class Resender {
   reconnect(link) {
     if (!this.pending.get(link)?.length || !this.deps.isPresent(link.opts.peerId)) return;
     if (link.session && !link.session.closed) this.flush(link, link.session);
-    else link.connect().catch(() => {});
+    else if (link.state !== 'connecting') link.connect().catch(() => {});
   }
 
   /** Offers everything waiting for this link on `session`. @param {PeerLink} link @param {TransferSession} session */
@@ -102,6 +115,7 @@ export class Resender {
     const list = this.pending.get(link);
     if (!list?.length || session.closed) return;
     this.pending.delete(link);
+    this.retries.delete(link);
     for (const entry of list) {
       try {
         for (const tr of session.sendSelection(entry.items)) this.attempts.set(tr, entry.attempt);
