@@ -40,11 +40,16 @@ test('a running transfer holds a screen wake lock on both pages and releases it 
     await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
     await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
     await waitRunning(p.b.page);
+    // The receiver's disk stalls (test hook), so the transfer stays running, however slow the
+    // machine, while both pages are looked at: a 3 s transfer on a loaded machine could end
+    // before the sender's page was read (seen once beside a soak).
+    await p.b.page.evaluate(() => /** @type {any} */ (window).__ferryTest.holdSink());
     for (const page of [p.a.page, p.b.page]) {
-      await page.waitForFunction(() => document.querySelector('[data-testid="keep-awake-notice"]')?.getAttribute('data-wake-lock') === 'held');
+      await page.waitForFunction(() => document.querySelector('[data-testid="keep-awake-notice"]')?.getAttribute('data-wake-lock') === 'held', null, { polling: 100 });
       // A desktop holding the lock needs no notice.
       assert.equal(await page.getByTestId('keep-awake-notice').isVisible(), false);
     }
+    await p.b.page.evaluate(() => /** @type {any} */ (window).__ferryTest.releaseSink());
     await inState(p.cardBA.getByTestId('transfer').first(), 'done').waitFor({ timeout: 120_000 });
     await inState(p.cardAB.getByTestId('transfer').first(), 'done').waitFor({ timeout: 30_000 });
     for (const page of [p.a.page, p.b.page]) {

@@ -159,23 +159,25 @@ export async function assertSameSecurityCode(cardA, cardB) {
 export { readFileSync };
 
 /**
- * Watches a resumed transfer on the receiving page until `row` (its row there) is done, and
- * returns the counts of the last sample while it ran: `session`, the payload bytes this transfer
- * carried, and `file`, the bytes its file holds. `file - session` is the prefix it resumed from
- * (the same at every sample: frames start at the accepted offset). Bounded: 10,000 samples.
+ * Watches a resumed transfer on `page` until `row` (its row there) is done, and returns the
+ * counts of the last sample while it ran: `session`, the payload bytes this transfer carried,
+ * and `file`, the bytes its file holds (received, or sent). `file - session` is the prefix it
+ * resumed from (the same at every sample: frames start at the accepted offset). Bounded: 10,000
+ * samples. `direction`: the page receives (default) or sends it.
  * @param {import('playwright-core').Page} page @param {import('playwright-core').Locator} row
+ * @param {'incoming' | 'outgoing'} [direction]
  * @returns {Promise<{session: number, file: number}>}
  */
-export async function resumedCounts(page, row) {
+export async function resumedCounts(page, row, direction = 'incoming') {
   /** @type {{session: number, file: number} | null} */
   let seen = null;
   for (let i = 0; i < 10_000 && (await inState(row, 'done').count()) === 0; i++) {
-    const now = await page.evaluate(() => {
+    const now = await page.evaluate((direction) => {
       for (const link of /** @type {any} */ (window).__ferryTest.links.values()) {
-        for (const t of link.session?.incoming.values() ?? []) if (t.state === 'active') return { session: t.bytesDone, file: t.files[0].bytes };
+        for (const t of link.session?.[direction].values() ?? []) if (t.state === 'active') return { session: t.bytesDone, file: t.files[0].bytes };
       }
       return null;
-    });
+    }, direction);
     seen = now ?? seen;
   }
   await inState(row, 'done').waitFor({ timeout: 120_000 });

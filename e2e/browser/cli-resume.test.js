@@ -1,0 +1,111 @@
+// Resume between the web app and the native peer when the native side dies mid-file and is run
+// again (docs/protocol.md "Checking a kept prefix"): `ferry send` killed at about half a file and
+// started again, the browser (`?sink=opfs`) joins its new room and accepts, and only the rest
+// crosses; the browser sending to `ferry receive`, which is killed at about half and run again
+// on the same code: it resumes from its `.ferry-part` once the file is picked again for it. Both
+// byte for byte. The restarted CLI is a new peer (it keeps no peer id), so the browser does not
+// resend to it by itself (transfer/resend.js follows a peer id): the user picks the file again.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { runFerry } from '../lib/cli.js';
+import { inState, openApp, peerCard, useServerAndBrowser } from '../lib/browser.js';
+import { makeFiles, collectDownloads, resumedCounts, sha256File, tempDir } from '../lib/transfer.js';
+
+const MiB = 1024 * 1024;
+const env = useServerAndBrowser();
+
+/** @param {string[]} args */
+const ferry = (args) => runFerry(args, env.server.url);
+
+/** @param {ReturnType<typeof runFerry>} cli */
+async function kill(cli) {
+  const exited = cli.exit();
+  cli.proc.kill('SIGKILL');
+  await exited;
+}
+
+test('ferry send killed at half a file and run again: the browser resumes from what it kept', { timeout: 300_000 }, async () => {
+  const size = 48 * MiB;
+  const files = makeFiles({ 'cli-restart.bin': size });
+  const first = ferry(['send', '--yes', ...files.paths]);
+  const room = await first.event('room');
+  const b = await openApp(env.browser, `${room.link}&test=1&sink=opfs&sinkRate=8000000`);
+  try {
+    const downloads = collectDownloads(b.page);
+    await b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
+    await b.page.waitForFunction(
+      (half) => {
+        for (const link of /** @type {any} */ (window).__ferryTest.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.bytesDone >= half) return true;
+        return false;
+      },
+      size / 2,
+      { timeout: 120_000 },
+    );
+    await kill(first);
+    await inState(b.page.getByTestId('transfer').first(), 'failed').waitFor({ timeout: 60_000 });
+
+    // Run again: a new room; the browser joins it by its code.
+    const second = ferry(['send', '--yes', ...files.paths]);
+    const room2 = await second.event('room');
+    const welcome = await second.event('welcome');
+    await b.page.getByTestId('join-code-input').fill(room2.code);
+    await b.page.getByTestId('join-code-submit').click();
+    const dialog = b.page.getByTestId('offer-dialog');
+    const note = await dialog.getByTestId('offer-resumable').textContent({ timeout: 60_000 });
+    assert.match(note ?? '', /MB of this arrived before and was kept/);
+    await dialog.getByTestId('offer-accept').click();
+    const { session, file } = await resumedCounts(b.page, peerCard(b.page, welcome.name).getByTestId('transfer').first());
+    const prefix = file - session;
+    console.error(`ferry send restarted: ${(prefix / MiB).toFixed(1)} MiB kept, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
+    assert.ok(prefix >= size / 2, `resumed from the kept half or more: ${prefix} bytes`);
+    assert.equal(await second.exit(), 0, second.stderr());
+    const d = await downloads.get('cli-restart.bin');
+    assert.equal(d.failure, null);
+    assert.equal(d.sha, files.sha['cli-restart.bin'], 'byte for byte');
+  } finally {
+    await b.context.close();
+  }
+});
+
+test('ferry receive killed at half a file and run again on the same code: it resumes from its .ferry-part', { timeout: 300_000 }, async () => {
+  // Small: the debug-build receiver takes ~1 MB/s from a browser on a loaded 2-core machine.
+  const size = 32 * MiB;
+  const files = makeFiles({ 'to-the-cli.bin': size });
+  const a = await openApp(env.browser, `${env.server.url}/?test=1`);
+  try {
+    await a.page.getByTestId('create-room').click();
+    const code = ((await a.page.getByTestId('room-code').textContent()) ?? '').trim();
+    const out = tempDir('ferry-e2e-cli-resume-');
+    const first = ferry(['receive', code.toLowerCase(), '--out', out, '--yes']);
+    const w1 = await first.event('welcome');
+    await peerCard(a.page, w1.name).getByTestId('peer-send-files').setInputFiles(files.paths);
+    // About half on the receiver's disk (its .ferry-part grows as frames arrive): kill it.
+    const partSize = () => {
+      const part = readdirSync(out).find((n) => n.endsWith('.ferry-part'));
+      return part ? statSync(path.join(out, part)).size : 0;
+    };
+    for (let i = 0; i < 12_000 && partSize() < size / 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(partSize() >= size / 2, `the .ferry-part reached half: ${partSize()} bytes`);
+    await kill(first);
+    const kept = partSize();
+
+    const second = ferry(['receive', code.toLowerCase(), '--out', out, '--yes']);
+    const w2 = await second.event('welcome');
+    const card = peerCard(a.page, w2.name);
+    await card.getByTestId('peer-send-files').setInputFiles(files.paths);
+    const { session, file } = await resumedCounts(a.page, card.getByTestId('transfer').first(), 'outgoing');
+    const prefix = file - session;
+    console.error(`ferry receive restarted: ${(kept / MiB).toFixed(1)} MiB on disk at the kill, resumed from ${(prefix / MiB).toFixed(1)} MiB, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
+    assert.ok(prefix >= size / 2, `resumed from the kept half or more: ${prefix} bytes`);
+    const done = await second.event('done');
+    assert.equal(done.failed, 0);
+    assert.equal(await second.exit(), 0, second.stderr());
+    assert.deepEqual(readdirSync(out), ['to-the-cli.bin'], 'the .ferry-part became the file');
+    assert.equal(await sha256File(path.join(out, 'to-the-cli.bin')), files.sha['to-the-cli.bin'], 'byte for byte');
+  } finally {
+    await a.context.close();
+  }
+});
