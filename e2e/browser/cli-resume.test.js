@@ -12,7 +12,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { runFerry } from '../lib/cli.js';
 import { inState, openApp, peerCard, useServerAndBrowser } from '../lib/browser.js';
-import { makeFiles, collectDownloads, resumedCounts, sha256File, tempDir } from '../lib/transfer.js';
+import { makeFiles, collectDownloads, receivedAtLeast, resumedCounts, sha256File, tempDir } from '../lib/transfer.js';
 
 const MiB = 1024 * 1024;
 const env = useServerAndBrowser();
@@ -36,14 +36,7 @@ test('ferry send killed at half a file and run again: the browser resumes from w
   try {
     const downloads = collectDownloads(b.page);
     await b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
-    await b.page.waitForFunction(
-      (half) => {
-        for (const link of /** @type {any} */ (window).__ferryTest.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.bytesDone >= half) return true;
-        return false;
-      },
-      size / 2,
-      { timeout: 120_000 },
-    );
+    await receivedAtLeast(b.page, size / 2);
     await kill(first);
     await inState(b.page.getByTestId('transfer').first(), 'failed').waitFor({ timeout: 60_000 });
 

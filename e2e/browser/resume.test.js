@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { launchBrowser, openApp, openPair, inState, peerCard, selfName } from '../lib/browser.js';
 import { startServer } from '../lib/server.js';
-import { makeFiles, collectDownloads, resumedCounts } from '../lib/transfer.js';
+import { makeFiles, collectDownloads, receivedAtLeast, resumedCounts } from '../lib/transfer.js';
 
 const MiB = 1024 * 1024;
 
@@ -26,14 +26,7 @@ test('the sender tab closed at half a file and reopened with the file picked aga
     await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
     await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
     // About half written on the receiver: the sender's tab goes.
-    await p.b.page.waitForFunction(
-      (half) => {
-        for (const link of /** @type {any} */ (window).__ferryTest.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.bytesDone >= half) return true;
-        return false;
-      },
-      size / 2,
-      { timeout: 120_000 },
-    );
+    await receivedAtLeast(p.b.page, size / 2);
     await p.a.context.close();
     await inState(p.cardBA.getByTestId('transfer').first(), 'failed').waitFor({ timeout: 60_000 });
 
@@ -76,14 +69,7 @@ test('the receiver reloads its tab at half a file: the sender offers the rest ag
     await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
     const first = p.cardAB.getByTestId('transfer').first();
     const firstId = await first.getAttribute('data-transfer-id');
-    await p.b.page.waitForFunction(
-      (half) => {
-        for (const link of /** @type {any} */ (window).__ferryTest.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.bytesDone >= half) return true;
-        return false;
-      },
-      size / 2,
-      { timeout: 120_000 },
-    );
+    await receivedAtLeast(p.b.page, size / 2);
     // Written in place (partial-file-worker.js), so what arrived is on disk when the tab goes.
     await p.b.page.reload();
     await p.b.page.getByTestId('conn-state').and(p.b.page.locator('[data-state="open"]')).waitFor();

@@ -159,6 +159,21 @@ export async function assertSameSecurityCode(cardA, cardB) {
 export { readFileSync };
 
 /**
+ * Waits until a transfer `page` receives has carried at least `bytes` of payload this session.
+ * @param {import('playwright-core').Page} page @param {number} bytes
+ */
+export function receivedAtLeast(page, bytes) {
+  return page.waitForFunction(
+    (bytes) => {
+      for (const link of /** @type {any} */ (window).__ferryTest.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.bytesDone >= bytes) return true;
+      return false;
+    },
+    bytes,
+    { timeout: 120_000 },
+  );
+}
+
+/**
  * Watches a resumed transfer on `page` until `row` (its row there) is done, and returns the
  * counts of the last sample while it ran: `session`, the payload bytes this transfer carried,
  * and `file`, the bytes its file holds (received, or sent). `file - session` is the prefix it

@@ -153,7 +153,7 @@ function linkFor(peerId) {
 // Sends cut short by a lost connection go out again when their peer is back (transfer/resend.js).
 // The directory keeps its rooms while signaling is down (no flicker): present needs both.
 const resender = new Resender({
-  isPresent: (peerId) => signaling.state === 'open' && [...directory.rooms.values()].some((peers) => peers.has(peerId)),
+  isPresent: (peerId) => signaling.state === 'open' && directory.peer(peerId) !== null,
 });
 
 const pairingStore = new PairingStore();
