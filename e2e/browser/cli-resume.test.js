@@ -63,11 +63,7 @@ test('ferry send killed at half a file and run again: the browser resumes from w
   }
 });
 
-// TODO (issue 15): on an idle machine this failed once: 16.1 MiB in the .ferry-part at the kill,
-// yet the resumed transfer started at 0 (under load it passed 3 of 3). Not explained yet — a
-// prefix whose hash the sender refused (file-restart), or writes landing out of order, are the
-// first suspects. Marked todo so that it runs and reports, without blocking the suite.
-test('ferry receive killed at half a file and run again on the same code: it resumes from its .ferry-part', { timeout: 300_000, todo: 'failed once idle: resumed from 0 (issue 15)' }, async () => {
+test('ferry receive killed at half a file and run again on the same code: it resumes from its .ferry-part', { timeout: 300_000 }, async () => {
   // Small: the debug-build receiver takes ~1 MB/s from a browser on a loaded 2-core machine.
   const size = 32 * MiB;
   const files = makeFiles({ 'to-the-cli.bin': size });
@@ -97,6 +93,9 @@ test('ferry receive killed at half a file and run again on the same code: it res
     const prefix = file - session;
     console.error(`ferry receive restarted: ${(kept / MiB).toFixed(1)} MiB on disk at the kill, resumed from ${(prefix / MiB).toFixed(1)} MiB, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
     assert.ok(prefix >= size / 2, `resumed from the kept half or more: ${prefix} bytes`);
+    // The receiver's own account: it offered exactly what it had kept, and the sender took it.
+    assert.match(second.stderr(), new RegExp(`resuming to-the-cli\\.bin from ${kept} bytes`), second.stderr());
+    assert.equal(prefix, kept, 'resumed from exactly the kept prefix');
     const done = await second.event('done');
     assert.equal(done.failed, 0);
     assert.equal(await second.exit(), 0, second.stderr());

@@ -179,20 +179,28 @@ export function receivedAtLeast(page, bytes) {
  * and `file`, the bytes its file holds (received, or sent). `file - session` is the prefix it
  * resumed from (the same at every sample: frames start at the accepted offset). Bounded: 10,000
  * samples. `direction`: the page receives (default) or sends it.
+ *
+ * Only the link of the peer whose card holds `row` is read: the link to the peer that went
+ * away may still show its cut-short transfer `active` (until ICE gives up on it), and that
+ * one started at 0.
  * @param {import('playwright-core').Page} page @param {import('playwright-core').Locator} row
  * @param {'incoming' | 'outgoing'} [direction]
  * @returns {Promise<{session: number, file: number}>}
  */
 export async function resumedCounts(page, row, direction = 'incoming') {
+  const peerId = await row.evaluate((el) => /** @type {HTMLElement | null} */ (el.closest('[data-peer-id]'))?.dataset.peerId ?? null, undefined, { timeout: 60_000 });
+  assert.ok(peerId, 'the row is in a peer card');
   /** @type {{session: number, file: number} | null} */
   let seen = null;
   for (let i = 0; i < 10_000 && (await inState(row, 'done').count()) === 0; i++) {
-    const now = await page.evaluate((direction) => {
-      for (const link of /** @type {any} */ (window).__ferryTest.links.values()) {
-        for (const t of link.session?.[direction].values() ?? []) if (t.state === 'active') return { session: t.bytesDone, file: t.files[0].bytes };
-      }
-      return null;
-    }, direction);
+    const now = await page.evaluate(
+      ({ direction, peerId }) => {
+        const link = /** @type {any} */ (window).__ferryTest.links.get(peerId);
+        for (const t of link?.session?.[direction].values() ?? []) if (t.state === 'active') return { session: t.bytesDone, file: t.files[0].bytes };
+        return null;
+      },
+      { direction, peerId },
+    );
     seen = now ?? seen;
   }
   await inState(row, 'done').waitFor({ timeout: 120_000 });
