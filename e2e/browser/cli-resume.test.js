@@ -2,9 +2,10 @@
 // again (docs/protocol.md "Checking a kept prefix"): `ferry send` killed at about half a file and
 // started again, the browser (`?sink=opfs`) joins its new room and accepts, and only the rest
 // crosses; the browser sending to `ferry receive`, which is killed at about half and run again
-// on the same code: it resumes from its `.ferry-part` once the file is picked again for it. Both
-// byte for byte. The restarted CLI is a new peer (it keeps no peer id), so the browser does not
-// resend to it by itself (transfer/resend.js follows a peer id): the user picks the file again.
+// on the same code: it comes back as the same peer (crates/ferry-cli/src/kept_identity.rs), the
+// browser drops the dead connection at the new process's offer (rtc/peer-link.js) and sends the
+// rest again by itself (transfer/resend.js), and the CLI resumes from its `.ferry-part`. Both
+// byte for byte.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,7 +64,7 @@ test('ferry send killed at half a file and run again: the browser resumes from w
   }
 });
 
-test('ferry receive killed at half a file and run again on the same code: it resumes from its .ferry-part', { timeout: 300_000 }, async () => {
+test('ferry receive killed at half a file and run again on the same code: the browser sends the rest again by itself, and it resumes from its .ferry-part', { timeout: 300_000 }, async () => {
   // Small: the debug-build receiver takes ~1 MB/s from a browser on a loaded 2-core machine.
   const size = 32 * MiB;
   const files = makeFiles({ 'to-the-cli.bin': size });
@@ -85,11 +86,18 @@ test('ferry receive killed at half a file and run again on the same code: it res
     await kill(first);
     const kept = partSize();
 
+    // Run again on the same code it comes back as the same peer (its kept token), and the
+    // browser sends the rest again by itself: nobody picks the file again.
     const second = ferry(['receive', code.toLowerCase(), '--out', out, '--yes']);
     const w2 = await second.event('welcome');
+    assert.equal(w2.id, w1.id, 'the same peer id as before the kill');
+    // The cut-short row stays (failed, "the rest was sent again"); the resent one is new, and
+    // as its session is new too it may carry the same transfer id.
     const card = peerCard(a.page, w2.name);
-    await card.getByTestId('peer-send-files').setInputFiles(files.paths);
-    const { session, file } = await resumedCounts(a.page, card.getByTestId('transfer').first(), 'outgoing');
+    const cut = inState(card.getByTestId('transfer'), 'failed').first();
+    await inState(cut.getByTestId('transfer-resend'), 'offered').waitFor({ timeout: 60_000 });
+    const resent = card.locator('[data-testid="transfer"]:not([data-state="failed"])').first();
+    const { session, file } = await resumedCounts(a.page, resent, 'outgoing');
     const prefix = file - session;
     console.error(`ferry receive restarted: ${(kept / MiB).toFixed(1)} MiB on disk at the kill, resumed from ${(prefix / MiB).toFixed(1)} MiB, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
     assert.ok(prefix >= size / 2, `resumed from the kept half or more: ${prefix} bytes`);

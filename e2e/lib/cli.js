@@ -2,8 +2,13 @@
 // server, for tests where a CLI peer meets the web app.
 
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { repoRoot } from './server.js';
+
+/** Where the CLIs of this test process keep their receive identities (not the user's home). */
+let stateDir = '';
 
 /**
  * Runs the ferry CLI with `--json`; `events` resolves each JSON line by its `event`.
@@ -12,7 +17,9 @@ import { repoRoot } from './server.js';
  */
 export function runFerry(args, serverUrl) {
   const bin = process.env.FERRY_BIN ?? path.join(repoRoot, 'target', 'debug', 'ferry');
-  const proc = spawn(bin, [...args, '--server', serverUrl, '--bind', '127.0.0.1:0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  stateDir ||= mkdtempSync(path.join(tmpdir(), 'ferry-e2e-state-'));
+  const env = { ...process.env, FERRY_STATE_DIR: stateDir };
+  const proc = spawn(bin, [...args, '--server', serverUrl, '--bind', '127.0.0.1:0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stderr = '';
   proc.stderr.on('data', (d) => {
     stderr += d;

@@ -8,6 +8,7 @@
 #![warn(clippy::unwrap_used)]
 
 mod disk;
+mod kept_identity;
 mod multi_send;
 mod peer_common;
 mod prefetch;

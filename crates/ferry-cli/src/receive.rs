@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ferry_protocol::signaling::ServerMessage;
-use ferry_transport::SignalingClient;
+use ferry_transport::{PeerSignaling, SignalingClient};
 
+use crate::kept_identity::KeptIdentity;
 use crate::peer_common::{PeerArgs, ctrl_c, link, report};
 use crate::session::{Mode, Session};
 use crate::ui::Ui;
@@ -29,7 +30,13 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
     if !out.is_dir() {
         anyhow::bail!("--out {} is not a folder", out.display());
     }
-    let mut sig = SignalingClient::connect(&args.peer.server).await?;
+    // Run again on the same code, it comes back as the same peer (kept_identity.rs).
+    let mut kept = KeptIdentity::open(&args.peer.server, &args.code);
+    let token = kept.as_ref().and_then(|k| k.token()).map(str::to_string);
+    let mut sig = SignalingClient::connect_as(&args.peer.server, token.as_deref()).await?;
+    if let Some(k) = kept.as_mut() {
+        k.store(sig.token());
+    }
     crate::peer_common::announce_self(&sig, &Ui::new(args.peer.json));
     let room = sig
         .join_room(&args.code)
@@ -88,5 +95,10 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
     let r = report(outcome, &session, &peer_link, "received", &ui);
     peer_link.close().await;
     sig.close().await;
+    if r.is_ok()
+        && let Some(k) = kept
+    {
+        k.forget();
+    }
     r
 }

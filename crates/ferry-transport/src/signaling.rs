@@ -132,7 +132,18 @@ pub fn explain_connect_error(e: &tokio_tungstenite::tungstenite::Error) -> Strin
 impl SignalingClient {
     /// Connects to `server` (e.g. `http://localhost:8080`) and waits for `welcome`.
     pub async fn connect(server: &str) -> Result<Self, SignalingError> {
-        let (ws_url, http_base) = server_urls(server)?;
+        Self::connect_as(server, None).await
+    }
+
+    /// Like [`Self::connect`], presenting a `token` from an earlier `welcome` to come back as
+    /// the same peer (the hub ignores one it did not issue and gives a new id).
+    pub async fn connect_as(server: &str, token: Option<&str>) -> Result<Self, SignalingError> {
+        let (mut ws_url, http_base) = server_urls(server)?;
+        if let Some(t) = token {
+            let mut u = url::Url::parse(&ws_url).expect("server_urls builds a valid URL");
+            u.query_pairs_mut().append_pair("token", t);
+            ws_url = u.to_string();
+        }
         let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
             .await
             .map_err(|e| SignalingError::Connect(http_base.clone(), explain_connect_error(&e)))?;

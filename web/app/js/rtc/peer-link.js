@@ -271,6 +271,14 @@ export class PeerLink extends EventTarget {
       }
       if (signal.kind === 'description') {
         const isOffer = signal.sdpType === 'offer';
+        // An offer under a DTLS key other than the one we are connected to comes from a new
+        // process behind the same peer id (a native peer run again with its kept token, a tab
+        // that crashed): the old connection cannot continue, though ICE may take seconds to
+        // notice. It ends as a lost connection (so its sends go out again, transfer/resend.js)
+        // and the offer starts the new one. Only the peer's own signaling can send this.
+        const current = this.pc?.remoteDescription ? dtlsIdentity(this.pc.remoteDescription.sdp) : null;
+        const offered = isOffer ? dtlsIdentity(signal.sdp) : null;
+        if (current && offered && current !== offered) this.fail('the peer started again');
         // A fresh offer while we have no usable connection starts a new one.
         if (!this.pc || (isOffer && (this.state === 'closed' || this.state === 'failed'))) {
           if (!isOffer) return;

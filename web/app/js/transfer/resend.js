@@ -51,7 +51,9 @@ export class Resender {
         const tr = /** @type {CustomEvent} */ (ev).detail;
         if (tr.direction === 'send') this.track(link, tr);
       });
-      this.flush(link, session);
+      // After every other 'session' listener: the peer card attaches to the session in one,
+      // and a transfer offered before that would have no row (the resent send ran unseen).
+      queueMicrotask(() => this.flush(link, session));
     });
     // An attempt made as the connection dropped can fail later (a relay set up through a dying
     // server times out): try again, a few times, once the peer is back.
