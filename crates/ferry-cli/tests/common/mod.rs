@@ -158,6 +158,7 @@ impl Peer {
         let mut child = Command::new(FERRY)
             .args(args)
             .args(["--server", url, "--bind", "127.0.0.1:0", "--json"])
+            .env("FERRY_STATE_DIR", state_dir())
             .envs(env.iter().copied())
             .stdin(stdin)
             .stdout(Stdio::piped())
@@ -183,6 +184,7 @@ impl Peer {
             .join(" ");
         let mut child = Command::new("script")
             .args(["-q", "-e", "-c", &line, "/dev/null"])
+            .env("FERRY_STATE_DIR", state_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -339,6 +341,11 @@ pub fn send(server: &Server, paths: &[&Path]) -> (Peer, String) {
             .ends_with(&format!("/?room={code}"))
     );
     (peer, code)
+}
+
+/// Where the CLIs of this test binary keep their receive identities (not the user's home).
+pub fn state_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ferry-test-state-{}", std::process::id()))
 }
 
 pub fn receive(server: &Server, code: &str, out: &Path, extra: &[&str], stdin: Stdio) -> Peer {
