@@ -1,19 +1,22 @@
 #!/usr/bin/env node
-// End-to-end flow control with a slow disk, at sizes too big for the test suite: one browser
-// sends a file of MiB random bytes to another whose sink writes at most RATE bytes/s (the
-// `?test=1&sinkRate=` throttle in front of the real streamed download). Every half second it
-// samples the sender's sent bytes, then the receiver's written bytes (so sent − written can only
-// overstate the gap), and the receiving tab's JS heap after a forced GC (DevTools
-// `Performance.getMetrics`, JSHeapUsedSize); at the end it checks the download byte for byte.
+// End-to-end flow control and memory at sizes too big for the test suite: one browser tab sends
+// a file of MiB random bytes to another, which receives it into its default sink (the OPFS where
+// the page has one) or SINK (`stream`, `memory`), written at most RATE bytes/s (the
+// `?test=1&sinkRate=` throttle; RATE 0: as fast as it goes). Every half second it samples the
+// sender's sent bytes, then the receiver's written bytes (so sent − written can only overstate
+// the gap), both tabs' JS heaps after a forced GC (DevTools `Performance.getMetrics`,
+// JSHeapUsedSize), and the proportional set size (Pss, /proc/<pid>/smaps_rollup) of every
+// Chromium process together: ArrayBuffers, the network and storage services, the service
+// worker; at the end it checks the download byte for byte.
 //
-//   cargo build -p ferry && (cd e2e && npm ci) && node bench/browser/flow-control.mjs [MiB] [RATE]
+//   cargo build -p ferry && (cd e2e && npm ci) && node bench/browser/flow-control.mjs [MiB] [RATE] [SINK]
 //
-// Prints the sender's throughput next to the sink's rate, the largest gap against the window,
-// and the heap's range: the figures in docs/benchmarks.md "Flow control with a slow disk".
+// Prints the transfer's throughput next to the sink's rate, the largest gap against the window,
+// and the memory ranges: the figures in docs/benchmarks.md "Flow control with a slow disk".
 
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +33,7 @@ const { FLOW_WINDOW_BYTES } = await import(path.join(here, '..', '..', 'web', 'a
 
 const MIB = Number(process.argv[2] ?? 1024);
 const RATE = Number(process.argv[3] ?? 6_000_000);
+const SINK = process.argv[4] ?? '';
 const MiB = 1024 * 1024;
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ferry-bench-'));
@@ -45,6 +49,38 @@ const sha = await new Promise((resolve, reject) => {
 const server = await startServer();
 const browser = await launchBrowser();
 
+/** The browser's process and its descendants. @param {number} root */
+function processTree(root) {
+  /** @type {Map<number, number[]>} */
+  const children = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const all = [root];
+  for (let i = 0; i < all.length; i++) all.push(...(children.get(all[i]) ?? []));
+  return all;
+}
+
+/** Pss of every process of the browser, summed. @param {number} root */
+function browserPss(root) {
+  let kb = 0;
+  for (const pid of processTree(root)) {
+    try {
+      kb += Number(/Pss:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kb * 1024;
+}
+
 /** @param {import('playwright-core').Page} page @param {'outgoing' | 'incoming'} dir */
 const moved = (page, dir) =>
   page.evaluate((d) => {
@@ -55,14 +91,26 @@ const moved = (page, dir) =>
   }, dir);
 
 try {
-  const p = await openPair(browser, server.url, { queryA: '?test=1', queryB: `?test=1&sinkRate=${RATE}` });
-  const cdp = await p.b.context.newCDPSession(p.b.page);
-  await cdp.send('Performance.enable');
-  const heap = async () => {
-    await cdp.send('HeapProfiler.collectGarbage');
-    const { metrics } = await cdp.send('Performance.getMetrics');
-    return metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+  const query = `?test=1${RATE > 0 ? `&sinkRate=${RATE}` : ''}${SINK ? `&sink=${SINK}` : ''}`;
+  const p = await openPair(browser, server.url, { queryA: '?test=1', queryB: query });
+  const storage = await p.b.page.evaluate(() => document.body.dataset.storage);
+  /** @param {import('playwright-core').Page} page @param {import('playwright-core').BrowserContext} context */
+  const heapOf = async (page, context) => {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    return async () => {
+      await cdp.send('HeapProfiler.collectGarbage');
+      const { metrics } = await cdp.send('Performance.getMetrics');
+      return metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+    };
   };
+  const heap = await heapOf(p.b.page, p.b.context);
+  const senderHeap = await heapOf(p.a.page, p.a.context);
+  const browserPid = /** @type {number} */ (browser.process()?.pid);
+  /** @type {number[]} */
+  const senderHeaps = [];
+  /** @type {number[]} */
+  const pss = [];
   const downloads = collectDownloads(p.b.page);
   await p.cardAB.getByTestId('peer-send-files').setInputFiles(file);
   await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
@@ -77,7 +125,11 @@ try {
     if (written < 0 && sent < 0 && (await inState(p.cardBA.getByTestId('transfer').first(), 'done').count()) > 0) break;
     if (sent < 0 && !senderDoneMs && written > 0) senderDoneMs = performance.now() - t0;
     if (sent >= 0 && written >= 0) worst = Math.max(worst, sent - written);
-    if (written >= 0) heaps.push([written, await heap()]);
+    if (written >= 0) {
+      heaps.push([written, await heap()]);
+      senderHeaps.push(await senderHeap());
+      pss.push(browserPss(browserPid));
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
   const ms = performance.now() - t0;
@@ -85,11 +137,15 @@ try {
   if (d.sha !== sha) throw new Error(`download differs: ${d.failure ?? d.sha}`);
   const hs = heaps.map(([, h]) => h);
   const mb = (/** @type {number} */ b) => (b / MiB).toFixed(1);
+  const range = (/** @type {number[]} */ xs) => `${mb(Math.min(...xs))}–${mb(Math.max(...xs))} MiB`;
   console.log(
-    `| ${MIB} MiB | sink ${(RATE / 1e6).toFixed(1)} MB/s | transfer ${((MIB * MiB) / 1e6 / (ms / 1000)).toFixed(2)} MB/s | ` +
-      `sender ahead ≤ ${mb(worst)} MiB (window ${mb(FLOW_WINDOW_BYTES)}) | receiver JS heap ${mb(Math.min(...hs))}–${mb(Math.max(...hs))} MiB over ${heaps.length} samples |`,
+    `| ${MIB} MiB | ${storage}, ${RATE > 0 ? `sink ${(RATE / 1e6).toFixed(1)} MB/s` : 'unthrottled'} | transfer ${((MIB * MiB) / 1e6 / (ms / 1000)).toFixed(2)} MB/s | ` +
+      `sender ahead ≤ ${mb(worst)} MiB (window ${mb(FLOW_WINDOW_BYTES)}) | receiver JS heap ${range(hs)}, sender JS heap ${range(senderHeaps)} | ` +
+      `Chromium Pss (all processes) ${range(pss)} | ${heaps.length} samples |`,
   );
-  for (const [w, h] of heaps.filter((_, i) => i % Math.max(1, Math.floor(heaps.length / 8)) === 0)) console.error(`  written ${mb(w)} MiB: heap ${mb(h)} MiB`);
+  for (const i of heaps.keys()) {
+    if (i % Math.max(1, Math.floor(heaps.length / 8)) === 0) console.error(`  written ${mb(heaps[i][0])} MiB: receiver heap ${mb(heaps[i][1])} MiB, sender heap ${mb(senderHeaps[i])} MiB, Chromium Pss ${mb(pss[i])} MiB`);
+  }
   await p.close();
 } finally {
   await browser.close();

@@ -1,6 +1,6 @@
 // Resume between the web app and the native peer when the native side dies mid-file and is run
 // again (docs/protocol.md "Checking a kept prefix"): `ferry send` killed at about half a file and
-// started again, the browser (`?sink=opfs`) joins its new room and accepts, and only the rest
+// started again, the browser (keeping what arrives in its OPFS, the default) joins its new room and accepts, and only the rest
 // crosses; the browser sending to `ferry receive`, which is killed at about half and run again
 // on the same code: it comes back as the same peer (crates/ferry-cli/src/kept_identity.rs), the
 // browser drops the dead connection at the new process's offer (rtc/peer-link.js) and sends the
@@ -33,7 +33,7 @@ test('ferry send killed at half a file and run again: the browser resumes from w
   const files = makeFiles({ 'cli-restart.bin': size });
   const first = ferry(['send', '--yes', ...files.paths]);
   const room = await first.event('room');
-  const b = await openApp(env.browser, `${room.link}&test=1&sink=opfs&sinkRate=8000000`);
+  const b = await openApp(env.browser, `${room.link}&test=1&sinkRate=8000000`);
   try {
     const downloads = collectDownloads(b.page);
     await b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
@@ -109,6 +109,47 @@ test('ferry receive killed at half a file and run again on the same code: the br
     assert.equal(await second.exit(), 0, second.stderr());
     assert.deepEqual(readdirSync(out), ['to-the-cli.bin'], 'the .ferry-part became the file');
     assert.equal(await sha256File(path.join(out, 'to-the-cli.bin')), files.sha['to-the-cli.bin'], 'byte for byte');
+  } finally {
+    await a.context.close();
+  }
+});
+
+test('the browser sending to ferry receive reloads at half a file: ferry receive waits, and the file picked again resumes from its .ferry-part', { timeout: 300_000 }, async () => {
+  const size = 32 * MiB;
+  const files = makeFiles({ 'after-a-reload.bin': size });
+  const a = await openApp(env.browser, `${env.server.url}/?test=1`);
+  try {
+    await a.page.getByTestId('create-room').click();
+    const code = ((await a.page.getByTestId('room-code').textContent()) ?? '').trim();
+    const out = tempDir('ferry-e2e-cli-wait-');
+    // A slow disk (4 MB/s) keeps the transfer running while the tab reloads.
+    const cli = runFerry(['receive', code.toLowerCase(), '--out', out, '--yes'], env.server.url, { FERRY_TEST_DISK_RATE: '4000000' });
+    const w = await cli.event('welcome');
+    await peerCard(a.page, w.name).getByTestId('peer-send-files').setInputFiles(files.paths);
+    const partSize = () => {
+      const part = readdirSync(out).find((n) => n.endsWith('.ferry-part'));
+      return part ? statSync(path.join(out, part)).size : 0;
+    };
+    for (let i = 0; i < 12_000 && partSize() < size / 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(partSize() >= size / 2, `the .ferry-part reached half: ${partSize()} bytes`);
+    // The sender's tab reloads (back into the room by its link): its connection ends, the CLI stays.
+    await a.page.goto(`${env.server.url}/?test=1&room=${code}`);
+    await cli.event('reconnecting', 60_000);
+    assert.match(cli.stderr(), /The connection to the sender was lost; what arrived is kept\. Waiting up to 10 min/);
+    const kept = partSize();
+    assert.ok(kept >= size / 2 && kept < size, `kept half or more, not all: ${kept} bytes`);
+    // The reloaded page has no File any more: the user picks it again.
+    await peerCard(a.page, w.name).getByTestId('peer-send-files').setInputFiles(files.paths);
+    const { session, file } = await resumedCounts(a.page, peerCard(a.page, w.name).getByTestId('transfer').first(), 'outgoing');
+    const prefix = file - session;
+    console.error(`sender reloaded: ${(kept / MiB).toFixed(1)} MiB in the .ferry-part, resumed from ${(prefix / MiB).toFixed(1)} MiB, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
+    assert.match(cli.stderr(), new RegExp(`resuming after-a-reload\\.bin from ${kept} bytes`), cli.stderr());
+    assert.equal(prefix, kept, 'resumed from exactly the kept prefix');
+    const done = await cli.event('done', 120_000);
+    assert.equal(done.failed, 0);
+    assert.equal(await cli.exit(), 0, cli.stderr());
+    assert.deepEqual(readdirSync(out), ['after-a-reload.bin'], 'the .ferry-part became the file');
+    assert.equal(await sha256File(path.join(out, 'after-a-reload.bin')), files.sha['after-a-reload.bin'], 'byte for byte');
   } finally {
     await a.context.close();
   }

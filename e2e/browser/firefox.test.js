@@ -120,9 +120,9 @@ async function securityCodes(p) {
   return { cCode, fCode };
 }
 
-test('Chromium ↔ Firefox over WebRTC, both ways byte for byte, same security code; Firefox streams to disk through the service worker', { timeout: 300_000 }, async () => {
+test('Chromium ↔ Firefox over WebRTC, both ways byte for byte, same security code; Firefox keeps what arrives in its OPFS', { timeout: 300_000 }, async () => {
   const p = await openMixedPair();
-  await p.f.page.waitForFunction(() => document.body.dataset.storage === 'stream');
+  await p.f.page.waitForFunction(() => document.body.dataset.storage === 'opfs');
   await chromiumToFirefox(p, { 'ff-in-one.bin': 1, 'ff-in-big.bin': 12 * 1024 * 1024 + 3, 'ff-in-note.txt': 'héllo 👋\n' });
   await firefoxToChromium(p, { 'ff-out-one.bin': 1, 'ff-out-big.bin': 8 * 1024 * 1024 + 5 });
   await p.f.page.waitForSelector(`${p.fCard} [data-testid="peer-path"][data-path="direct"]`);
@@ -135,8 +135,9 @@ test('Chromium ↔ Firefox over WebRTC, both ways byte for byte, same security c
   await p.close();
 });
 
-test('Firefox on the WebSocket relay with Chromium: both ways byte for byte, same security code', { timeout: 300_000 }, async () => {
-  const p = await openMixedPair('', '/?relay=1');
+test('Firefox on the WebSocket relay with Chromium: both ways byte for byte, same security code; Firefox streams to disk through the service worker', { timeout: 300_000 }, async () => {
+  const p = await openMixedPair('', '/?relay=1&sink=stream');
+  await p.f.page.waitForFunction(() => document.body.dataset.storage === 'stream');
   await chromiumToFirefox(p, { 'ff-relay-in.bin': 3 * 1024 * 1024 + 7 });
   await firefoxToChromium(p, { 'ff-relay-out.bin': 2 * 1024 * 1024 + 1 });
   assert.deepEqual(await paths(p), { c: 'websocket', f: 'websocket' });

@@ -49,7 +49,8 @@ after(async () => {
 });
 
 test('on the HTTPS origin a received file streams to disk through the service worker', { timeout: 180_000 }, async () => {
-  const p = await openPair(env.browser, env.url);
+  // ?sink=stream: the service worker's download, which takes over where the OPFS cannot keep a file.
+  const p = await openPair(env.browser, env.url, { queryB: '?sink=stream' });
   for (const page of [p.a.page, p.b.page]) {
     assert.equal(new URL(page.url()).protocol, 'https:');
     assert.equal(await page.evaluate(() => window.isSecureContext), true);

@@ -41,9 +41,9 @@ test('plain-http origin: no WebCrypto, no service worker; the notice says what t
   assert.equal(await notice.isVisible(), false);
   await context.close();
 
-  // A secure context (http://127.0.0.1 counts as one) gets no notice.
+  // A secure context (http://127.0.0.1 counts as one) gets no notice, and keeps what it receives.
   const secure = await openApp(env.browser, env.server.url);
-  await secure.page.waitForFunction(() => document.body.dataset.storage === 'stream');
+  await secure.page.waitForFunction(() => document.body.dataset.storage === 'opfs');
   assert.equal(await secure.page.getByTestId('insecure-notice').isVisible(), false);
   await secure.context.close();
 });

@@ -88,7 +88,7 @@ test('the shell worker controls the page at /; downloads keep their own worker u
       };
     });
     assert.equal(regs.controller, '/app/shell-sw.js');
-    await page.waitForFunction(() => document.body.dataset.storage === 'stream');
+    await page.waitForFunction(() => document.body.dataset.storage === 'opfs');
     const scopes = await page.evaluate(async () => (await navigator.serviceWorker.getRegistrations()).map((r) => new URL(r.scope).pathname).sort());
     assert.deepEqual(scopes, ['/', '/app/']);
   } finally {

@@ -1,5 +1,5 @@
-// Browser resume from kept partial data (`?sink=opfs`: received files are written into the
-// Origin Private File System as they arrive, docs/protocol.md "Checking a kept prefix"). The
+// Browser resume from kept partial data (received files are written into the Origin Private
+// File System as they arrive, by default wherever the browser has one; docs/protocol.md "Checking a kept prefix"). The
 // sender's tab is closed at about half of a file; a new sender tab picks the same file again and
 // offers it; the receiver's accept carries the kept prefix's length and SHA-256, the sender checks
 // it and sends only the rest. Counted on the receiver: the second transfer's payload bytes are the
@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { launchBrowser, openApp, openPair, inState, peerCard, selfName } from '../lib/browser.js';
 import { startServer } from '../lib/server.js';
-import { makeFiles, collectDownloads, receivedAtLeast, resumedCounts } from '../lib/transfer.js';
+import { makeFiles, collectDownloads, keptNames, receivedAtLeast, resumedCounts } from '../lib/transfer.js';
 
 const MiB = 1024 * 1024;
 
@@ -24,6 +24,8 @@ test('the sender tab closed at half a file and reopened with the file picked aga
   try {
     const downloads = collectDownloads(p.b.page);
     await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
+    // Before anything is kept, the dialog says what a break would keep, and for how long.
+    assert.match((await p.b.page.getByTestId('offer-dialog').getByTestId('offer-keeps').textContent()) ?? '', /kept on this device for a day/);
     await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
     // About half written on the receiver: the sender's tab goes.
     await receivedAtLeast(p.b.page, size / 2);
@@ -39,6 +41,7 @@ test('the sender tab closed at half a file and reopened with the file picked aga
     // The dialog says what is kept and that the transfer resumes from it.
     const note = await p.b.page.getByTestId('offer-dialog').getByTestId('offer-resumable').textContent();
     assert.match(note ?? '', /MB of this arrived before and was kept/);
+    assert.equal(await p.b.page.getByTestId('offer-dialog').getByTestId('offer-keeps').count(), 0, 'one note, not two');
     await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
     const { session, file } = await resumedCounts(p.b.page, peerCard(p.b.page, nameA2).getByTestId('transfer').first());
     const prefix = file - session;
@@ -61,9 +64,11 @@ test('the receiver reloads its tab at half a file: the sender offers the rest ag
   const size = (Number(process.env.FERRY_E2E_RELOAD_MIB) || 64) * MiB;
   const server = await startServer();
   const browser = await launchBrowser();
-  const p = await openPair(browser, server.url, { queryA: '?test=1', queryB: '?test=1&sink=opfs&sinkRate=8000000' });
+  // No ?sink: what arrives is kept in the OPFS by default.
+  const p = await openPair(browser, server.url, { queryA: '?test=1', queryB: '?test=1&sinkRate=8000000' });
   const files = makeFiles({ 'reloaded.bin': size });
   try {
+    await p.b.page.waitForFunction(() => document.body.dataset.storage === 'opfs');
     const downloads = collectDownloads(p.b.page);
     await p.cardAB.getByTestId('peer-send-files').setInputFiles(files.paths);
     await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
@@ -95,18 +100,6 @@ test('the receiver reloads its tab at half a file: the sender offers the rest ag
     rmSync(files.dir, { recursive: true, force: true });
   }
 });
-
-/** Names in the page's kept-partials folder of the Origin Private File System. @param {import('playwright-core').Page} page */
-function keptNames(page) {
-  return page.evaluate(async () => {
-    const root = await navigator.storage.getDirectory();
-    const dir = await root.getDirectoryHandle('ferry-partial', { create: true });
-    const names = [];
-    // @ts-ignore: async-iterable in every browser with OPFS
-    for await (const name of dir.keys()) names.push(name);
-    return names.sort();
-  });
-}
 
 test('a transfer the receiver cancels keeps nothing: the next offer of the file starts from 0', { timeout: 300_000 }, async () => {
   const size = 16 * MiB;

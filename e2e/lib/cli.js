@@ -14,11 +14,12 @@ let stateDir = '';
  * Runs the ferry CLI with `--json`; `events` resolves each JSON line by its `event`.
  * @param {string[]} args
  * @param {string} serverUrl
+ * @param {Record<string, string>} [extraEnv] e.g. a test switch (`FERRY_TEST_DISK_RATE`)
  */
-export function runFerry(args, serverUrl) {
+export function runFerry(args, serverUrl, extraEnv = {}) {
   const bin = process.env.FERRY_BIN ?? path.join(repoRoot, 'target', 'debug', 'ferry');
   stateDir ||= mkdtempSync(path.join(tmpdir(), 'ferry-e2e-state-'));
-  const env = { ...process.env, FERRY_STATE_DIR: stateDir };
+  const env = { ...process.env, FERRY_STATE_DIR: stateDir, ...extraEnv };
   const proc = spawn(bin, [...args, '--server', serverUrl, '--bind', '127.0.0.1:0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stderr = '';
   proc.stderr.on('data', (d) => {

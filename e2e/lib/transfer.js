@@ -60,6 +60,22 @@ export function sha256File(file) {
 }
 
 /**
+ * The names in a page's kept-files folder of the Origin Private File System (`ferry-partial/`,
+ * storage/kept-partials.js): `<key>.json` notes of what can resume, `<random>.part` data files,
+ * `<random>.done` notes of verified files waiting for their download to copy them out.
+ * @param {import('playwright-core').Page} page
+ */
+export function keptNames(page) {
+  return page.evaluate(async () => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ferry-partial', { create: true });
+    const names = [];
+    // @ts-ignore: async-iterable in every browser with OPFS
+    for await (const name of dir.keys()) names.push(name);
+    return names.sort();
+  });
+}
+
+/**
  * Records every download a page starts, with its outcome.
  * @param {import('playwright-core').Page} page
  */

@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ferry_protocol::transfer::FRAME_HEADER_BYTES;
 use tokio::sync::{mpsc, oneshot};
@@ -121,6 +122,7 @@ impl DiskWriter {
         // Unbounded, yet bounded in practice: one entry per write, and writes are bounded by
         // the queue above and the flow-control window.
         let (written_tx, written) = mpsc::unbounded_channel();
+        let slow_disk = test_disk_rate();
         std::thread::spawn(move || {
             let mut files: HashMap<FileKey, OpenFile> = HashMap::new();
             while let Some(cmd) = rx.blocking_recv() {
@@ -150,6 +152,9 @@ impl DiskWriter {
                         };
                         if f.failed.is_some() {
                             continue;
+                        }
+                        if let Some(rate) = slow_disk {
+                            std::thread::sleep(Duration::from_secs_f64(data.len() as f64 / rate));
                         }
                         match f.file.write_all(&data) {
                             Ok(()) => {
@@ -225,6 +230,16 @@ impl DiskWriter {
         rx.await
             .unwrap_or_else(|_| Err(std::io::Error::other("writer stopped")))
     }
+}
+
+/// Test switch: with `FERRY_TEST_DISK_RATE=B` (bytes per second) every write waits `len / B` s
+/// first, a slow disk, so that a test can see the sender follow the disk
+/// (`e2e/browser/cli-slow-disk.test.js`). Ignored unless a positive number.
+fn test_disk_rate() -> Option<f64> {
+    std::env::var("FERRY_TEST_DISK_RATE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|r| r.is_finite() && *r > 0.0)
 }
 
 fn open_at(path: &std::path::Path, offset: u64) -> std::io::Result<File> {

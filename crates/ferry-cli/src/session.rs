@@ -287,22 +287,33 @@ impl Session {
 
     async fn flush<P: MessagePipe>(&mut self, pipe: &P) -> anyhow::Result<()> {
         while let Some(o) = self.engine.poll_output() {
-            match o {
-                Output::SendText(t) => pipe
-                    .send(Message::Text(t))
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?,
-                Output::SendBinary(b) => pipe
-                    .send(Message::Binary(b))
-                    .await
-                    .map_err(|e| anyhow!("{e}"))?,
-                Output::Io(io) => self.io(io).await,
-                Output::Event(e) => self.event(e).await?,
+            let msg = match o {
+                Output::SendText(t) => Message::Text(t),
+                Output::SendBinary(b) => Message::Binary(b),
+                Output::Io(io) => {
+                    self.io(io).await;
+                    continue;
+                }
+                Output::Event(e) => {
+                    self.event(e).await?;
+                    continue;
+                }
                 Output::Close => {
                     return Err(anyhow!(
                         "the peer speaks an incompatible transfer protocol version"
                     ));
                 }
+            };
+            match pipe.send(msg).await {
+                Ok(()) => {}
+                // Gone under us: the same as the pipe ending (the transfers end as lost, so a
+                // receiver can wait for the peer to come back), not an error of this run.
+                Err(ferry_transport::PipeError::Closed) => {
+                    self.engine.handle_closed();
+                    self.flush_events_only().await;
+                    return Ok(());
+                }
+                Err(e) => return Err(anyhow!("{e}")),
             }
         }
         Ok(())
@@ -418,7 +429,7 @@ impl Session {
                     if let Some(w) = self.writers.remove(&k) {
                         let _ = self.writer.close(k).await;
                         self.ui.note(&format!(
-                            "kept partial file {} — run again to resume",
+                            "kept partial file {} — it resumes when the file is sent again",
                             w.part.display()
                         ));
                     }

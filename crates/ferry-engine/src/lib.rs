@@ -139,6 +139,10 @@ use ferry_protocol::transfer::{
 };
 
 pub use ferry_protocol::transfer::{FLOW_WINDOW_BYTES, MAX_HELLO_ECHOES};
+
+/// The reason of every transfer that [`Engine::handle_closed`] ends: the connection went, not
+/// the peer's decision, so what arrived may resume on the next connection.
+pub const CONNECTION_LOST: &str = "the connection to the peer was lost";
 pub use incoming::ResumeFrom;
 pub use outgoing::{LocalFile, split_offer};
 pub use output::{Event, IoRequest, Output, ReadRequest};
@@ -607,7 +611,7 @@ impl Engine {
     /// The pipe closed: every running transfer is over. Neither side chose this, so the
     /// `Cancelled` events say `by_peer: false` with a reason that says what happened.
     pub fn handle_closed(&mut self) {
-        const LOST: &str = "the connection to the peer was lost";
+        const LOST: &str = CONNECTION_LOST;
         let out: Vec<u32> = self.outgoing.keys().copied().collect();
         let inc: Vec<u32> = self.incoming.keys().copied().collect();
         for id in out {

@@ -8,7 +8,7 @@ import { PeerListView } from './ui/peer-list-view.js';
 import { PeerCard } from './ui/peer-card.js';
 import { PeerLink } from './rtc/peer-link.js';
 import { WorkerHashPool } from './hash/hasher.js';
-import { makeSinkFactory, streamingSupport } from './storage/sinks.js';
+import { makeSinkFactory, storageKind } from './storage/sinks.js';
 import { applyTranslations, lang, setLang, t } from './i18n.js';
 import { setUpInsecureNotice } from './ui/insecure-notice.js';
 import { PeerSelection } from './ui/peer-selection.js';
@@ -381,9 +381,10 @@ setUpDeviceName(
   () => directory.self?.name ?? '',
 );
 render();
-// Register the download worker early so the first accepted file streams to disk.
-void streamingSupport().then((reg) => {
-  document.body.dataset.storage = reg ? 'stream' : 'memory';
+// Register the download worker and open the kept-files folder early, so the first accepted
+// file goes to disk as it arrives.
+void storageKind().then((kind) => {
+  document.body.dataset.storage = kind;
 });
 signaling.connect();
 // Closing the tab (or navigating away) ends every connection on purpose: pc.close() sends the

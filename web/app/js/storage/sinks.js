@@ -1,5 +1,8 @@
 // Where received files go (FileSink, see transfer/engine.js):
-// - streamed download through the service worker (sw.js) when the page is a secure context
+// - kept in the Origin Private File System as they arrive (kept-partials.js) and offered as a
+//   download once verified, wherever the browser has it: what breaks off is kept a day, so the
+//   transfer resumes after a reload or a dropped connection;
+// - else a streamed download through the service worker (sw.js) when the page is a secure context
 //   (https, or localhost): written to disk as it arrives, nothing held in memory;
 // - otherwise (plain http on a LAN address has no service workers) an in-memory Blob saved when
 //   the file is verified — the UI warns about this before accepting large offers.
@@ -253,21 +256,80 @@ function presentDownload(blob, path) {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+/** Free room the origin's storage must keep beyond a kept file, so that a file never fills it. */
+const OPFS_HEADROOM_BYTES = 64 * 1024 * 1024;
+
+/** @type {Promise<boolean> | null} */
+let opfsUsable = null;
+
 /**
- * `factory` makes the sinks; `streaming`: they go to disk as they arrive; `kept` (the `?sink=opfs`
- * path only): the kept prefix of a file from a transfer that broke off, to resume from.
+ * Whether received files are kept in the Origin Private File System on this page: by default
+ * wherever the browser has it (secure contexts of Chromium, Firefox and Safari), because only a
+ * kept file can resume after a reload or a dropped connection. `?sink=stream` / `?sink=memory`
+ * choose the other sinks (tests; a browser whose OPFS is there but refuses, as in some private
+ * windows, falls back by itself).
+ */
+export function keepsPartials() {
+  if (!opfsUsable) {
+    const forced = new URLSearchParams(location.search).get('sink');
+    opfsUsable =
+      forced === 'stream' || forced === 'memory' || !keptPartialsAvailable()
+        ? Promise.resolve(false)
+        : expireKeptPartials().then(
+            () => true,
+            (e) => {
+              console.warn('the origin private file system is unavailable: received files are not kept for a resume', e);
+              return false;
+            },
+          );
+  }
+  return opfsUsable;
+}
+
+/** What this page receives into: `opfs` (kept, resumable), `stream` (service worker download) or `memory`. */
+export async function storageKind() {
+  // The download worker is registered either way: it takes what the OPFS has no room for.
+  const [keeps, reg] = await Promise.all([keepsPartials(), streamingSupport()]);
+  return keeps ? 'opfs' : reg ? 'stream' : 'memory';
+}
+
+/** Whether the origin's storage has room to keep `bytes` more (true where the browser does not say). @param {number} bytes */
+async function roomToKeep(bytes) {
+  try {
+    const { quota, usage } = await navigator.storage.estimate();
+    if (typeof quota !== 'number' || typeof usage !== 'number') return true;
+    return quota - usage >= bytes + OPFS_HEADROOM_BYTES;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * `factory` makes the sinks; `streaming`: they go to disk as they arrive; `kept` (where files are
+ * kept in the OPFS): the kept prefix of a file from a transfer that broke off, to resume from.
+ * A new file the origin's storage has no room for, or whose kept file another transfer holds
+ * (the same file arriving twice at once), goes to the streamed download instead (or memory).
  * @returns {Promise<{factory: SinkFactory, streaming: boolean, kept?: (file: {path: string, size: number}) => Promise<Blob | null>}>}
  */
 export async function makeSinkFactory() {
-  if (new URLSearchParams(location.search).get('sink') === 'opfs' && keptPartialsAvailable()) {
-    await expireKeptPartials().catch(() => {});
+  const reg = await streamingSupport();
+  /** @type {SinkFactory} */
+  const plain = reg ? (file) => streamedSink(reg, file) : (file) => memorySink(file);
+  if (await keepsPartials()) {
     return {
       streaming: true,
-      factory: (file, _index, _transfer, offset = 0) => keptPartialSink(file, offset, (f) => presentDownload(f.slice(0, f.size, file.type || 'application/octet-stream'), file.path)),
+      factory: async (file, index, transfer, offset = 0) => {
+        if (offset === 0 && !(await roomToKeep(file.size))) return plain(file, index, transfer);
+        try {
+          return await keptPartialSink(file, offset, (f) => presentDownload(f.slice(0, f.size, file.type || 'application/octet-stream'), file.path));
+        } catch (e) {
+          if (offset > 0) throw e;
+          console.warn('the file cannot be kept, receiving it without keeping', e);
+          return plain(file, index, transfer);
+        }
+      },
       kept: keptPrefix,
     };
   }
-  const reg = await streamingSupport();
-  if (reg) return { streaming: true, factory: (file) => streamedSink(reg, file) };
-  return { streaming: false, factory: (file) => memorySink(file) };
+  return { streaming: reg != null, factory: plain };
 }

@@ -6,19 +6,24 @@ import { t } from '../i18n.js';
 import { memoryBudgetBytes } from '../storage/sinks.js';
 import { announce } from './announcer.js';
 
+/** Offers from this size on say that what arrives is kept for a resume. */
+const KEEPS_HINT_BYTES = 16 * 1024 * 1024;
+
 /**
  * One dialog for one offer, or for every part of a selection that came as several offers (each
  * part keeps its own transfer; they are answered together).
  * @param {(import('../transfer/engine.js').Transfer & {accept: Function, decline: Function})[]} parts
  * @param {string} peerName
- * @param {{streaming: boolean, onAccept: () => void, extra?: HTMLElement | null, resumable?: number}} opts `extra`: more for the
+ * @param {{streaming: boolean, onAccept: () => void, extra?: HTMLElement | null, resumable?: number, keeps?: boolean}} opts `extra`: more for the
  *   dialog (the notifications button); `resumable`: bytes kept from an earlier attempt at these
- *   files, which the transfer resumes from
+ *   files, which the transfer resumes from; `keeps`: what arrives is kept for a resume
  */
 export function showOfferDialog(parts, peerName, opts) {
   const files = parts.flatMap((tr) => tr.files);
   const totalSize = parts.reduce((sum, tr) => sum + tr.totalSize, 0);
   const warn = !opts.streaming && totalSize > memoryBudgetBytes();
+  // Said where a broken-off transfer would cost something to start again.
+  const keeps = opts.keeps && !opts.resumable && totalSize >= KEEPS_HINT_BYTES;
   let answered = false;
   const declineAll = () => {
     answered = true;
@@ -33,6 +38,7 @@ export function showOfferDialog(parts, peerName, opts) {
       h('ul', {}, ...files.slice(0, 500).map((f) => h('li', { testid: 'offer-file', dataset: { path: f.path } }, `${f.path} — ${formatBytes(f.size)}`))),
       files.length > 500 ? h('p', { class: 'hint' }, `… +${files.length - 500}`) : null,
       opts.resumable ? h('p', { class: 'hint', testid: 'offer-resumable' }, t('offerResumable', { size: formatBytes(opts.resumable) })) : null,
+      keeps ? h('p', { class: 'hint', testid: 'offer-keeps' }, t('offerKeeps')) : null,
       warn ? h('p', { class: 'warn', testid: 'offer-memory-warning' }, t('memoryWarning', { size: formatBytes(totalSize) })) : null,
       opts.extra ?? null,
       h(

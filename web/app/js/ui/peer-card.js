@@ -246,8 +246,9 @@ export class PeerCard {
         streaming: sinks.streaming,
         extra,
         resumable,
+        keeps: sinks.kept != null,
         onAccept: async () => {
-          // Kept prefixes of a transfer that broke off (the ?sink=opfs path) resume after a hash check.
+          // Kept prefixes of a transfer that broke off (files kept in the OPFS) resume after a hash check.
           for (const p of parts) p.accept(sinks.factory, sinks.kept ? await keptPrefixes(p.files, sinks.kept, session.hasherFactory) : []);
         },
       });
