@@ -68,11 +68,12 @@ function processTree(root) {
   return all;
 }
 
-/** Pss of every process of the browser, summed. @param {number} root */
+/** Pss of every Chromium process under `root` (this script), summed. @param {number} root */
 function browserPss(root) {
   let kb = 0;
   for (const pid of processTree(root)) {
     try {
+      if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('chrom')) continue;
       kb += Number(/Pss:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
     } catch {
       // gone meanwhile
@@ -106,7 +107,6 @@ try {
   };
   const heap = await heapOf(p.b.page, p.b.context);
   const senderHeap = await heapOf(p.a.page, p.a.context);
-  const browserPid = /** @type {number} */ (browser.process()?.pid);
   /** @type {number[]} */
   const senderHeaps = [];
   /** @type {number[]} */
@@ -128,7 +128,7 @@ try {
     if (written >= 0) {
       heaps.push([written, await heap()]);
       senderHeaps.push(await senderHeap());
-      pss.push(browserPss(browserPid));
+      pss.push(browserPss(process.pid));
     }
     await new Promise((r) => setTimeout(r, 500));
   }

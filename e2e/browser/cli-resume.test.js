@@ -154,3 +154,38 @@ test('the browser sending to ferry receive reloads at half a file: ferry receive
     await a.context.close();
   }
 });
+
+test('ferry send → a browser that reloads at half a file: ferry send waits, offers the file again, and the browser resumes from what it kept', { timeout: 300_000 }, async () => {
+  const size = 48 * MiB;
+  const files = makeFiles({ 'to-a-reloading-tab.bin': size });
+  const cli = ferry(['send', '--yes', ...files.paths]);
+  const room = await cli.event('room');
+  const welcome = await cli.event('welcome');
+  const b = await openApp(env.browser, `${room.link}&test=1&sinkRate=8000000`);
+  try {
+    const downloads = collectDownloads(b.page);
+    await b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
+    await receivedAtLeast(b.page, size / 2);
+    // The receiving tab reloads (its link brings it back into the room): ferry send waits.
+    await b.page.reload();
+    const lost = await cli.event('connection-lost', 60_000);
+    assert.equal(lost.waitSeconds, 600);
+    await cli.event('reconnecting', 60_000);
+    // Offered again by itself; the dialog says what is kept, and the accept resumes from it.
+    const dialog = b.page.getByTestId('offer-dialog');
+    const note = await dialog.getByTestId('offer-resumable').textContent({ timeout: 60_000 });
+    assert.match(note ?? '', /MB of this arrived before and was kept/);
+    await dialog.getByTestId('offer-accept').click();
+    const { session, file } = await resumedCounts(b.page, peerCard(b.page, welcome.name).getByTestId('transfer').first());
+    const prefix = file - session;
+    console.error(`receiving tab reloaded: ${(prefix / MiB).toFixed(1)} MiB kept, ${((size - prefix) / MiB).toFixed(1)} MiB of ${size / MiB} MiB sent again`);
+    assert.ok(prefix >= size / 2, `resumed from the kept half or more: ${prefix} bytes`);
+    assert.equal(await cli.exit(), 0, cli.stderr());
+    assert.match(cli.stderr(), /The connection to the receiver was lost\. Waiting up to 10 min/);
+    const d = await downloads.get('to-a-reloading-tab.bin');
+    assert.equal(d.failure, null);
+    assert.equal(d.sha, files.sha['to-a-reloading-tab.bin'], 'byte for byte');
+  } finally {
+    await b.context.close();
+  }
+});

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use clap::Args;
+use ferry_engine::CONNECTION_LOST;
+use ferry_protocol::signaling::{SdpType, ServerMessage, Signal};
 use ferry_transport::{Link, PeerOptions, PeerSignaling, RelayMode, SignalingClient};
 
 use crate::session::{Outcome, Session};
@@ -197,6 +199,50 @@ pub fn report(
             } else {
                 anyhow::bail!("transfer cancelled: {reason}")
             }
+        }
+    }
+}
+
+/// The session ended because the connection went (not a cancel, decline or refusal): what was
+/// cut short can resume on a new connection.
+pub fn connection_lost(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Cancelled { by_peer: false, reason } if reason == CONNECTION_LOST)
+}
+
+/// How long `ferry send` / `ferry receive` wait for a peer whose connection broke off
+/// mid-transfer.
+pub const WAIT_FOR_RETURN: Duration = Duration::from_secs(10 * 60);
+
+/// Waits until the peer is back: it offers a new connection (its tab reloaded, its network came
+/// back), or it returns to the room (then we connect). `Ok(false)`: it did not within
+/// [`WAIT_FOR_RETURN`]; Ctrl-C ends the wait as an error. `who`: "sender" or "receiver".
+pub async fn wait_for_return(
+    sig: &mut SignalingClient,
+    peer_id: &str,
+    room: &str,
+    who: &str,
+) -> anyhow::Result<bool> {
+    let deadline = tokio::time::sleep(WAIT_FOR_RETURN);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            m = sig.recv() => match m? {
+                m @ ServerMessage::Signal {
+                    signal: Signal::Description { sdp_type: SdpType::Offer, .. },
+                    ..
+                } if matches!(&m, ServerMessage::Signal { from, .. } if from == peer_id) => {
+                    // Part of the new connection: handed back for it.
+                    sig.unread([m]);
+                    return Ok(true);
+                }
+                ServerMessage::PeerJoined { room: r, peer } if r == room && peer.id == peer_id => {
+                    return Ok(true);
+                }
+                // Late candidates of the old connection, others in the room: nothing to do.
+                _ => {}
+            },
+            _ = &mut deadline => return Ok(false),
+            _ = ctrl_c() => anyhow::bail!("cancelled while waiting for the {who} to come back"),
         }
     }
 }

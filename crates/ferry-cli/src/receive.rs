@@ -1,16 +1,16 @@
 //! `ferry receive <code>`: join the room, show the offer, ask, and write into `--out`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
-use ferry_engine::CONNECTION_LOST;
-use ferry_protocol::signaling::{SdpType, ServerMessage, Signal};
+use ferry_protocol::signaling::ServerMessage;
 use ferry_transport::{PeerSignaling, SignalingClient};
 
 use crate::kept_identity::KeptIdentity;
-use crate::peer_common::{PeerArgs, ctrl_c, link, report};
-use crate::session::{Mode, Outcome, Session};
+use crate::peer_common::{
+    PeerArgs, WAIT_FOR_RETURN, connection_lost, ctrl_c, link, report, wait_for_return,
+};
+use crate::session::{Mode, Session};
 use crate::ui::Ui;
 
 #[derive(Args)]
@@ -101,8 +101,7 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
         let departed = peer_link.departed(&mut sig, &peer_id);
         let outcome = session.run(&peer_link, ctrl_c(), departed).await?;
         ui = Ui::new(args.peer.json);
-        if matches!(&outcome, Outcome::Cancelled { by_peer: false, reason } if reason == CONNECTION_LOST)
-        {
+        if connection_lost(&outcome) {
             // What arrived is in its .ferry-part: the sender's next offer of the file resumes
             // from it, on a new connection, in this same run.
             peer_link.close().await;
@@ -110,7 +109,8 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
                 "The connection to the sender was lost; what arrived is kept. Waiting up to {} min for the sender to come back (Ctrl-C to stop)…",
                 WAIT_FOR_RETURN.as_secs() / 60
             ));
-            if wait_for_return(&mut sig, &peer_id, &room.id).await? {
+            ui.json_event(serde_json::json!({"event":"connection-lost","waitSeconds":WAIT_FOR_RETURN.as_secs()}));
+            if wait_for_return(&mut sig, &peer_id, &room.id, "sender").await? {
                 ui.json_event(serde_json::json!({"event":"reconnecting"}));
                 continue;
             }
@@ -129,41 +129,5 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
             k.forget();
         }
         return r;
-    }
-}
-
-/// How long `ferry receive` waits for a sender whose connection broke off mid-transfer.
-const WAIT_FOR_RETURN: Duration = Duration::from_secs(10 * 60);
-
-/// Waits until the sender is back: it offers a new connection (its tab reloaded and the file
-/// was picked again, or its network came back), or it returns to the room (then we connect).
-/// `Ok(false)`: it did not within [`WAIT_FOR_RETURN`]; Ctrl-C ends the wait as an error.
-async fn wait_for_return(
-    sig: &mut SignalingClient,
-    peer_id: &str,
-    room: &str,
-) -> anyhow::Result<bool> {
-    let deadline = tokio::time::sleep(WAIT_FOR_RETURN);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            m = sig.recv() => match m? {
-                m @ ServerMessage::Signal {
-                    signal: Signal::Description { sdp_type: SdpType::Offer, .. },
-                    ..
-                } if matches!(&m, ServerMessage::Signal { from, .. } if from == peer_id) => {
-                    // Part of the new connection: handed back for it.
-                    sig.unread([m]);
-                    return Ok(true);
-                }
-                ServerMessage::PeerJoined { room: r, peer } if r == room && peer.id == peer_id => {
-                    return Ok(true);
-                }
-                // Late candidates of the old connection, others in the room: nothing to do.
-                _ => {}
-            },
-            _ = &mut deadline => return Ok(false),
-            _ = ctrl_c() => anyhow::bail!("cancelled while waiting for the sender to come back; run again to resume from what was kept"),
-        }
     }
 }

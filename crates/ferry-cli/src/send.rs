@@ -10,7 +10,9 @@ use clap::Args;
 use ferry_protocol::signaling::{PeerInfo, ServerMessage};
 use ferry_transport::SignalingClient;
 
-use crate::peer_common::{PeerArgs, ctrl_c, link, report};
+use crate::peer_common::{
+    PeerArgs, WAIT_FOR_RETURN, connection_lost, ctrl_c, link, report, wait_for_return,
+};
 use crate::session::{Mode, Session};
 use crate::ui::{Ui, json_line, qr};
 
@@ -110,22 +112,49 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         .await;
     }
     let peer_id = choose_receiver(&mut sig, &room.id, room.peers, &what, args.yes, &ui).await?;
-    let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
-    let mut session = Session::new(
-        Mode::Send {
-            sources,
-            text: args.text.clone(),
-        },
-        ui,
-    );
-    session.verify(peer_link.identities());
-    let departed = peer_link.departed(&mut sig, &peer_id);
-    let outcome = session.run(&peer_link, ctrl_c(), departed).await?;
-    let ui = Ui::new(args.peer.json);
-    let r = report(outcome, &session, &peer_link, "sent", &ui);
-    peer_link.close().await;
-    sig.close().await;
-    r
+    let mut ui = ui;
+    let mut sources = sources;
+    let mut text = args.text.clone();
+    loop {
+        let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
+        let mut session = Session::new(
+            Mode::Send {
+                sources: sources.clone(),
+                text: text.clone(),
+            },
+            ui,
+        );
+        session.verify(peer_link.identities());
+        let departed = peer_link.departed(&mut sig, &peer_id);
+        let outcome = session.run(&peer_link, ctrl_c(), departed).await?;
+        ui = Ui::new(args.peer.json);
+        if connection_lost(&outcome) && !sources.is_empty() {
+            // Offered again once the receiver is back: only what it has not verified (its
+            // accept then resumes a cut-short file from what it kept); the text went first.
+            let delivered = session.delivered();
+            sources.retain(|s| !delivered.contains(&s.offered.path));
+            text = None;
+            peer_link.close().await;
+            ui.note(&format!(
+                "The connection to the receiver was lost. Waiting up to {} min for it to come back, then the rest is offered again (Ctrl-C to stop)…",
+                WAIT_FOR_RETURN.as_secs() / 60
+            ));
+            ui.json_event(serde_json::json!({"event":"connection-lost","waitSeconds":WAIT_FOR_RETURN.as_secs()}));
+            if wait_for_return(&mut sig, &peer_id, &room.id, "receiver").await? {
+                ui.json_event(serde_json::json!({"event":"reconnecting"}));
+                continue;
+            }
+            sig.close().await;
+            anyhow::bail!(
+                "the receiver did not come back within {} min",
+                WAIT_FOR_RETURN.as_secs() / 60
+            );
+        }
+        let r = report(outcome, &session, &peer_link, "sent", &ui);
+        peer_link.close().await;
+        sig.close().await;
+        return r;
+    }
 }
 
 /// "2 files (1.00 MiB)", "a text message", "1 file (3 B) and a text message".

@@ -81,6 +81,9 @@ pub struct Session {
     writer: DiskWriter,
     writers: HashMap<(u32, u32), OpenPart>,
     results: Vec<FileResult>,
+    /// Sending: the offered paths the receiver verified, so that after a lost connection only
+    /// the rest is offered again.
+    delivered: Vec<String>,
     outcome: Option<Outcome>,
     texts_received: u32,
     /// Our offers (a selection too long for one message is several, docs/protocol.md): transfer
@@ -108,6 +111,7 @@ impl Session {
             writer: DiskWriter::start(),
             writers: HashMap::new(),
             results: Vec::new(),
+            delivered: Vec::new(),
             outcome: None,
             texts_received: 0,
             offers: BTreeMap::new(),
@@ -134,6 +138,11 @@ impl Session {
 
     pub fn ui(&self) -> &Ui {
         &self.ui
+    }
+
+    /// The paths of the offered files the receiver has verified (sending).
+    pub fn delivered(&self) -> &[String] {
+        &self.delivered
     }
 
     pub fn elapsed(&self) -> std::time::Duration {
@@ -578,6 +587,9 @@ impl Session {
                 if let Mode::Send { sources, .. } = &self.mode
                     && let Some(src) = sources.get(i)
                 {
+                    if ok {
+                        self.delivered.push(src.offered.path.clone());
+                    }
                     self.results.push(FileResult {
                         name: src.offered.path.clone(),
                         sha256,

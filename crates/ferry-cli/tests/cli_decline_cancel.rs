@@ -94,24 +94,30 @@ fn ctrl_c_on_the_receiver_tells_the_sender() {
 }
 
 #[test]
-fn sender_notices_a_receiver_that_was_killed() {
+fn sender_notices_a_receiver_that_was_killed_and_waits_for_it() {
     let server = Server::start();
     let src = TempDir::new("src");
     let out = TempDir::new("out");
-    let (sender, receiver, _part) = start_large_transfer(&server, &src, &out);
+    let (mut sender, receiver, _part) = start_large_transfer(&server, &src, &out);
     // No goodbye. The hub sees the socket close and says the peer left; with ICE silent for 5 s
     // that is enough (ICE consent alone would take 30 s).
     receiver.signal("KILL");
     let killed = std::time::Instant::now();
-    let s = sender.finish(Duration::from_secs(90));
+    // The sender says so, and waits for the receiver to come back rather than giving up.
+    let lost = sender.wait_event("connection-lost", Duration::from_secs(90));
     let noticed = killed.elapsed();
     assert!(
         noticed < Duration::from_secs(20),
         "took {noticed:?} to notice the peer was gone"
     );
+    assert_eq!(lost["waitSeconds"], 600, "{lost}");
+    sender.signal("INT");
+    let s = sender.finish(Duration::from_secs(20));
     assert_ne!(s.code, Some(0));
     assert!(
-        s.stderr.contains("the connection to the peer was lost"),
+        s.stderr.contains("The connection to the receiver was lost")
+            && s.stderr
+                .contains("cancelled while waiting for the receiver to come back"),
         "{}",
         s.stderr
     );
