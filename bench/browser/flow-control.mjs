@@ -7,7 +7,8 @@
 // the gap), both tabs' JS heaps after a forced GC (DevTools `Performance.getMetrics`,
 // JSHeapUsedSize), and the proportional set size (Pss, /proc/<pid>/smaps_rollup) of every
 // Chromium process together: ArrayBuffers, the network and storage services, the service
-// worker; at the end it checks the download byte for byte.
+// worker; at the end it checks the download byte for byte. Each tab is a Chromium of its own
+// with a profile on disk (the suite's incognito contexts keep the OPFS in memory).
 //
 //   cargo build -p ferry && (cd e2e && npm ci) && node bench/browser/flow-control.mjs [MiB] [RATE] [SINK]
 //
@@ -27,7 +28,8 @@ const e2e = path.resolve(here, '..', '..', 'e2e');
 const require = createRequire(path.join(e2e, 'package.json'));
 require.resolve('playwright-core');
 const { startServer } = await import(path.join(e2e, 'lib', 'server.js'));
-const { launchBrowser, openPair, inState } = await import(path.join(e2e, 'lib', 'browser.js'));
+const { CHROMIUM_ARGS, peerCard, selfName, inState } = await import(path.join(e2e, 'lib', 'browser.js'));
+const { chromium } = require('playwright-core');
 const { collectDownloads } = await import(path.join(e2e, 'lib', 'transfer.js'));
 const { FLOW_WINDOW_BYTES } = await import(path.join(here, '..', '..', 'web', 'app', 'js', 'protocol', 'constants.js'));
 
@@ -47,7 +49,44 @@ const sha = await new Promise((resolve, reject) => {
 });
 
 const server = await startServer();
-const browser = await launchBrowser();
+/**
+ * A tab of the app in a Chromium of its own with a profile on disk, as a user's browser is: the
+ * suite's incognito contexts keep the OPFS in memory, which would hide what the kept sink costs.
+ * @param {string} url
+ */
+async function openOnDisk(url) {
+  const context = await chromium.launchPersistentContext(mkdtempSync(path.join(dir, 'profile-')), {
+    executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+    headless: true,
+    acceptDownloads: true,
+    permissions: ['camera', 'microphone', 'screen-wake-lock'],
+    locale: 'en-US',
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
+  await page.goto(url);
+  await page.getByTestId('conn-state').and(page.locator('[data-state="open"]')).waitFor();
+  return { context, page };
+}
+
+/** Two such tabs that see each other. @param {string} url @param {string} queryA @param {string} queryB */
+async function onDiskPair(url, queryA, queryB) {
+  const a = await openOnDisk(url + queryA);
+  const b = await openOnDisk(url + queryB);
+  const [nameA, nameB] = [await selfName(a.page), await selfName(b.page)];
+  await peerCard(a.page, nameB).waitFor();
+  await peerCard(b.page, nameA).waitFor();
+  return {
+    a, b,
+    cardAB: peerCard(a.page, nameB),
+    cardBA: peerCard(b.page, nameA),
+    close: async () => {
+      await a.context.close().catch(() => {});
+      await b.context.close().catch(() => {});
+    },
+  };
+}
 
 /** The browser's process and its descendants. @param {number} root */
 function processTree(root) {
@@ -68,18 +107,26 @@ function processTree(root) {
   return all;
 }
 
-/** Pss of every Chromium process under `root` (this script), summed. @param {number} root */
+/**
+ * Pss of every Chromium process under `root` (this script): the sum, and by process type
+ * (`browser`, `renderer`, `utility`, …, from `--type=`). @param {number} root
+ */
 function browserPss(root) {
-  let kb = 0;
+  let total = 0;
+  /** @type {Record<string, number>} */
+  const byType = {};
   for (const pid of processTree(root)) {
     try {
       if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('chrom')) continue;
-      kb += Number(/Pss:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+      const bytes = Number(/Pss:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+      const type = /--type=(\S+)/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '))?.[1] ?? 'browser';
+      total += bytes;
+      byType[type] = (byType[type] ?? 0) + bytes;
     } catch {
       // gone meanwhile
     }
   }
-  return kb * 1024;
+  return { total, byType };
 }
 
 /** @param {import('playwright-core').Page} page @param {'outgoing' | 'incoming'} dir */
@@ -93,7 +140,7 @@ const moved = (page, dir) =>
 
 try {
   const query = `?test=1${RATE > 0 ? `&sinkRate=${RATE}` : ''}${SINK ? `&sink=${SINK}` : ''}`;
-  const p = await openPair(browser, server.url, { queryA: '?test=1', queryB: query });
+  const p = await onDiskPair(server.url, '/?test=1', `/${query}`);
   const storage = await p.b.page.evaluate(() => document.body.dataset.storage);
   /** @param {import('playwright-core').Page} page @param {import('playwright-core').BrowserContext} context */
   const heapOf = async (page, context) => {
@@ -111,6 +158,8 @@ try {
   const senderHeaps = [];
   /** @type {number[]} */
   const pss = [];
+  /** @type {Record<string, number>[]} */
+  const pssByType = [];
   const downloads = collectDownloads(p.b.page);
   await p.cardAB.getByTestId('peer-send-files').setInputFiles(file);
   await p.b.page.getByTestId('offer-dialog').getByTestId('offer-accept').click();
@@ -128,7 +177,9 @@ try {
     if (written >= 0) {
       heaps.push([written, await heap()]);
       senderHeaps.push(await senderHeap());
-      pss.push(browserPss(process.pid));
+      const m = browserPss(process.pid);
+      pss.push(m.total);
+      pssByType.push(m.byType);
     }
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -144,11 +195,10 @@ try {
       `Chromium Pss (all processes) ${range(pss)} | ${heaps.length} samples |`,
   );
   for (const i of heaps.keys()) {
-    if (i % Math.max(1, Math.floor(heaps.length / 8)) === 0) console.error(`  written ${mb(heaps[i][0])} MiB: receiver heap ${mb(heaps[i][1])} MiB, sender heap ${mb(senderHeaps[i])} MiB, Chromium Pss ${mb(pss[i])} MiB`);
+    if (i % Math.max(1, Math.floor(heaps.length / 8)) === 0) console.error(`  written ${mb(heaps[i][0])} MiB: receiver heap ${mb(heaps[i][1])} MiB, sender heap ${mb(senderHeaps[i])} MiB, Chromium Pss ${mb(pss[i])} MiB (${Object.entries(pssByType[i]).map(([k, v]) => `${k} ${mb(v)}`).join(', ')})`);
   }
   await p.close();
 } finally {
-  await browser.close();
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
 }
