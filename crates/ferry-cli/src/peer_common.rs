@@ -246,3 +246,44 @@ pub async fn wait_for_return(
         }
     }
 }
+
+/// What [`wait_after_loss`] says: who is waited for, what this side keeps meanwhile, what
+/// happens once the peer is back, and the hint of the error when it is not.
+pub struct LossWording {
+    pub who: &'static str,
+    pub kept: &'static str,
+    pub then: &'static str,
+    pub otherwise: &'static str,
+}
+
+/// After a connection lost mid-transfer: closes it, says so (`--json`: `connection-lost`),
+/// waits for the peer ([`wait_for_return`]) and returns once it is back (`reconnecting`; the
+/// caller connects again); an error when it is not back within [`WAIT_FOR_RETURN`].
+pub async fn wait_after_loss(
+    sig: &mut SignalingClient,
+    lost: &Link,
+    peer_id: &str,
+    room: &str,
+    say: &LossWording,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    lost.close().await;
+    let min = WAIT_FOR_RETURN.as_secs() / 60;
+    let LossWording {
+        who,
+        kept,
+        then,
+        otherwise,
+    } = say;
+    ui.note(&format!(
+        "The connection to the {who} was lost{kept}. Waiting up to {min} min for the {who} to come back{then} (Ctrl-C to stop)…"
+    ));
+    ui.json_event(
+        serde_json::json!({"event":"connection-lost","waitSeconds":WAIT_FOR_RETURN.as_secs()}),
+    );
+    if wait_for_return(sig, peer_id, room, who).await? {
+        ui.json_event(serde_json::json!({"event":"reconnecting"}));
+        return Ok(());
+    }
+    anyhow::bail!("the {who} did not come back within {min} min{otherwise}")
+}

@@ -8,7 +8,7 @@ use ferry_transport::{PeerSignaling, SignalingClient};
 
 use crate::kept_identity::KeptIdentity;
 use crate::peer_common::{
-    PeerArgs, WAIT_FOR_RETURN, connection_lost, ctrl_c, link, report, wait_for_return,
+    LossWording, PeerArgs, connection_lost, ctrl_c, link, report, wait_after_loss,
 };
 use crate::session::{Mode, Session};
 use crate::ui::Ui;
@@ -104,21 +104,14 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
         if connection_lost(&outcome) {
             // What arrived is in its .ferry-part: the sender's next offer of the file resumes
             // from it, on a new connection, in this same run.
-            peer_link.close().await;
-            ui.note(&format!(
-                "The connection to the sender was lost; what arrived is kept. Waiting up to {} min for the sender to come back (Ctrl-C to stop)…",
-                WAIT_FOR_RETURN.as_secs() / 60
-            ));
-            ui.json_event(serde_json::json!({"event":"connection-lost","waitSeconds":WAIT_FOR_RETURN.as_secs()}));
-            if wait_for_return(&mut sig, &peer_id, &room.id, "sender").await? {
-                ui.json_event(serde_json::json!({"event":"reconnecting"}));
-                continue;
-            }
-            sig.close().await;
-            anyhow::bail!(
-                "the sender did not come back within {} min; run again to resume from what was kept",
-                WAIT_FOR_RETURN.as_secs() / 60
-            );
+            let say = LossWording {
+                who: "sender",
+                kept: "; what arrived is kept",
+                then: "",
+                otherwise: "; run again to resume from what was kept",
+            };
+            wait_after_loss(&mut sig, &peer_link, &peer_id, &room.id, &say, &ui).await?;
+            continue;
         }
         let r = report(outcome, &session, &peer_link, "received", &ui);
         peer_link.close().await;

@@ -11,7 +11,7 @@ use ferry_protocol::signaling::{PeerInfo, ServerMessage};
 use ferry_transport::SignalingClient;
 
 use crate::peer_common::{
-    PeerArgs, WAIT_FOR_RETURN, connection_lost, ctrl_c, link, report, wait_for_return,
+    LossWording, PeerArgs, connection_lost, ctrl_c, link, report, wait_after_loss,
 };
 use crate::session::{Mode, Session};
 use crate::ui::{Ui, json_line, qr};
@@ -134,21 +134,14 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
             let delivered = session.delivered();
             sources.retain(|s| !delivered.contains(&s.offered.path));
             text = None;
-            peer_link.close().await;
-            ui.note(&format!(
-                "The connection to the receiver was lost. Waiting up to {} min for it to come back, then the rest is offered again (Ctrl-C to stop)…",
-                WAIT_FOR_RETURN.as_secs() / 60
-            ));
-            ui.json_event(serde_json::json!({"event":"connection-lost","waitSeconds":WAIT_FOR_RETURN.as_secs()}));
-            if wait_for_return(&mut sig, &peer_id, &room.id, "receiver").await? {
-                ui.json_event(serde_json::json!({"event":"reconnecting"}));
-                continue;
-            }
-            sig.close().await;
-            anyhow::bail!(
-                "the receiver did not come back within {} min",
-                WAIT_FOR_RETURN.as_secs() / 60
-            );
+            let say = LossWording {
+                who: "receiver",
+                kept: "",
+                then: ", then the rest is offered again",
+                otherwise: "",
+            };
+            wait_after_loss(&mut sig, &peer_link, &peer_id, &room.id, &say, &ui).await?;
+            continue;
         }
         let r = report(outcome, &session, &peer_link, "sent", &ui);
         peer_link.close().await;
