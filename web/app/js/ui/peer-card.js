@@ -44,6 +44,8 @@ export class PeerCard {
     this.iconEl = h('span', { class: 'peer-icon', testid: 'peer-icon' });
     this.deviceEl = h('span', { class: 'sr-only', testid: 'peer-device' });
     this.nameEl = h('span', { class: 'peer-name', testid: 'peer-name' });
+    // Beside the name when another listed peer has the same one (PeerListView).
+    this.nameTagEl = h('span', { class: 'badge', testid: 'peer-name-tag', hidden: true });
     this.kindEl = h('span', { class: 'badge', testid: 'peer-client' });
     this.pathEl = h('span', { class: 'badge', testid: 'peer-path', dataset: { path: '' } });
     // The connection's security code: the same on both screens unless someone is in the middle
@@ -69,7 +71,7 @@ export class PeerCard {
     this.el = h(
       'li',
       { class: 'peer', testid: 'peer', dataset: { peerId: info.id } },
-      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.iconEl, this.nameEl, this.deviceEl, this.kindEl, this.pathEl, this.codeEl, this.pairedEl, this.linkStateEl),
+      h('div', { class: 'peer-head', onclick: () => this.connect().catch(() => {}) }, deps.selectBox ?? null, this.iconEl, this.nameEl, this.nameTagEl, this.deviceEl, this.kindEl, this.pathEl, this.codeEl, this.pairedEl, this.linkStateEl),
       this.errorEl,
       h(
         'div',
@@ -115,6 +117,12 @@ export class PeerCard {
     }, { signal });
     if (this.link.session) this.attachSession(this.link.session);
     this.renderStatic();
+  }
+
+  /** @param {string} tag '' hides it */
+  setNameTag(tag) {
+    this.nameTagEl.textContent = tag;
+    this.nameTagEl.hidden = !tag;
   }
 
   /** @param {PeerInfo} info */
