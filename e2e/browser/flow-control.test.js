@@ -1,6 +1,7 @@
 // End-to-end flow control (docs/protocol.md §2 "Flow control"): a receiver whose disk is slower
 // than the network slows the sender down instead of buffering. The receiving page writes through
-// the `?test=1&sinkRate=` throttle (a slow disk in front of the real streamed download), which
+// the `?test=1&sinkRate=` throttle (a slow disk in front of the real sink: the OPFS, and the
+// streamed download of the service worker), which
 // the test can also stall (`holdSink()` / `releaseSink()`, a disk that stopped). Both pages
 // expose their transfers through the `?test=1` hooks.
 //
@@ -98,49 +99,53 @@ async function stalledDiskTransfer(queryB, size, body) {
   }
 }
 
-test('a slow disk slows the sender: it never runs more than the window ahead, and the heap stays flat', { timeout: 420_000 }, async () => {
-  const size = 128 * MiB;
-  /** @type {number[]} */
-  const gaps = [];
-  /** @type {number[]} */
-  const heaps = [];
-  const heapAt = [64 * MiB, 120 * MiB];
-  await stalledDiskTransfer('?test=1&sinkRate=16000000', size, async (p, cdp) => {
-    // The disk is stalled: the sender stops at exactly the window, out of credit.
-    await movedExactly(p.a.page, 'outgoing', FLOW_WINDOW_BYTES);
-    await p.b.page.waitForFunction((w) => {
-      const hooks = /** @type {any} */ (window).__ferryTest;
-      for (const link of hooks.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.flow?.received === w) return true;
-      return false;
-    }, FLOW_WINDOW_BYTES);
-    const sender = await transferState(p.a.page, 'outgoing');
-    const receiver = await transferState(p.b.page, 'incoming');
-    assert.equal(sender.credit, 0, 'the sender has no credit left');
-    assert.equal(receiver.bytes, 0, 'the receiver has written nothing');
-    assert.deepEqual(receiver.flow, { window: FLOW_WINDOW_BYTES, granted: FLOW_WINDOW_BYTES, received: FLOW_WINDOW_BYTES, written: 0 });
-    heaps.push(await heapUsed(cdp));
-    await p.b.page.evaluate(() => /** @type {any} */ (window).__ferryTest.releaseSink());
-    // The disk runs. Bounded: at most 20,000 samples, and the test's timeout.
-    for (let i = 0; i < 20_000; i++) {
-      const sent = await transferState(p.a.page, 'outgoing');
-      const written = await transferState(p.b.page, 'incoming');
-      if (written.bytes < 0) break; // the receiver is done
-      if (sent.bytes < 0) continue; // the sender is done, the receiver still writes
-      gaps.push(sent.bytes - written.bytes);
-      if (heaps.length <= heapAt.length && written.bytes >= heapAt[heaps.length - 1]) heaps.push(await heapUsed(cdp));
-    }
+// Both sinks: the OPFS (the default) and the service worker's stream, whose own drain is what
+// holds its writes back (STREAM_BUFFER_BYTES in storage/sinks.js).
+for (const sink of ['opfs', 'stream']) {
+  test(`a slow disk slows the sender: it never runs more than the window ahead, and the heap stays flat (received into ${sink})`, { timeout: 420_000 }, async () => {
+    const size = 64 * MiB;
+    /** @type {number[]} */
+    const gaps = [];
+    /** @type {number[]} */
+    const heaps = [];
+    const heapAt = [32 * MiB, 60 * MiB];
+    await stalledDiskTransfer(`?test=1&sinkRate=16000000&sink=${sink}`, size, async (p, cdp) => {
+      // The disk is stalled: the sender stops at exactly the window, out of credit.
+      await movedExactly(p.a.page, 'outgoing', FLOW_WINDOW_BYTES);
+      await p.b.page.waitForFunction((w) => {
+        const hooks = /** @type {any} */ (window).__ferryTest;
+        for (const link of hooks.links.values()) for (const t of link.session?.incoming.values() ?? []) if (t.flow?.received === w) return true;
+        return false;
+      }, FLOW_WINDOW_BYTES);
+      const sender = await transferState(p.a.page, 'outgoing');
+      const receiver = await transferState(p.b.page, 'incoming');
+      assert.equal(sender.credit, 0, 'the sender has no credit left');
+      assert.equal(receiver.bytes, 0, 'the receiver has written nothing');
+      assert.deepEqual(receiver.flow, { window: FLOW_WINDOW_BYTES, granted: FLOW_WINDOW_BYTES, received: FLOW_WINDOW_BYTES, written: 0 });
+      heaps.push(await heapUsed(cdp));
+      await p.b.page.evaluate(() => /** @type {any} */ (window).__ferryTest.releaseSink());
+      // The disk runs. Bounded: at most 20,000 samples, and the test's timeout.
+      for (let i = 0; i < 20_000; i++) {
+        const sent = await transferState(p.a.page, 'outgoing');
+        const written = await transferState(p.b.page, 'incoming');
+        if (written.bytes < 0) break; // the receiver is done
+        if (sent.bytes < 0) continue; // the sender is done, the receiver still writes
+        gaps.push(sent.bytes - written.bytes);
+        if (heaps.length <= heapAt.length && written.bytes >= heapAt[heaps.length - 1]) heaps.push(await heapUsed(cdp));
+      }
+    });
+    const worst = Math.max(...gaps);
+    console.error(
+      `flow control: ${gaps.length} samples, sender ahead by at most ${(worst / MiB).toFixed(2)} MiB (window ${FLOW_WINDOW_BYTES / MiB} MiB); ` +
+        `receiver heap ${heaps.map((h) => (h / MiB).toFixed(1)).join(' / ')} MiB at 0 (stalled, window queued) / 32 / 60 MiB written (${sink})`,
+    );
+    assert.ok(gaps.length >= 10, `sampled the running transfer (${gaps.length} samples)`);
+    assert.ok(worst <= FLOW_WINDOW_BYTES, `sender ahead by ${worst} bytes, window ${FLOW_WINDOW_BYTES}`);
+    assert.equal(heaps.length, 3, 'heap measured with the window queued, at 32 and at 60 MiB written');
+    // Flat: nothing the heap holds grows with the file (8 MiB of slack for GC noise).
+    assert.ok(Math.max(...heaps) - Math.min(...heaps) < 8 * MiB, `heap ${heaps.join(', ')} bytes`);
   });
-  const worst = Math.max(...gaps);
-  console.error(
-    `flow control: ${gaps.length} samples, sender ahead by at most ${(worst / MiB).toFixed(2)} MiB (window ${FLOW_WINDOW_BYTES / MiB} MiB); ` +
-      `receiver heap ${heaps.map((h) => (h / MiB).toFixed(1)).join(' / ')} MiB at 0 (stalled, window queued) / 64 / 120 MiB written`,
-  );
-  assert.ok(gaps.length >= 10, `sampled the running transfer (${gaps.length} samples)`);
-  assert.ok(worst <= FLOW_WINDOW_BYTES, `sender ahead by ${worst} bytes, window ${FLOW_WINDOW_BYTES}`);
-  assert.equal(heaps.length, 3, 'heap measured with the window queued, at 64 and at 120 MiB written');
-  // Flat: nothing the heap holds grows with the file (8 MiB of slack for GC noise).
-  assert.ok(Math.max(...heaps) - Math.min(...heaps) < 8 * MiB, `heap ${heaps.join(', ')} bytes`);
-});
+}
 
 test('a version-1 receiver (?flow=0) lets the sender send the whole file while its disk is stalled', { timeout: 300_000 }, async () => {
   const size = 24 * MiB;
