@@ -349,11 +349,8 @@ impl Session {
         let Some(src) = sources.get(self.source_index(req.transfer_id, req.index)) else {
             return Err(std::io::Error::other("read of a file that was not offered"));
         };
-        // The reader thread goes on in `chunk`-sized steps; the last chunk of a file is shorter.
-        let is_last = req.offset + req.len as u64 == src.offered.size;
         let fits = matches!(&self.reader, Some(r) if r.key == key
-            && r.next_offset == req.offset
-            && (r.chunk == req.len || is_last));
+            && reader_fits(r.next_offset, r.chunk, req.offset, req.len, src.offered.size));
         if !fits {
             self.reader = Some(ChunkReader::start(
                 key,
@@ -686,4 +683,35 @@ async fn finish(
         saved_as: Some(saved),
     });
     Ok(())
+}
+
+/// Whether a reader thread at `next_offset`, going on in `chunk`-sized steps to the end of a
+/// `size`-byte file, delivers exactly the `len` bytes at `offset` that the engine asks for.
+/// Its next piece is `min(chunk, size - next_offset)` bytes, so the last piece of a file fits
+/// any reader whose chunk is at least as long. A reader started by a credit-limited request
+/// (flow control: `len` below the chunk size, e.g. 512 bytes) has a small `chunk`; treating
+/// the file's last request as fitting regardless handed the engine a short piece, which it
+/// took for a file that changed while being sent and cancelled the transfer.
+fn reader_fits(next_offset: u64, chunk: usize, offset: u64, len: usize, size: u64) -> bool {
+    let is_last = offset + len as u64 == size;
+    next_offset == offset && (chunk == len || (is_last && chunk >= len))
+}
+
+#[cfg(test)]
+mod reader_fits_tests {
+    use super::reader_fits;
+
+    #[test]
+    fn a_reader_of_small_credit_limited_pieces_does_not_fit_the_longer_last_piece() {
+        // 512 MiB file; the reader was started by a 512-byte (credit-limited) request and is
+        // now at the offset of the last 14848 bytes.
+        let size = 512 << 20;
+        let offset = size - 14848;
+        assert!(!reader_fits(offset, 512, offset, 14848, size));
+        assert!(reader_fits(offset, 256 << 10, offset, 14848, size));
+        assert!(reader_fits(offset, 14848, offset, 14848, size));
+        assert!(reader_fits(0, 256 << 10, 0, 256 << 10, size));
+        assert!(!reader_fits(0, 512, 0, 256 << 10, size));
+        assert!(!reader_fits(4096, 256 << 10, 0, 256 << 10, size));
+    }
 }
