@@ -314,7 +314,7 @@ async fn serve_receiver(
         let _ = c.wait_for(|c| *c).await;
     };
     let link = tokio::select! {
-        l = link(&mut psig, &peer.id, args, &ui) => match l {
+        l = link(&mut psig, &peer.id, &peer.client, args, &ui) => match l {
             Ok(l) => l,
             Err(e) => return finish(&ui, json, Ending::Failed { reason: format!("{e:#}") }),
         },

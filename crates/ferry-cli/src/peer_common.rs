@@ -90,6 +90,7 @@ pub fn announce_self(sig: &SignalingClient, ui: &Ui) {
 pub async fn link(
     sig: &mut impl PeerSignaling,
     peer_id: &str,
+    peer_client: &str,
     args: &PeerArgs,
     ui: &Ui,
 ) -> anyhow::Result<Link> {
@@ -97,7 +98,7 @@ pub async fn link(
     let link = ferry_transport::connect_with_fallback(
         sig,
         peer_id,
-        &args.peer_options(),
+        &args.peer_options().for_peer(peer_client),
         args.relay_mode(),
     )
     .await

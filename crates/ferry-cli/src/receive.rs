@@ -44,6 +44,7 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
         .join_room(&args.code)
         .await
         .map_err(|e| anyhow::anyhow!("cannot join room {:?}: {e}", args.code))?;
+    let mut joined = None;
     let peer_id = match room.peers.as_slice() {
         [only] => only.id.clone(),
         [_, _, ..] => {
@@ -79,6 +80,7 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
                 tokio::select! {
                     m = sig.recv() => {
                         if let ServerMessage::PeerJoined { room: r, peer } = m? && r == room.id {
+                            joined = Some(peer.clone());
                             break peer.id;
                         }
                     }
@@ -87,9 +89,16 @@ pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
             }
         }
     };
+    // The hub's word on what the sender is (a native peer or a browser) sizes its packets.
+    let peer_client = room
+        .peers
+        .iter()
+        .chain(joined.as_ref())
+        .find(|p| p.id == peer_id)
+        .map_or_else(|| "unknown".to_string(), |p| p.client.clone());
     let mut ui = Ui::new(args.peer.json);
     loop {
-        let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
+        let peer_link = link(&mut sig, &peer_id, &peer_client, &args.peer, &ui).await?;
         let mut session = Session::new(
             Mode::Receive {
                 out: out.clone(),

@@ -111,12 +111,13 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         )
         .await;
     }
-    let peer_id = choose_receiver(&mut sig, &room.id, room.peers, &what, args.yes, &ui).await?;
+    let peer = choose_receiver(&mut sig, &room.id, room.peers, &what, args.yes, &ui).await?;
+    let peer_id = peer.id;
     let mut ui = ui;
     let mut sources = sources;
     let mut text = args.text.clone();
     loop {
-        let peer_link = link(&mut sig, &peer_id, &args.peer, &ui).await?;
+        let peer_link = link(&mut sig, &peer_id, &peer.client, &args.peer, &ui).await?;
         let mut session = Session::new(
             Mode::Send {
                 sources: sources.clone(),
@@ -180,7 +181,7 @@ async fn choose_receiver(
     what: &str,
     yes: bool,
     ui: &Ui,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<PeerInfo> {
     let mut waiting: VecDeque<PeerInfo> = already_there.into();
     let mut held: Vec<ServerMessage> = Vec::new();
     let mut answers: Option<tokio::sync::mpsc::UnboundedReceiver<String>> = None;
@@ -214,7 +215,7 @@ async fn choose_receiver(
                 );
             }
             sig.unread(held);
-            return Ok(peer.id);
+            return Ok(peer);
         }
         let question = format!("Send {what} to \"{}\" ({})?", peer.name, peer.client);
         if ui.json {
@@ -261,7 +262,7 @@ async fn choose_receiver(
         }
         if send {
             sig.unread(held);
-            return Ok(peer.id);
+            return Ok(peer);
         }
         if decision.is_none() {
             eprintln!();

@@ -35,6 +35,76 @@ pub struct PeerOptions {
     pub sctp_mtu: Option<u32>,
 }
 
+/// SCTP packet size between two native peers on one host over loopback: one full DTLS record
+/// (2^14 bytes of plaintext). Per-packet work (a DTLS record, a CRC32c, allocations, a syscall)
+/// is most of the CPU a transfer costs (`docs/benchmarks.md`), and loopback carries 64 KiB
+/// datagrams, so 14× fewer packets than the 1191-byte default.
+pub const LOOPBACK_SCTP_MTU: u32 = 16 * 1024;
+
+impl PeerOptions {
+    /// These options for the connection to a peer whose hub-reported client kind is
+    /// `peer_client` (`PeerInfo::client`): [`LOOPBACK_SCTP_MTU`]-sized packets when nothing else
+    /// could carry or receive them wrongly, else the default.
+    ///
+    /// The packet size is fixed before ICE (webrtc-rs takes it only in its setting engine), so it
+    /// is decided from what is known then: every local address is loopback (so the path is this
+    /// host's `lo`), the peer is a native peer (a browser's receive path is not ours to size),
+    /// and this host's UDP sockets do GRO — webrtc-rs receives into 64 × 1500-byte buffers only
+    /// then, and into 2000-byte ones otherwise, which would truncate a 16 KiB datagram. The peer
+    /// shares this host, so its sockets are sized the same.
+    pub fn for_peer(&self, peer_client: &str) -> PeerOptions {
+        let mut opts = self.clone();
+        if opts.sctp_mtu.is_none()
+            && peer_client == "cli"
+            && all_loopback(&opts.bind)
+            && receives_datagrams_of(LOOPBACK_SCTP_MTU as usize + DTLS_RECORD_OVERHEAD)
+        {
+            tracing::debug!(
+                mtu = LOOPBACK_SCTP_MTU,
+                "native peer over loopback: large SCTP packets"
+            );
+            opts.sctp_mtu = Some(LOOPBACK_SCTP_MTU);
+        }
+        opts
+    }
+}
+
+/// DTLS 1.2 AES-GCM record overhead: 13-byte header, 8-byte explicit nonce, 16-byte tag.
+const DTLS_RECORD_OVERHEAD: usize = 13 + 8 + 16;
+
+fn all_loopback(bind: &[String]) -> bool {
+    !bind.is_empty()
+        && bind.iter().all(|b| {
+            b.parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback())
+        })
+}
+
+/// Whether webrtc-rs will hand this host's UDP sockets receive buffers of at least `len` bytes:
+/// it sizes them from the socket's GRO segment count (`gro_recv_buf_len` in webrtc-rs's
+/// transport: segments × 1500 when GRO works, 2000 bytes when it does not).
+fn receives_datagrams_of(len: usize) -> bool {
+    static GRO_SEGMENTS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if tokio::runtime::Handle::try_current().is_err() {
+        return false; // the probe registers with tokio's reactor
+    }
+    let segments = *GRO_SEGMENTS.get_or_init(|| {
+        use webrtc::runtime::Runtime;
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| {
+            s.set_nonblocking(true)?;
+            webrtc::runtime::TokioRuntime.wrap_udp_socket(s)
+        });
+        match probe {
+            Ok(s) => s.max_gro_segments(),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot probe UDP GRO; keeping small SCTP packets");
+                1
+            }
+        }
+    });
+    segments > 1 && segments.min(64) * 1500 >= len
+}
+
 impl Default for PeerOptions {
     fn default() -> Self {
         PeerOptions {
@@ -478,5 +548,52 @@ fn kind(t: RTCIceCandidateType) -> &'static str {
         RTCIceCandidateType::Prflx => "prflx",
         RTCIceCandidateType::Relay => "relay",
         _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(addrs: &[&str]) -> PeerOptions {
+        PeerOptions {
+            bind: addrs.iter().map(|a| a.to_string()).collect(),
+            ..PeerOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn large_packets_only_between_native_peers_on_loopback() {
+        // What this host's sockets can take decides the one case that may use them.
+        let big = receives_datagrams_of(LOOPBACK_SCTP_MTU as usize + DTLS_RECORD_OVERHEAD);
+        let expected = big.then_some(LOOPBACK_SCTP_MTU);
+        assert_eq!(bound(&["127.0.0.1:0"]).for_peer("cli").sctp_mtu, expected);
+        assert_eq!(
+            bound(&["127.0.0.1:0", "[::1]:0"]).for_peer("cli").sctp_mtu,
+            expected
+        );
+        // A browser's receive path is not ours to size; any other interface may be a real
+        // network with a 1500-byte MTU (or TURN over it).
+        assert_eq!(bound(&["127.0.0.1:0"]).for_peer("browser").sctp_mtu, None);
+        assert_eq!(bound(&["127.0.0.1:0"]).for_peer("unknown").sctp_mtu, None);
+        assert_eq!(bound(&["0.0.0.0:0"]).for_peer("cli").sctp_mtu, None);
+        assert_eq!(
+            bound(&["127.0.0.1:0", "10.0.0.1:0"])
+                .for_peer("cli")
+                .sctp_mtu,
+            None
+        );
+        assert_eq!(bound(&[]).for_peer("cli").sctp_mtu, None);
+        // A size asked for explicitly (the benchmark probe) is kept.
+        let asked = PeerOptions {
+            sctp_mtu: Some(8192),
+            ..bound(&["127.0.0.1:0"])
+        };
+        assert_eq!(asked.for_peer("cli").sctp_mtu, Some(8192));
+    }
+
+    #[test]
+    fn without_a_runtime_the_probe_says_no() {
+        assert!(!receives_datagrams_of(1));
     }
 }

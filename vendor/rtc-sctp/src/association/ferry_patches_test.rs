@@ -84,3 +84,59 @@ fn a_chunk_lost_in_fast_recovery_still_collects_miss_indications() -> Result<()>
     assert_eq!(resent, vec![first.wrapping_add(5)]);
     Ok(())
 }
+
+/// The a_rwnd of each SACK a receiver's gather_outbound produced, in order.
+fn sacks(packets: &[Bytes]) -> Vec<u32> {
+    packets
+        .iter()
+        .flat_map(|raw| Packet::unmarshal(raw).unwrap().chunks)
+        .filter_map(|c| {
+            c.as_any()
+                .downcast_ref::<ChunkSelectiveAck>()
+                .map(|s| s.advertised_receiver_window_credit)
+        })
+        .collect()
+}
+
+#[test]
+fn reading_a_full_receive_buffer_announces_the_reopened_window() -> Result<()> {
+    const BUFFER: u32 = 16 * 1024;
+    let now = Instant::now();
+    let mut sender = timed_test_association();
+    sender.cwnd = 64 * 1024;
+    let mut receiver = create_association(
+        TransportConfig::default().with_max_receive_buffer_size(BUFFER),
+    );
+    receiver.control_queue.clear();
+    receiver.timers.stop(Timer::T1Init);
+    receiver.set_state(AssociationState::Established);
+    receiver.peer_last_tsn = sender.my_next_tsn.wrapping_sub(1);
+    let ppi = PayloadProtocolIdentifier::Binary;
+    let mut stream = sender.open_stream(1, ppi)?;
+    for _ in 0..16 {
+        stream.write_sctp(now, &Bytes::from_static(PAYLOAD), ppi)?;
+    }
+    // The application does not read: the buffer fills, the SACKs say so.
+    for chunk in transmitted_data(&sender.gather_outbound(now).0) {
+        receiver.handle_data(&chunk)?;
+    }
+    receiver.ack_state = AckState::Immediate;
+    let full = sacks(&receiver.gather_outbound(now).0);
+    assert_eq!(full, vec![0]);
+
+    // Now it reads everything; no DATA is arriving (the sender has no window).
+    let mut read = 0;
+    while let Some(chunks) = receiver.stream(1)?.read_sctp()? {
+        read += chunks.to_payload(PAYLOAD.len())?.len();
+    }
+    assert_eq!(read, 16 * PAYLOAD.len());
+    let update = sacks(&receiver.gather_outbound(now).0);
+    assert_eq!(
+        update,
+        vec![BUFFER],
+        "upstream sent nothing until DATA arrived or the delayed-ack timer fired"
+    );
+    // A small read later does not cost a SACK each.
+    assert!(sacks(&receiver.gather_outbound(now).0).is_empty());
+    Ok(())
+}

@@ -255,6 +255,8 @@ pub struct Association {
 
     pub(crate) stats: AssociationStats,
     ack_state: AckState,
+    /// FERRY PATCH (window update): the a_rwnd our last SACK advertised.
+    last_advertised_rwnd: u32,
 
     // for testing
     pub(crate) ack_mode: AckMode,
@@ -349,6 +351,7 @@ impl Default for Association {
 
             stats: AssociationStats::default(),
             ack_state: AckState::default(),
+            last_advertised_rwnd: 0,
 
             // for testing
             ack_mode: AckMode::default(),
@@ -2251,6 +2254,25 @@ impl Association {
             .any(|s| s.reassembly_queue.is_readable())
     }
 
+    /// FERRY PATCH (window update): called after the application read from a stream. SACKs
+    /// otherwise go out only in answer to DATA (or on the delayed-ack timer), so once the
+    /// receive buffer has filled and the sender stopped, the window the application's reads
+    /// reopen is never announced: the sender, with less than a chunk of window, waits for T3
+    /// (RTO.Min, doubling). RFC 9260 6.2 lets the receiver send a SACK whenever its window
+    /// grows; like TCP's receiver-side silly-window avoidance (RFC 1122 4.2.3.3), only once
+    /// it has grown by a quarter of the buffer or one packet, whichever is more.
+    pub(crate) fn on_stream_read(&mut self) {
+        let credit = self.get_my_receiver_window_credit();
+        let step = (self.max_receive_buffer_size / 4).max(self.mtu);
+        if self.ack_state != AckState::Immediate
+            && credit.saturating_sub(self.last_advertised_rwnd) >= step
+        {
+            self.ack_state = AckState::Immediate;
+            self.timers.stop(Timer::Ack);
+            self.awake_write_loop();
+        }
+    }
+
     pub(crate) fn get_my_receiver_window_credit(&self) -> u32 {
         let mut bytes_queued = 0;
         for s in self.streams.values() {
@@ -3137,9 +3159,11 @@ impl Association {
     }
 
     fn create_selective_ack_chunk(&mut self) -> ChunkSelectiveAck {
+        let credit = self.get_my_receiver_window_credit();
+        self.last_advertised_rwnd = credit;
         ChunkSelectiveAck {
             cumulative_tsn_ack: self.peer_last_tsn,
-            advertised_receiver_window_credit: self.get_my_receiver_window_credit(),
+            advertised_receiver_window_credit: credit,
             gap_ack_blocks: self.payload_queue.get_gap_ack_blocks(self.peer_last_tsn),
             duplicate_tsn: self.payload_queue.pop_duplicates(),
         }

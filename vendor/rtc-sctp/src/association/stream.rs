@@ -135,6 +135,10 @@ impl Stream<'_> {
                 self.association
                     .retry_deferred_resets(self.stream_identifier);
             }
+            if chunks.is_some() {
+                // FERRY PATCH (window update): see `Association::on_stream_read`.
+                self.association.on_stream_read();
+            }
             Ok(chunks)
         } else {
             Err(Error::ErrStreamClosed)
