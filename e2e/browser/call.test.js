@@ -90,12 +90,19 @@ test('call: A calls B, B answers: video and audio both ways, quality shown, hang
     assert.match((await p.cardBA.getByTestId('call-note').textContent()) ?? '', /Call ended/);
     assert.deepEqual(await keptTrackStates(p.a.page), ['ended', 'ended', 'ended', 'ended']);
     assert.deepEqual(await keptTrackStates(p.b.page), ['ended', 'ended', 'ended', 'ended']);
-    // Nothing is sent any more: the senders lost their tracks with their transceivers.
-    const live = await p.a.page.evaluate(async (id) => {
-      const link = /** @type {any} */ (window).__ferryTest.links.get(id);
-      return link.pc.getTransceivers().filter((/** @type {any} */ t) => t.currentDirection !== 'stopped' && t.sender.track).length;
-    }, await p.cardAB.getAttribute('data-peer-id'));
-    assert.equal(live, 0);
+    // Nothing is sent any more: the senders lost their tracks with their transceivers. A stopped
+    // transceiver's currentDirection reads 'stopped' only once the renegotiation that stop()
+    // started has completed, so this waits for it (it raced the check in 2 of 3 runs).
+    const peerId = await p.cardAB.getAttribute('data-peer-id');
+    await pollUntil(
+      () => p.a.page.evaluate(async (id) => {
+        const link = /** @type {any} */ (window).__ferryTest.links.get(id);
+        return link.pc.getTransceivers().filter((/** @type {any} */ t) => t.currentDirection !== 'stopped' && t.sender.track).length;
+      }, peerId),
+      (live) => live === 0,
+      'no live media transceiver on A after the hang-up',
+      15_000,
+    );
 
     // A second call on the same connection, the other way round: new transceivers, same result.
     await p.cardBA.getByTestId('call-start').click();

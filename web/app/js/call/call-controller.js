@@ -31,7 +31,17 @@ const STATS_EVERY_MS = 1000;
  * @typedef {import('./call-stats.js').CallQuality} CallQuality
  */
 
-let callCounter = 0;
+/**
+ * A call id no other page picks: when both sides call at once, the id that sorts lower decides
+ * which call runs, so two equal ids (the same millisecond and counter on two pages, seen in 1 of
+ * 3 test runs) left both sides accepting and neither call running. 64 random bits make that
+ * practically impossible; `getRandomValues` works on plain-HTTP LAN origins too.
+ */
+function newCallId() {
+  const r = new Uint32Array(2);
+  crypto.getRandomValues(r);
+  return `c-${Date.now()}-${r[0].toString(16).padStart(8, '0')}${r[1].toString(16).padStart(8, '0')}`;
+}
 
 export class CallError extends Error {
   /** @param {string} code i18n key of the message @param {string} [detail] */
@@ -142,7 +152,7 @@ export class CallController extends EventTarget {
   async start(kinds) {
     if (this.state !== 'idle') throw new CallError('callBusy');
     this.error = '';
-    this.callId = `c-${Date.now()}-${++callCounter}`;
+    this.callId = newCallId();
     this.role = 'caller';
     this.kinds = { ...kinds };
     this.state = 'outgoing';
