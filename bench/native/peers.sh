@@ -20,7 +20,8 @@
 # transfer, verification, file written) -> MB/s of the file size; receiver peak RSS (VmHWM, via
 # /usr/bin/time). Every received file is compared with the original (cmp) outside the timing.
 # ferry-relay is ferry through its WebSocket relay (--relay), for the same table; ferry-rwnd8m and
-# ferry-mtu8k are tuning probes (below); ferry-base is the build FERRY_BASE_BIN names (A/B).
+# ferry-mtu8k are tuning probes (below); ferry-base is the build FERRY_BASE_BIN names (A/B), and
+# ferry-base-relay that build through the WebSocket relay.
 # KEEP=1 keeps the work directory (every tool's logs) instead of deleting it.
 set -euo pipefail
 
@@ -130,6 +131,7 @@ run_ferry-rwnd8m() { FERRY_SCTP_RWND=8388608 run_ferry "$@"; }
 run_ferry-mtu8k() { FERRY_SCTP_MTU=8192 run_ferry "$@"; }
 # Another ferry build next to this one (before/after a change, same run): FERRY_BASE_BIN=path.
 run_ferry-base() { ferry=${FERRY_BASE_BIN:?FERRY_BASE_BIN=path of the other ferry build} run_ferry "$@"; }
+run_ferry-base-relay() { ferry=${FERRY_BASE_BIN:?FERRY_BASE_BIN=path of the other ferry build} run_ferry "$@" --relay; }
 run_wormhole() {
   local file=$1 out=$2 log=$3 code=7-ferry-bench-$RANDOM
   local w=("$venv/bin/wormhole" --relay-url "ws://$HOST:4000/v1" --transit-helper "tcp:$HOST:4001")

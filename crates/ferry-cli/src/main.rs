@@ -19,6 +19,7 @@ mod serve_urls;
 mod session;
 mod sources;
 mod ui;
+mod writeback;
 
 use clap::{Parser, Subcommand};
 

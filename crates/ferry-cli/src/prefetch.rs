@@ -17,6 +17,8 @@ use std::time::Duration;
 use ferry_protocol::transfer::FRAME_HEADER_BYTES;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::writeback::{WRITEBACK_EVERY, Writeback};
+
 /// Chunks read ahead of the sender (at 256 KiB: 2 MiB).
 const READ_AHEAD: usize = 8;
 /// Chunks queued for the disk on the receiver (at 256 KiB: 4 MiB).
@@ -112,6 +114,8 @@ struct OpenFile {
     file: File,
     path: PathBuf,
     failed: Option<std::io::Error>,
+    /// Bytes written since the last background flush was asked for (`writeback.rs`).
+    unflushed: u64,
 }
 
 impl DiskWriter {
@@ -124,6 +128,7 @@ impl DiskWriter {
         let (written_tx, written) = mpsc::unbounded_channel();
         let slow_disk = test_disk_rate();
         std::thread::spawn(move || {
+            let writeback = Writeback::start();
             let mut files: HashMap<FileKey, OpenFile> = HashMap::new();
             while let Some(cmd) = rx.blocking_recv() {
                 match cmd {
@@ -141,6 +146,7 @@ impl DiskWriter {
                                     file,
                                     path,
                                     failed: None,
+                                    unflushed: 0,
                                 },
                             );
                         });
@@ -159,6 +165,10 @@ impl DiskWriter {
                         match f.file.write_all(&data) {
                             Ok(()) => {
                                 let _ = written_tx.send((key, data.len() as u64));
+                                f.unflushed += data.len() as u64;
+                                if f.unflushed >= WRITEBACK_EVERY && writeback.flush(key, &f.file) {
+                                    f.unflushed = 0;
+                                }
                             }
                             Err(e) => {
                                 errs.lock()
@@ -173,7 +183,7 @@ impl DiskWriter {
                             Some(OpenFile {
                                 failed: Some(e), ..
                             }) => Err(e),
-                            Some(f) => f.file.sync_all(),
+                            Some(f) => writeback.finish(key).and_then(|()| f.file.sync_all()),
                             None => Ok(()),
                         };
                         errs.lock().expect("not poisoned").remove(&key);
