@@ -60,7 +60,9 @@ impl PeerArgs {
             send_buffer_limit: self
                 .send_buffer
                 .unwrap_or(PeerOptions::default().send_buffer_limit),
-            sctp_receive_window: self.sctp_rwnd,
+            sctp_receive_window: self
+                .sctp_rwnd
+                .or(PeerOptions::default().sctp_receive_window),
             sctp_mtu: self.sctp_mtu,
         }
     }

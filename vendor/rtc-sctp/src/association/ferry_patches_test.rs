@@ -85,6 +85,83 @@ fn a_chunk_lost_in_fast_recovery_still_collects_miss_indications() -> Result<()>
     Ok(())
 }
 
+#[test]
+fn a_lost_fast_retransmission_is_sent_again_without_t3() -> Result<()> {
+    let (mut a, now, first) = sent(8)?;
+    let t = |ms| now + Duration::from_millis(ms);
+    // Chunk 0 lost: three SACKs, fast retransmit.
+    for (i, last) in [2u16, 3, 4].into_iter().enumerate() {
+        a.handle_sack(&sack(first, &[(1, last)]), t(20 + i as u64))?;
+    }
+    let resent: Vec<u32> = transmitted_data(&a.gather_outbound(t(23)).0)
+        .iter()
+        .map(|c| c.tsn)
+        .collect();
+    assert_eq!(resent, vec![first]);
+    // SACKs for chunks sent before the retransmission say nothing about it.
+    for (i, last) in [5u16, 6, 7].into_iter().enumerate() {
+        a.handle_sack(&sack(first, &[(1, last)]), t(24 + i as u64))?;
+    }
+    assert_eq!(a.inflight_queue.get(first).unwrap().miss_indicator, 0);
+    // New data goes out after the retransmission; the retransmission is lost, the new data is
+    // acked three times.
+    let ppi = PayloadProtocolIdentifier::Binary;
+    let mut stream = a.stream(1)?;
+    for _ in 0..3 {
+        stream.write_sctp(t(28), &Bytes::from_static(PAYLOAD), ppi)?;
+    }
+    assert_eq!(transmitted_data(&a.gather_outbound(t(28)).0).len(), 3);
+    for (i, last) in [8u16, 9, 10].into_iter().enumerate() {
+        a.handle_sack(&sack(first, &[(1, last)]), t(48 + i as u64))?;
+    }
+    let again: Vec<u32> = transmitted_data(&a.gather_outbound(t(51)).0)
+        .iter()
+        .map(|c| c.tsn)
+        .collect();
+    assert_eq!(
+        again,
+        vec![first],
+        "upstream fast-retransmitted a chunk once and left a lost retransmission to T3"
+    );
+    assert_eq!(a.inflight_queue.get(first).unwrap().nsent, 3);
+    Ok(())
+}
+
+#[test]
+fn chunks_beyond_the_last_gap_block_are_in_flight_not_missing() -> Result<()> {
+    let (mut a, now, first) = sent(16)?;
+    let t = |ms| now + Duration::from_millis(ms);
+    // Chunks 0 and 2 lost; three SACKs (chunks 3, 4, 5 arriving) start fast recovery for 0.
+    for (i, last) in [3u16, 4, 5].into_iter().enumerate() {
+        a.handle_sack(&sack(first, &[(1, 1), (3, last)]), t(20 + i as u64))?;
+    }
+    assert!(a.in_fast_recovery);
+    a.gather_outbound(t(23));
+    // Chunk 0's retransmission arrives: each SACK advances the cumulative ack (to 1, then as
+    // far as 2 allows) while chunks 6.. arrive one by one.
+    let cum_to = |tsn_offset: u32, gaps: &[(u16, u16)]| ChunkSelectiveAck {
+        cumulative_tsn_ack: first.wrapping_add(tsn_offset),
+        advertised_receiver_window_credit: 1 << 20,
+        gap_ack_blocks: gaps
+            .iter()
+            .map(|&(s, e)| GapAckBlock { start: s, end: e })
+            .collect(),
+        ..Default::default()
+    };
+    // cum = first + 1; chunk 2 missing; acked 3..=6 (offsets from cum: 2..=5).
+    a.handle_sack(&cum_to(1, &[(2, 5)]), t(30))?;
+    assert!(a.in_fast_recovery);
+    // Chunks 7..=15 were never reported: in flight, so no indications.
+    for offset in 7..16u32 {
+        let c = a.inflight_queue.get(first.wrapping_add(offset)).unwrap();
+        assert_eq!(
+            c.miss_indicator, 0,
+            "chunk {offset}: upstream counted every in-flight TSN as missing in fast recovery"
+        );
+    }
+    Ok(())
+}
+
 /// The a_rwnd of each SACK a receiver's gather_outbound produced, in order.
 fn sacks(packets: &[Bytes]) -> Vec<u32> {
     packets

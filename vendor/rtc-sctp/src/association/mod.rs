@@ -1480,7 +1480,20 @@ impl Association {
             self.rwnd = d.advertised_receiver_window_credit - bytes_outstanding;
         }
 
-        self.process_fast_retransmission(d.cumulative_tsn_ack, htna, cum_tsn_ack_point_advanced)?;
+        // FERRY PATCH (in-flight is not missing): the highest TSN this SACK reports at all.
+        let highest_reported = d.cumulative_tsn_ack.wrapping_add(
+            d.gap_ack_blocks
+                .iter()
+                .map(|b| u32::from(b.end))
+                .max()
+                .unwrap_or(0),
+        );
+        self.process_fast_retransmission(
+            d.cumulative_tsn_ack,
+            htna,
+            highest_reported,
+            cum_tsn_ack_point_advanced,
+        )?;
 
         // FERRY PATCH (rate_floor.rs): after loss has had its say, keep cwnd at or above what
         // the measured delivery rate justifies, so random loss does not collapse the window.
@@ -1960,6 +1973,7 @@ impl Association {
         &mut self,
         cum_tsn_ack_point: u32,
         htna: u32,
+        highest_reported: u32,
         cum_tsn_ack_point_advanced: bool,
     ) -> Result<()> {
         // HTNA algorithm - RFC 4960 Sec 7.2.4
@@ -1982,14 +1996,23 @@ impl Association {
                 // a) increment only for missing TSNs prior to the HTNA
                 htna
             } else {
-                // b) increment for all TSNs reported missing
-                cum_tsn_ack_point.wrapping_add(self.inflight_queue.len() as u32 + 1)
+                // b) increment for all TSNs reported missing.
+                // FERRY PATCH (in-flight is not missing): upstream took every TSN in flight
+                // above the cumulative ack, so chunks beyond the SACK's last gap block — not
+                // reported missing, merely not arrived yet — collected an indication per
+                // cumulative-ack advance and were fast-retransmitted spuriously (445 of 626 fast
+                // retransmissions in one 32 MiB lossy run). Only TSNs up to the highest one the
+                // SACK reports can be in its gaps.
+                highest_reported.wrapping_add(1)
             };
 
             let mut tsn = cum_tsn_ack_point.wrapping_add(1);
             while sna32lt(tsn, max_tsn) {
                 if let Some(c) = self.inflight_queue.get_mut(tsn) {
-                    if c.is_outstanding() && c.miss_indicator < 3 {
+                    // FERRY PATCH (lost fast retransmission): a retransmitted chunk is missing
+                    // again only once something sent after its retransmission was acked.
+                    let sent_after_acked = c.fast_rtx_floor.is_none_or(|f| !sna32lt(htna, f));
+                    if c.is_outstanding() && c.miss_indicator < 3 && sent_after_acked {
                         c.miss_indicator += 1;
                         if c.miss_indicator == 3 {
                             self.will_retransmit_fast = true;
@@ -2531,6 +2554,9 @@ impl Association {
                 if let Some(c) = self.inflight_queue.get_mut(chunk.tsn) {
                     c.nsent += 1;
                     chunk.nsent = c.nsent;
+                    // FERRY PATCH (lost fast retransmission): see `fast_rtx_floor`.
+                    c.miss_indicator = 0;
+                    c.fast_rtx_floor = Some(self.my_next_tsn);
                     self.stats.inc_fast_retrans();
                     trace!(
                         "[{}] fast-retransmit: tsn={} sent={} htna={}",

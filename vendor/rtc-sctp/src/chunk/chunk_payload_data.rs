@@ -176,6 +176,12 @@ pub struct ChunkPayloadData {
     /// Retransmission flag set when T1-RTX timeout occurred and this
     /// chunk is still in the inflight queue
     pub(crate) retransmit: bool,
+
+    /// FERRY PATCH (lost fast retransmission): once this chunk has been fast-retransmitted, the
+    /// first TSN sent after that retransmission. Miss indications count again only from SACKs
+    /// that acknowledge a TSN at or beyond it, i.e. data sent after the retransmission arrived
+    /// while the retransmission did not.
+    pub(crate) fast_rtx_floor: Option<u32>,
 }
 
 impl Default for ChunkPayloadData {
@@ -200,6 +206,7 @@ impl Default for ChunkPayloadData {
             nsent: 0,
             abandoned: false,
             retransmit: false,
+            fast_rtx_floor: None,
         }
     }
 }
@@ -285,6 +292,7 @@ impl Chunk for ChunkPayloadData {
             nsent: 0,
             abandoned: false,
             retransmit: false,
+            fast_rtx_floor: None,
         })
     }
 
@@ -325,7 +333,12 @@ impl ChunkPayloadData {
     }
 
     pub(crate) fn is_fast_retransmit_candidate(&self) -> bool {
-        self.is_outstanding() && self.nsent == 1 && self.miss_indicator >= 3
+        // FERRY PATCH (lost fast retransmission): upstream fast-retransmitted a chunk once
+        // (`nsent == 1`) and left a lost retransmission to T3. A fast-retransmitted chunk that
+        // collects three new miss indications (counted from `fast_rtx_floor`) goes again.
+        self.is_outstanding()
+            && self.miss_indicator >= 3
+            && (self.nsent == 1 || self.fast_rtx_floor.is_some())
     }
 
     /// Record peer progress without changing payload ownership.
