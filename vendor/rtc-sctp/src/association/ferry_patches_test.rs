@@ -162,6 +162,40 @@ fn chunks_beyond_the_last_gap_block_are_in_flight_not_missing() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_lost_chunk_at_the_tail_is_probed_before_t3() -> Result<()> {
+    let (mut a, now, first) = sent(4)?;
+    // RTT measurement on (the helper pins the RTO at 1 s).
+    a.rto_mgr.no_update = false;
+    let t = |ms| now + Duration::from_millis(ms);
+    // Chunks 0 and 1 arrive, 2 is lost, 3 arrives: one miss indication, and nothing is left to
+    // send that could bring two more.
+    let sack = ChunkSelectiveAck {
+        cumulative_tsn_ack: first.wrapping_add(1),
+        advertised_receiver_window_credit: 1 << 20,
+        gap_ack_blocks: vec![GapAckBlock { start: 2, end: 2 }],
+        ..Default::default()
+    };
+    a.handle_sack(&sack, t(20))?;
+    assert!(a.rto_mgr.srtt > 0);
+    let probe_at = a
+        .timers
+        .get(Timer::TailProbe)
+        .expect("upstream had no probe: only T3 recovered a tail loss");
+    let t3_at = a.timers.get(Timer::T3RTX).unwrap();
+    assert!(probe_at < t3_at, "{probe_at:?} vs T3 {t3_at:?}");
+    let cwnd = a.cwnd;
+    a.handle_timeout(probe_at);
+    let resent: Vec<u32> = transmitted_data(&a.gather_outbound(probe_at).0)
+        .iter()
+        .map(|c| c.tsn)
+        .collect();
+    assert_eq!(resent, vec![first.wrapping_add(2)]);
+    assert_eq!(a.cwnd, cwnd, "a probe is not a congestion signal");
+    assert!(!a.in_fast_recovery);
+    Ok(())
+}
+
 /// The a_rwnd of each SACK a receiver's gather_outbound produced, in order.
 fn sacks(packets: &[Bytes]) -> Vec<u32> {
     packets
