@@ -116,6 +116,9 @@ struct OpenFile {
     failed: Option<std::io::Error>,
     /// Bytes written since the last background flush was asked for (`writeback.rs`).
     unflushed: u64,
+    /// Whether any background flush was asked for: only then has `close` to wait for the
+    /// flusher (which may be busy with another file) before the final fsync.
+    flushed: bool,
 }
 
 impl DiskWriter {
@@ -147,6 +150,7 @@ impl DiskWriter {
                                     path,
                                     failed: None,
                                     unflushed: 0,
+                                    flushed: false,
                                 },
                             );
                         });
@@ -168,6 +172,7 @@ impl DiskWriter {
                                 f.unflushed += data.len() as u64;
                                 if f.unflushed >= WRITEBACK_EVERY && writeback.flush(key, &f.file) {
                                     f.unflushed = 0;
+                                    f.flushed = true;
                                 }
                             }
                             Err(e) => {
@@ -183,7 +188,10 @@ impl DiskWriter {
                             Some(OpenFile {
                                 failed: Some(e), ..
                             }) => Err(e),
-                            Some(f) => writeback.finish(key).and_then(|()| f.file.sync_all()),
+                            Some(f) if f.flushed => {
+                                writeback.finish(key).and_then(|()| f.file.sync_all())
+                            }
+                            Some(f) => f.file.sync_all(),
                             None => Ok(()),
                         };
                         errs.lock().expect("not poisoned").remove(&key);
