@@ -20,21 +20,25 @@ fn sent(count: usize) -> Result<(Association, Instant, u32)> {
     Ok((a, now, first))
 }
 
-/// A SACK with nothing cumulatively acked past `first - 1` and these (inclusive) ranges of
-/// offsets from `first` acked by gap blocks.
-fn sack(first: u32, acked: &[(u16, u16)]) -> ChunkSelectiveAck {
+/// A SACK acknowledging up to `cum` and, by gap blocks, these (inclusive) ranges of offsets
+/// from `cum` (the wire's own numbering).
+fn sack_from(cum: u32, blocks: &[(u16, u16)]) -> ChunkSelectiveAck {
     ChunkSelectiveAck {
-        cumulative_tsn_ack: first.wrapping_sub(1),
+        cumulative_tsn_ack: cum,
         advertised_receiver_window_credit: 1 << 20,
-        gap_ack_blocks: acked
+        gap_ack_blocks: blocks
             .iter()
-            .map(|&(s, e)| GapAckBlock {
-                start: s + 1,
-                end: e + 1,
-            })
+            .map(|&(start, end)| GapAckBlock { start, end })
             .collect(),
         ..Default::default()
     }
+}
+
+/// A SACK with nothing cumulatively acked past `first - 1` and these (inclusive) ranges of
+/// offsets from `first` acked by gap blocks.
+fn sack(first: u32, acked: &[(u16, u16)]) -> ChunkSelectiveAck {
+    let blocks: Vec<(u16, u16)> = acked.iter().map(|&(s, e)| (s + 1, e + 1)).collect();
+    sack_from(first.wrapping_sub(1), &blocks)
 }
 
 #[test]
@@ -137,19 +141,9 @@ fn chunks_beyond_the_last_gap_block_are_in_flight_not_missing() -> Result<()> {
     }
     assert!(a.in_fast_recovery);
     a.gather_outbound(t(23));
-    // Chunk 0's retransmission arrives: each SACK advances the cumulative ack (to 1, then as
-    // far as 2 allows) while chunks 6.. arrive one by one.
-    let cum_to = |tsn_offset: u32, gaps: &[(u16, u16)]| ChunkSelectiveAck {
-        cumulative_tsn_ack: first.wrapping_add(tsn_offset),
-        advertised_receiver_window_credit: 1 << 20,
-        gap_ack_blocks: gaps
-            .iter()
-            .map(|&(s, e)| GapAckBlock { start: s, end: e })
-            .collect(),
-        ..Default::default()
-    };
-    // cum = first + 1; chunk 2 missing; acked 3..=6 (offsets from cum: 2..=5).
-    a.handle_sack(&cum_to(1, &[(2, 5)]), t(30))?;
+    // Chunk 0's retransmission arrives: the cumulative ack advances to chunk 1 while chunks
+    // 3..=6 are acked behind the hole at 2 (offsets from the cumulative ack: 2..=5).
+    a.handle_sack(&sack_from(first.wrapping_add(1), &[(2, 5)]), t(30))?;
     assert!(a.in_fast_recovery);
     // Chunks 7..=15 were never reported: in flight, so no indications.
     for offset in 7..16u32 {
@@ -170,13 +164,7 @@ fn a_lost_chunk_at_the_tail_is_probed_before_t3() -> Result<()> {
     let t = |ms| now + Duration::from_millis(ms);
     // Chunks 0 and 1 arrive, 2 is lost, 3 arrives: one miss indication, and nothing is left to
     // send that could bring two more.
-    let sack = ChunkSelectiveAck {
-        cumulative_tsn_ack: first.wrapping_add(1),
-        advertised_receiver_window_credit: 1 << 20,
-        gap_ack_blocks: vec![GapAckBlock { start: 2, end: 2 }],
-        ..Default::default()
-    };
-    a.handle_sack(&sack, t(20))?;
+    a.handle_sack(&sack_from(first.wrapping_add(1), &[(2, 2)]), t(20))?;
     assert!(a.rto_mgr.srtt > 0);
     let probe_at = a
         .timers
