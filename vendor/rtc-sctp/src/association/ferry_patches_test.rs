@@ -184,6 +184,36 @@ fn a_lost_chunk_at_the_tail_is_probed_before_t3() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_burst_lost_at_the_tail_is_resent_after_one_probe() -> Result<()> {
+    let (mut a, now, first) = sent(6)?;
+    a.rto_mgr.no_update = false;
+    let t = |ms| now + Duration::from_millis(ms);
+    // Chunk 0 arrives; 1..=5 are lost together (a full drop-tail queue) and nothing follows them.
+    a.handle_sack(&sack_from(first, &[]), t(20))?;
+    let probe_at = a.timers.get(Timer::TailProbe).expect("a probe is armed");
+    a.handle_timeout(probe_at);
+    let probed: Vec<u32> = transmitted_data(&a.gather_outbound(probe_at).0)
+        .iter()
+        .map(|c| c.tsn)
+        .collect();
+    assert_eq!(probed, vec![first.wrapping_add(1)]);
+    // The probe arrives, the four chunks sent before it still have not: they are lost.
+    let acked_at = probe_at + Duration::from_millis(20);
+    a.handle_sack(&sack_from(first.wrapping_add(1), &[]), acked_at)?;
+    let resent: Vec<u32> = transmitted_data(&a.gather_outbound(acked_at).0)
+        .iter()
+        .map(|c| c.tsn)
+        .collect();
+    assert_eq!(
+        resent,
+        (2..6).map(|i| first.wrapping_add(i)).collect::<Vec<_>>(),
+        "upstream of this patch probed again, one chunk per probe interval"
+    );
+    assert!(a.in_fast_recovery, "a lost burst is a congestion signal");
+    Ok(())
+}
+
 /// The a_rwnd of each SACK a receiver's gather_outbound produced, in order.
 fn sacks(packets: &[Bytes]) -> Vec<u32> {
     packets
@@ -203,9 +233,8 @@ fn reading_a_full_receive_buffer_announces_the_reopened_window() -> Result<()> {
     let now = Instant::now();
     let mut sender = timed_test_association();
     sender.cwnd = 64 * 1024;
-    let mut receiver = create_association(
-        TransportConfig::default().with_max_receive_buffer_size(BUFFER),
-    );
+    let mut receiver =
+        create_association(TransportConfig::default().with_max_receive_buffer_size(BUFFER));
     receiver.control_queue.clear();
     receiver.timers.stop(Timer::T1Init);
     receiver.set_state(AssociationState::Established);

@@ -29,8 +29,11 @@ pub(crate) struct RateFloor {
     min_rtt: Option<Duration>,
     /// Payload bytes newly acknowledged (cumulatively or by gap blocks) since the association began.
     delivered: u64,
-    /// Start of the current rate sample: when and at which `delivered` count.
-    sample_start: Option<(Instant, u64)>,
+    /// Start of the current rate sample: when, at which `delivered` count, and `newest_sent`.
+    sample_start: Option<(Instant, u64, Option<Instant>)>,
+    /// When the most recently sent of the chunks acknowledged so far was sent (first
+    /// transmissions only: a retransmission's send time is not kept).
+    newest_sent: Option<Instant>,
     /// Recent delivery rates in bytes per second, a ring of RATE_SAMPLES.
     rates: [f64; RATE_SAMPLES],
     next: usize,
@@ -43,23 +46,44 @@ impl RateFloor {
         }
     }
 
+    /// A chunk first sent at `sent` was newly acknowledged (called before `on_delivered`).
+    pub(crate) fn on_acked_sent_at(&mut self, sent: Option<Instant>) {
+        if let Some(sent) = sent
+            && self.newest_sent.is_none_or(|newest| sent > newest)
+        {
+            self.newest_sent = Some(sent);
+        }
+    }
+
     /// Accounts a SACK that newly acknowledged `bytes` of payload.
+    ///
+    /// A sample's rate is the bytes delivered over the longer of the time their SACKs took to
+    /// arrive and the time they took to be sent (the delivery rate estimation of BBR,
+    /// draft-cheng-iccrg-delivery-rate-estimation §3.3): SACKs bunched up on the way back (a busy
+    /// router, a descheduled relay) would otherwise show a rate the path never carried, and
+    /// the window built on it overflows the bottleneck's queue — measured 60–90 MB/s samples
+    /// on a wire that carried 25.
     pub(crate) fn on_delivered(&mut self, bytes: u64, now: Instant) {
         self.delivered += bytes;
         let Some(min_rtt) = self.min_rtt else {
             return;
         };
-        let Some((start, delivered_then)) = self.sample_start else {
-            self.sample_start = Some((now, self.delivered));
+        let Some((start, delivered_then, sent_then)) = self.sample_start else {
+            self.sample_start = Some((now, self.delivered, self.newest_sent));
             return;
         };
-        let elapsed = now.saturating_duration_since(start);
-        if elapsed < min_rtt.max(MIN_SAMPLE_INTERVAL) {
+        let ack_elapsed = now.saturating_duration_since(start);
+        if ack_elapsed < min_rtt.max(MIN_SAMPLE_INTERVAL) {
             return;
         }
+        let send_elapsed = match (sent_then, self.newest_sent) {
+            (Some(then), Some(newest)) => newest.saturating_duration_since(then),
+            _ => Duration::ZERO,
+        };
+        let elapsed = ack_elapsed.max(send_elapsed);
         self.rates[self.next] = (self.delivered - delivered_then) as f64 / elapsed.as_secs_f64();
         self.next = (self.next + 1) % RATE_SAMPLES;
-        self.sample_start = Some((now, self.delivered));
+        self.sample_start = Some((now, self.delivered, self.newest_sent));
     }
 
     /// The window, in bytes, the delivery rate and min RTT justify; 0 before both are known.
@@ -121,6 +145,24 @@ mod tests {
             f.on_delivered(10_000, t); // 1 MB/s from now on
         }
         assert_eq!(f.cwnd(), 20_000);
+    }
+
+    #[test]
+    fn sacks_bunched_on_the_way_back_do_not_raise_the_rate() {
+        let mut f = RateFloor::default();
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        f.on_rtt(ms(20));
+        f.on_acked_sent_at(Some(t));
+        f.on_delivered(0, t + ms(20));
+        // 250 kB sent over 40 ms (6.25 MB/s), its SACKs arriving within 20 ms of each other.
+        f.on_acked_sent_at(Some(t + ms(40)));
+        f.on_delivered(250_000, t + ms(40));
+        assert_eq!(
+            f.cwnd(),
+            250_000,
+            "the send interval bounds the sample, not the SACKs'"
+        );
     }
 
     #[test]
