@@ -2045,20 +2045,8 @@ impl Association {
                             // 2)  If not in Fast Recovery, adjust the ssthresh and cwnd of the
                             //     destination address(es) to which the missing DATA chunks were
                             //     last sent, according to the formula described in Section 7.2.3.
-                            self.in_fast_recovery = true;
-                            self.fast_recover_exit_point = htna;
-                            self.ssthresh = std::cmp::max(self.cwnd / 2, 4 * self.mtu);
-                            self.cwnd = self.ssthresh;
-                            self.partial_bytes_acked = 0;
+                            self.enter_fast_recovery(htna);
                             self.will_retransmit_fast = true;
-
-                            trace!(
-                                "[{}] updated cwnd={} ssthresh={} inflight={} (FR)",
-                                self.side,
-                                self.cwnd,
-                                self.ssthresh,
-                                self.inflight_queue.get_num_bytes()
-                            );
                         }
                     }
                 } else {
@@ -3488,13 +3476,26 @@ impl Association {
             self.side, lost
         );
         if !self.in_fast_recovery {
-            self.in_fast_recovery = true;
-            self.fast_recover_exit_point = next.wrapping_sub(1);
-            self.ssthresh = std::cmp::max(self.cwnd / 2, 4 * self.mtu);
-            self.cwnd = self.ssthresh;
-            self.partial_bytes_acked = 0;
+            self.enter_fast_recovery(next.wrapping_sub(1));
         }
         self.will_retransmit_fast = true;
+    }
+
+    /// RFC 9260 7.2.4 2): fast recovery until `exit_point` is acknowledged, with one window cut.
+    /// FERRY PATCH (tail loss probe): shared by miss indications and `resolve_tail_probe`.
+    fn enter_fast_recovery(&mut self, exit_point: u32) {
+        self.in_fast_recovery = true;
+        self.fast_recover_exit_point = exit_point;
+        self.ssthresh = std::cmp::max(self.cwnd / 2, 4 * self.mtu);
+        self.cwnd = self.ssthresh;
+        self.partial_bytes_acked = 0;
+        trace!(
+            "[{}] updated cwnd={} ssthresh={} inflight={} (FR)",
+            self.side,
+            self.cwnd,
+            self.ssthresh,
+            self.inflight_queue.get_num_bytes()
+        );
     }
 
     fn on_ack_timeout(&mut self) {
