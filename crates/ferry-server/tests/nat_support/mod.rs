@@ -547,6 +547,9 @@ pub fn transfer(
         [Some(a), Some(b)] if a.success() && b.success() => {}
         other => panic!("transfer did not finish cleanly ({other:?}){}", diag()),
     }
+    if std::env::var_os("FERRY_NAT_DIAG").is_some() {
+        eprintln!("{}", diag());
+    }
     let sender = done_event(&s_lines).unwrap_or_else(|| panic!("sender: no done event{}", diag()));
     let receiver =
         done_event(&r_lines).unwrap_or_else(|| panic!("receiver: no done event{}", diag()));

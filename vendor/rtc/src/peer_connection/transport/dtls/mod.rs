@@ -14,12 +14,19 @@ use rustls::pki_types::CertificateDer;
 use shared::error::{Error, Result};
 use shared::{TransportContext, TransportProtocol};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 pub(crate) mod fingerprint;
 pub(crate) mod parameters;
 pub(crate) mod role;
 pub(crate) mod state;
+
+/// FERRY PATCH (FERRY-PATCHES.md 2): the first retransmission timeout of every DTLS handshake
+/// flight. libwebrtc starts at twice the ICE RTT clamped to 50 ms – 3 s (`DtlsTransport::
+/// ConfigureHandshakeTimeout`); the handshake configuration is built here before ICE has an RTT,
+/// so a fixed value above loopback and LAN round trips and a peer's certificate signing, with
+/// rtc-dtls doubling it on every resend for paths that are slower.
+pub(crate) const DTLS_INITIAL_RETRANSMIT_INTERVAL: Duration = Duration::from_millis(200);
 
 pub(crate) fn default_srtp_protection_profiles() -> Vec<SrtpProtectionProfile> {
     vec![
@@ -256,6 +263,9 @@ impl DtlsTransport {
                 .with_verify_peer_certificate(verify_peer_certificate)
                 .with_extended_master_secret(::dtls::config::ExtendedMasterSecretType::Require)
                 .with_replay_protection_window(self.replay_protection.dtls)
+                // FERRY PATCH (FERRY-PATCHES.md 2): a lost handshake datagram costs 200 ms, not
+                // the crate's 1 s; the patched rtc-dtls doubles the interval on every resend.
+                .with_flight_interval(DTLS_INITIAL_RETRANSMIT_INTERVAL)
                 .build(self.dtls_role == RTCDtlsRole::Client, None)?,
         ))
     }
