@@ -489,6 +489,8 @@ pub(crate) enum PeerConnectionDriverEvent {
         ice_transport_policy: RTCIceTransportPolicy,
     },
     IceGathering,
+    /// FERRY PATCH (FERRY-PATCHES.md 2): write out everything the core has queued, then answer.
+    Flush(futures::channel::oneshot::Sender<()>),
     Close,
 }
 
@@ -1762,6 +1764,12 @@ where
             PeerConnectionDriverEvent::IncomingTcpStream(four_tuple, stream) => {
                 trace!("TCP stream connection established: {:?}", four_tuple);
                 self.tcp_transport.register_stream(four_tuple, stream);
+            }
+            PeerConnectionDriverEvent::Flush(done) => {
+                if let Err(err) = self.poll_writes().await {
+                    debug!("flush before close: {err}");
+                }
+                let _ = done.send(());
             }
             PeerConnectionDriverEvent::Close => {
                 self.release_turn_allocations().await;

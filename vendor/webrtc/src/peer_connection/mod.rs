@@ -1124,6 +1124,25 @@ impl crate::sealed::Sealed for PeerConnectionImpl {}
 #[async_trait::async_trait]
 impl PeerConnection for PeerConnectionImpl {
     async fn close(&self) -> Result<()> {
+        // FERRY PATCH (FERRY-PATCHES.md 2): what the application queued just before closing —
+        // a data channel's stream reset, the packets of its last writes — is still in the core
+        // until the driver's next iteration, and `core.close()` below stops DTLS, after which
+        // nothing more goes out. Without this the peer never learns the channel closed and
+        // keeps retransmitting its last message into the void. Skipped from a callback on the
+        // driver task, which cannot answer while it waits; capped like the driver's exit.
+        if !is_polling_driver(&self.inner) {
+            let (done_tx, done_rx) = futures::channel::oneshot::channel();
+            if self
+                .inner
+                .driver_event_tx
+                .send(PeerConnectionDriverEvent::Flush(done_tx))
+                .await
+                .is_ok()
+            {
+                let _ = crate::runtime::timeout(&*self.inner.runtime, DRIVER_STOP_TIMEOUT, done_rx)
+                    .await;
+            }
+        }
         {
             let mut core = self.inner.core.lock().await;
             core.close()?;
@@ -1706,6 +1725,47 @@ mod tests {
             assert!(matches!(event, PeerConnectionDriverEvent::WriteNotify));
         }));
     }
+
+    /// FERRY PATCH (FERRY-PATCHES.md 2): `close()` has the driver write out what is queued
+    /// before it closes the core, and only then tells it to stop. Without the patch the first
+    /// event is `Close`, sent after the core has closed.
+    #[test]
+    fn ferry_patch_close_flushes_before_closing_the_core() {
+        let rt = default_runtime().expect("test requires a runtime feature");
+        rt.block_on(Box::pin(async {
+            let (inner, mut driver_event_rx) = new_test_peer_connection().await;
+            let pc = PeerConnectionImpl {
+                inner: inner.clone(),
+                driver_handle: Mutex::new(None),
+                driver_stopped: Mutex::new(None),
+                dedicated_reactor: false,
+            };
+            let driver = async {
+                let first = timeout(&*rt, Duration::from_secs(1), driver_event_rx.recv())
+                    .await
+                    .expect("close() wakes the driver")
+                    .expect("driver event channel open");
+                let PeerConnectionDriverEvent::Flush(done) = first else {
+                    panic!("the first event of close() must be Flush, got {first:?}");
+                };
+                assert!(
+                    !inner.closing.load(Ordering::Acquire),
+                    "the flush must come before the core is closed"
+                );
+                done.send(()).expect("close() waits for the flush");
+                let second = timeout(&*rt, Duration::from_secs(1), driver_event_rx.recv())
+                    .await
+                    .expect("then close() stops the driver")
+                    .expect("driver event channel open");
+                assert!(
+                    matches!(second, PeerConnectionDriverEvent::Close),
+                    "{second:?}"
+                );
+            };
+            let (closed, ()) = futures::join!(pc.close(), driver);
+            closed.expect("close succeeds");
+        }));
+    }
 }
 
 /// End-to-end tests that the sans-I/O core's timing-dependent behaviour is driven by the
@@ -1958,11 +2018,31 @@ mod virtual_clock_tests {
                 .await
                 .expect("create data channel");
             let offer = offerer.pc.create_offer(None).await.expect("create offer");
-            offerer.pc.set_local_description(offer.clone()).await.expect("set local");
-            answerer.pc.set_remote_description(offer).await.expect("set remote");
-            let answer = answerer.pc.create_answer(None).await.expect("create answer");
-            answerer.pc.set_local_description(answer.clone()).await.expect("set local");
-            offerer.pc.set_remote_description(answer).await.expect("set remote");
+            offerer
+                .pc
+                .set_local_description(offer.clone())
+                .await
+                .expect("set local");
+            answerer
+                .pc
+                .set_remote_description(offer)
+                .await
+                .expect("set remote");
+            let answer = answerer
+                .pc
+                .create_answer(None)
+                .await
+                .expect("create answer");
+            answerer
+                .pc
+                .set_local_description(answer.clone())
+                .await
+                .expect("set local");
+            offerer
+                .pc
+                .set_remote_description(answer)
+                .await
+                .expect("set remote");
 
             // Advance time only until ICE is up on either side.
             let mut ice_up = false;
